@@ -1,0 +1,3 @@
+from grok_tui.cli import entry_point
+
+entry_point()

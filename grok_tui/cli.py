@@ -1,0 +1,156 @@
+"""Command line: `grok-tui [flags]`, `grok-tui --headless`, `grok-tui watch RUN_DIR`.
+
+Every wrong input ends here as one line on stderr, naming the flag, the value
+and what is allowed, with exit status 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Sequence
+
+from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig
+from grok_tui.runlog import RunDirError, default_run_dir
+
+PROG = "grok-tui"
+
+# Flags that map onto a RunConfig field, with the type their text must parse as.
+CONFIG_FLAGS: dict[str, type] = {
+    "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
+    "train_frac": float, "p": int, "op": str, "width": int, "init_scale": float,
+    "eval_every": int, "threads": int,
+}
+# What --resume lets you change: nothing that would alter the run's course.
+RESUME_FLAGS = ("steps", "device", "threads")
+
+
+class UsageError(Exception):
+    """One line for the user; the CLI prints it and exits with status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {PROG} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Train a model in which grokking happens and watch it live. "
+        f"`{PROG} watch RUN_DIR` follows a run started elsewhere.",
+    )
+    parser.add_argument("--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})")
+    parser.add_argument("--list-experiments", action="store_true", help="list the presets and exit")
+    parser.add_argument("--headless", action="store_true", help="train with no UI, one line per evaluation")
+    parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)")
+    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
+    for name, kind in CONFIG_FLAGS.items():
+        allowed = RULES[name][1]
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=kind.__name__.upper(),
+                            help=allowed)
+    return parser
+
+
+def _convert(name: str, text: str, kind: type) -> Any:
+    allowed = RULES[name][1]
+    if kind is str:
+        return text
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(name, text, allowed) from None
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    name = args.experiment or DEFAULT_EXPERIMENT
+    if name not in PRESETS:
+        raise ConfigError("experiment", name, "one of " + ", ".join(PRESETS))
+    changes = {
+        field: _convert(field, getattr(args, field), kind)
+        for field, kind in CONFIG_FLAGS.items()
+        if getattr(args, field) is not None
+    }
+    return PRESETS[name].config(**changes)
+
+
+def list_experiments() -> str:
+    width = max(len(name) for name in PRESETS)
+    lines = []
+    for name, preset in PRESETS.items():
+        mark = " (default)" if name == DEFAULT_EXPERIMENT else ""
+        lines.append(f"{name:<{width}}  {preset.summary}{mark}")
+    return "\n".join(lines)
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["watch"]:
+            return _watch(argv[1:])
+        return _run(argv)
+    except UsageError as e:
+        return _fail(str(e))
+    except ConfigError as e:
+        return _fail(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}")
+
+
+def _run(argv: list[str]) -> int:
+    from grok_tui.train import DeviceError, Trainer, resolve_device
+
+    args = build_parser().parse_args(argv)
+    if args.list_experiments:
+        print(list_experiments())
+        return 0
+    try:
+        if args.resume:
+            given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
+            if args.experiment or args.run_dir or given:
+                extra = "--" + (given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir"))
+                raise UsageError(f"{extra} cannot be combined with --resume; a resumed run keeps its config "
+                                 f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)")
+            changes = {f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_FLAGS if getattr(args, f) is not None}
+            try:
+                trainer = Trainer.resume(Path(args.resume), **changes)
+            except RunDirError as e:
+                raise UsageError(f"--resume {args.resume!r}: {e}") from None
+        else:
+            cfg = config_from_args(args)
+            resolve_device(cfg.device)
+            run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg.experiment)
+            trainer = Trainer(cfg, run_dir=run_dir)
+            try:
+                trainer.start_run_dir()
+            except RunDirError as e:
+                raise UsageError(f"--run-dir {str(run_dir)!r}: {e}") from None
+    except DeviceError as e:
+        raise UsageError(f"--device: {e}") from None
+
+    if args.headless:
+        from grok_tui.headless import run_headless
+
+        return run_headless(trainer)
+    from grok_tui.ui.app import run_app
+
+    return run_app(trainer, theme=args.theme)
+
+
+def _watch(argv: list[str]) -> int:
+    parser = _Parser(prog=f"{PROG} watch", description="Follow a run directory, read-only.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser.add_argument("--theme", metavar="NAME")
+    args = parser.parse_args(argv)
+    from grok_tui.ui.app import run_watch
+
+    return run_watch(Path(args.run_dir), theme=args.theme)
+
+
+def entry_point() -> None:
+    sys.exit(main())

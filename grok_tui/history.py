@@ -1,0 +1,117 @@
+"""The curves a view draws, in bounded memory however long the run.
+
+Each series is a list of buckets (step, last value, min, max). When the number
+of buckets reaches the capacity, neighbouring pairs merge: the step span of a
+bucket doubles, its min and max keep every spike, and memory stays at
+`capacity` buckets per series for a run of any length. Events are kept exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from grok_tui.train.snapshot import Event
+
+SERIES = ("train_loss", "test_loss", "train_acc", "test_acc", "param_norm", "purity", "parity_share")
+
+
+@dataclass(frozen=True)
+class Series:
+    """A read-only view of one series: arrays of equal length, oldest first."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+    def __len__(self) -> int:
+        return self.steps.size
+
+
+class History:
+    def __init__(self, capacity: int = 2048, series: Iterable[str] = SERIES):
+        if capacity < 4 or capacity % 2:
+            raise ValueError("capacity must be an even number >= 4")
+        self.capacity = capacity
+        self.names = tuple(series)
+        # Column 0 holds the step; per series: value, min, max.
+        self._data = np.full((capacity, 1 + 3 * len(self.names)), np.nan)
+        self._n = 0
+        # Points arriving while the last bucket is still being filled merge into it.
+        self._span = 1
+        self._fill = 0
+        self.events: list[Event] = []
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self._data[self._n - 1, 0]) if self._n else None
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Add one evaluation (a metrics.jsonl record or Metrics.to_dict())."""
+        values = np.array([_num(row.get(name)) for name in self.names])
+        triple = np.stack([values, values, values], axis=1).ravel()
+        if self._fill and self._fill < self._span:
+            bucket = self._data[self._n - 1]
+            bucket[0] = row["step"]
+            old = bucket[1:].reshape(-1, 3)
+            new = triple.reshape(-1, 3)
+            old[:, 0] = new[:, 0]
+            old[:, 1] = np.fmin(old[:, 1], new[:, 1])
+            old[:, 2] = np.fmax(old[:, 2], new[:, 2])
+            self._fill += 1
+            return
+        if self._n == self.capacity:
+            self._halve()
+        self._data[self._n, 0] = row["step"]
+        self._data[self._n, 1:] = triple
+        self._n += 1
+        self._fill = 1
+
+    def _halve(self) -> None:
+        a, b = self._data[0 : self._n : 2], self._data[1 : self._n : 2]
+        merged = b.copy()  # the later bucket's step and last value stand for the pair
+        cols = merged[:, 1:].reshape(len(merged), -1, 3)
+        a3, b3 = a[:, 1:].reshape(len(a), -1, 3), b[:, 1:].reshape(len(b), -1, 3)
+        cols[:, :, 1] = np.fmin(a3[:, :, 1], b3[:, :, 1])
+        cols[:, :, 2] = np.fmax(a3[:, :, 2], b3[:, :, 2])
+        self._n = len(merged)
+        self._data[: self._n] = merged
+        self._data[self._n :] = np.nan
+        self._span *= 2
+        self._fill = self._span  # the last bucket is complete: start a new one
+
+    def add_event(self, event: Event | Mapping[str, Any]) -> None:
+        if not isinstance(event, Event):
+            event = Event(int(event["step"]), str(event["kind"]), event.get("old"), event.get("new"))
+        self.events.append(event)
+
+    def sync_events(self, events: tuple[Event, ...]) -> None:
+        """Take the trainer's full event list (a snapshot carries all of them)."""
+        if len(events) != len(self.events):
+            self.events = list(events)
+
+    def series(self, name: str) -> Series:
+        i = 1 + 3 * self.names.index(name)
+        rows = self._data[: self._n]
+        return Series(rows[:, 0].copy(), rows[:, i].copy(), rows[:, i + 1].copy(), rows[:, i + 2].copy())
+
+    def value_at(self, name: str, step: float) -> float | None:
+        """The series' value at the last point at or before `step`."""
+        s = self.series(name)
+        i = np.searchsorted(s.steps, step, side="right") - 1
+        return None if i < 0 or math.isnan(s.values[i]) else float(s.values[i])
+
+    @property
+    def nbytes(self) -> int:
+        return self._data.nbytes
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan

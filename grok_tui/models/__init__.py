@@ -1,0 +1,29 @@
+"""The models, each a GrokModel the monitor can look inside."""
+
+from __future__ import annotations
+
+import torch
+
+from grok_tui.config import RunConfig
+from grok_tui.models.base import GrokModel, scale_init
+from grok_tui.models.mlp import ConcatMLP, PairMLP, ParityMLP
+from grok_tui.models.transformer import OneLayerTransformer
+
+
+def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
+    """Build from the current torch RNG state (the trainer seeds it first)."""
+    if cfg.model == "pair":
+        model: GrokModel = PairMLP(cfg.p, cfg.width)
+    elif cfg.model == "concat":
+        model = ConcatMLP(cfg.p, cfg.embed_dim, cfg.width)
+    elif cfg.model == "transformer":
+        model = OneLayerTransformer(cfg.p, d_model=cfg.embed_dim, d_mlp=cfg.width)
+    elif cfg.model == "parity_mlp":
+        model = ParityMLP(cfg.n_bits, cfg.width, n_classes)
+    else:
+        raise ValueError(f"unknown model {cfg.model!r}")
+    scale_init(model, cfg.init_scale)
+    return model
+
+
+__all__ = ["GrokModel", "build_model", "scale_init", "ConcatMLP", "PairMLP", "ParityMLP", "OneLayerTransformer"]

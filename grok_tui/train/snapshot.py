@@ -1,0 +1,67 @@
+"""What the trainer hands to the world: immutable records, no live tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from grok_tui.metrics import ParityMass, Spectrum
+
+
+@dataclass(frozen=True)
+class Event:
+    """One change to a run, at the step from which it acts."""
+
+    step: int
+    kind: str
+    old: Any
+    new: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "kind": self.kind, "old": self.old, "new": self.new}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One evaluation: the row written to metrics.jsonl."""
+
+    step: int
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    param_norm: float
+    weight_decay: float
+    lr: float
+    l1: float
+    elapsed_s: float
+    steps_per_s: float
+    purity: float | None = None  # median per-neuron DFT purity, where the model has one
+    parity_share: float | None = None  # share of first-layer |w| on the relevant bits
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """All a view needs to draw one frame."""
+
+    experiment: str
+    device: str
+    total_steps: int
+    metrics: Metrics
+    paused: bool
+    finished: bool
+    events: tuple[Event, ...]
+    tensor_norms: dict[str, float] = field(default_factory=dict)
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    spectrum: Spectrum | None = None
+    parity: ParityMass | None = None
+    fault: str | None = None
+
+    @property
+    def step(self) -> int:
+        return self.metrics.step

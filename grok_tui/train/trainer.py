@@ -1,0 +1,317 @@
+"""The training loop: full-batch AdamW, steered through a Control channel.
+
+Read it top to bottom: a Trainer owns the data, model and optimizer; `step`
+does one update without reading anything back from the device; `evaluate`
+reads everything back at once, at the evaluation cadence; `run` ties them to
+the control channel, the run directory and whoever wants the snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from grok_tui.config import RunConfig
+from grok_tui.metrics import neuron_spectrum, parity_mass
+from grok_tui.models import build_model
+from grok_tui.runlog import RunLog, load_checkpoint, read_config
+from grok_tui.tasks import build_dataset
+from grok_tui.train.control import Command, Control, Pause, Resume, SaveCheckpoint, SetHyper, Stop
+from grok_tui.train.snapshot import Event, Metrics, Snapshot
+
+# How long a paused loop sleeps between looks at the control channel.
+PAUSE_POLL_S = 0.05
+
+
+class DeviceError(Exception):
+    pass
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("CUDA was asked for but torch sees no CUDA device; use --device cpu or auto")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, run_dir: Path | None = None, control: Control | None = None):
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu":
+            # Two threads buy nothing on models this small (DESIGN.md), and a
+            # second core is what keeps the UI responsive.
+            torch.set_num_threads(cfg.threads)
+        self.control = control or Control()
+        self.data = build_dataset(cfg).to(self.device)
+        # Seed the model's init without disturbing the process-wide RNG, which
+        # another thread (a UI, a test) may be using.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            self.model = build_model(cfg, self.data.n_classes).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)
+        )
+        self.l1 = cfg.l1
+        self._l1_params = [p for p in self.model.parameters() if p.dim() >= 2]
+        self.step = 0
+        self.elapsed_s = 0.0
+        self.events: list[Event] = []
+        self.paused = False
+        self.stopped = False
+        self.fault: str | None = None
+        self.last: Snapshot | None = None
+        self.log = RunLog(run_dir) if run_dir is not None else None
+        self._rate_mark = (0, time.monotonic())
+        self._steps_per_s = 0.0
+
+    # ---- construction from a run directory -------------------------------
+
+    def start_run_dir(self) -> None:
+        """Create the run directory for a new run (raises RunDirError)."""
+        if self.log is not None:
+            self.log.create(self.cfg.to_dict())
+
+    @classmethod
+    def resume(cls, run_dir: Path, control: Control | None = None, **changes: Any) -> "Trainer":
+        """Continue the run in `run_dir` from its checkpoint (raises RunDirError, ConfigError)."""
+        cfg = RunConfig.from_dict(read_config(run_dir))
+        state = load_checkpoint(run_dir)
+        trainer = cls(cfg.replace(**changes), run_dir=run_dir, control=control)
+        trainer.load_state(state)
+        assert trainer.log is not None
+        trainer.log.truncate_after(trainer.step)
+        return trainer
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "l1": self.l1,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": random.getstate(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.l1 = float(state.get("l1", self.cfg.l1))
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        if "python_rng" in state:
+            random.setstate(_as_rng_state(state["python_rng"]))
+
+    # ---- hyperparameters ----------------------------------------------------
+
+    def hyper(self, name: str) -> float:
+        if name == "l1":
+            return self.l1
+        return float(self.optimizer.param_groups[0][name])
+
+    def _set_hyper(self, name: str, value: float) -> None:
+        if name == "l1":
+            self.l1 = value
+        else:
+            for group in self.optimizer.param_groups:
+                group[name] = value
+
+    # ---- one step, one evaluation -----------------------------------------
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.cfg.loss == "mse":
+            return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
+        return F.cross_entropy(out, y)
+
+    def train_step(self) -> None:
+        """One full-batch update. Reads nothing back from the device."""
+        self.model.train()
+        loss = self._loss(self.model(self.data.x_train), self.data.y_train)
+        if self.l1 > 0:
+            loss = loss + self.l1 * sum(p.abs().sum() for p in self._l1_params)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+
+    @torch.no_grad()
+    def evaluate(self) -> Metrics:
+        """Loss, accuracy and norms, read back in one transfer; and the matrices for the views."""
+        self.model.eval()
+        values = []
+        for x, y in ((self.data.x_train, self.data.y_train), (self.data.x_test, self.data.y_test)):
+            out = self.model(x)
+            values += [self._loss(out, y), (out.argmax(dim=-1) == y).float().mean()]
+        names = [name for name, _ in self.model.named_parameters()]
+        norms = torch.stack([p.detach().norm() for p in self.model.parameters()])
+        values.append(norms.square().sum().sqrt())
+        train_loss, train_acc, test_loss, test_acc, param_norm, *tensor_norms = (
+            torch.cat([torch.stack(values), norms]).tolist()
+        )
+        self._tensor_norms = dict(zip(names, tensor_norms))
+        self._matrices = {name: w.detach().float().cpu().numpy() for name, w in self.model.matrices().items()}
+        neuron_inputs = self.model.neuron_inputs()
+        self._spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().cpu().numpy())
+        self._parity = parity_mass(self._matrices["hidden"], self.cfg.k_bits) if self.cfg.task == "parity" else None
+
+        now = time.monotonic()
+        mark_step, mark_time = self._rate_mark
+        if self.step > mark_step and now > mark_time:
+            self._steps_per_s = (self.step - mark_step) / (now - mark_time)
+        self._rate_mark = (self.step, now)
+        return Metrics(
+            step=self.step, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
+            param_norm=param_norm, weight_decay=self.hyper("weight_decay"), lr=self.hyper("lr"), l1=self.l1,
+            elapsed_s=round(self.elapsed_s, 3), steps_per_s=round(self._steps_per_s, 2),
+            purity=None if self._spectrum is None else round(self._spectrum.median_purity, 4),
+            parity_share=None if self._parity is None else round(self._parity.share, 4),
+        )
+
+    def snapshot(self, metrics: Metrics) -> Snapshot:
+        return Snapshot(
+            experiment=self.cfg.experiment, device=str(self.device), total_steps=self.cfg.steps,
+            metrics=metrics, paused=self.paused, finished=self.step >= self.cfg.steps,
+            events=tuple(self.events), tensor_norms=self._tensor_norms, matrices=self._matrices,
+            spectrum=self._spectrum, parity=self._parity, fault=self.fault,
+        )
+
+    # ---- commands -------------------------------------------------------------
+
+    def _record(self, kind: str, old: Any, new: Any) -> None:
+        event = Event(self.step, kind, old, new)
+        self.events.append(event)
+        if self.log is not None:
+            self.log.event(event.to_dict())
+
+    def apply(self, command: Command) -> None:
+        """Carry out one command between two steps; it acts from the next step."""
+        if isinstance(command, SetHyper):
+            old = self.hyper(command.name)
+            if command.value != old:
+                self._set_hyper(command.name, command.value)
+                self._record(command.name, old, command.value)
+        elif isinstance(command, Pause) and not self.paused:
+            self.paused = True
+            self._record("paused", False, True)
+        elif isinstance(command, Resume) and self.paused:
+            self.paused = False
+            self.fault = None
+            self._rate_mark = (self.step, time.monotonic())
+            self._record("paused", True, False)
+        elif isinstance(command, Stop):
+            self.stopped = True
+        elif isinstance(command, SaveCheckpoint):
+            self.save_checkpoint()
+
+    def save_checkpoint(self) -> None:
+        if self.log is not None:
+            self.log.save_checkpoint(self.state())
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> Snapshot:
+        """Train until `cfg.steps` or a Stop command; return the last snapshot.
+
+        A fault (a loss that is not finite) pauses the loop; the caller decides
+        whether to resume or stop.
+        """
+        emit = on_snapshot or (lambda snapshot: None)
+        metrics = self._evaluate_and_log()
+        emit(self.last)
+        last_checkpoint = clock = time.monotonic()
+        try:
+            while True:
+                changed = self._drain(timeout=PAUSE_POLL_S if self.paused else 0)
+                if self.stopped or (self.step >= self.cfg.steps and not self.paused):
+                    break
+                if self.paused:
+                    if changed:
+                        self.last = self.snapshot(metrics)
+                        emit(self.last)
+                    clock = time.monotonic()
+                    continue
+                self.train_step()
+                now = time.monotonic()
+                self.elapsed_s += now - clock
+                clock = now
+                if self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps:
+                    metrics = self._evaluate_and_log()
+                    if now - last_checkpoint >= self.cfg.checkpoint_every_s:
+                        self.save_checkpoint()
+                        last_checkpoint = now
+                elif changed:
+                    # A change shows at once, with the last measured metrics.
+                    self.last = self.snapshot(metrics)
+                else:
+                    continue
+                emit(self.last)
+            if metrics.step != self.step:
+                # Stopped between two evaluations: measure where we stand.
+                self._evaluate_and_log()
+                emit(self.last)
+        finally:
+            self.close()
+        return self.last
+
+    def _drain(self, timeout: float) -> bool:
+        """Apply every pending command, waiting up to `timeout` for the first."""
+        command = self.control.get(timeout=timeout)
+        changed = False
+        while command is not None:
+            self.apply(command)
+            changed = True
+            command = self.control.get(timeout=0)
+        return changed
+
+    def _evaluate_and_log(self) -> Metrics:
+        metrics = self.evaluate()
+        if self.log is not None:
+            self.log.metrics(metrics.to_dict())
+        if not (math.isfinite(metrics.train_loss) and math.isfinite(metrics.test_loss)) and self.fault is None:
+            self.fault = f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})"
+            self.paused = True
+            self._record("fault", None, self.fault)
+        self.last = self.snapshot(metrics)
+        return metrics
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.save_checkpoint()
+            self.log.flush()
+
+
+def _as_rng_state(state: Any) -> tuple:
+    # JSON-free round trip through torch.save turns the inner tuple into a tuple
+    # again, but be lenient with lists.
+    version, internal, gauss = state
+    return (version, tuple(internal), gauss)
+
+
+def summarize(history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, general: float = 0.95) -> dict[str, Any]:
+    """First step and elapsed seconds at which train and test accuracy crossed their thresholds."""
+    rows = [m.to_dict() if isinstance(m, Metrics) else m for m in history]
+
+    def first(key: str, level: float) -> dict[str, Any] | None:
+        for row in rows:
+            if row.get(key) is not None and row[key] >= level:
+                return row
+        return None
+
+    train, test = first("train_acc", fit), first("test_acc", general)
+    return {
+        "train_step": train and train["step"], "train_s": train and train["elapsed_s"],
+        "test_step": test and test["step"], "test_s": test and test["elapsed_s"],
+    }
+
+
+__all__ = ["Trainer", "DeviceError", "resolve_device", "summarize"]

@@ -1,0 +1,1 @@
+"""The Textual monitor: renders snapshots, sends commands; never trains."""

@@ -1,0 +1,98 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from grok_tui.cli import main
+from grok_tui.config import PRESETS
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--weight-decay", "abc"], ["--weight-decay", "'abc'", ">= 0"]),
+    (["--weight-decay", "-1"], ["--weight-decay", "-1", ">= 0"]),
+    (["--weight-decay", "nan"], ["--weight-decay", "nan", "finite"]),
+    (["--p", "1"], ["--p", "1", "from 2"]),
+    (["--train-frac", "1.5"], ["--train-frac", "1.5", "between 0 and 1"]),
+    (["--steps", "-5"], ["--steps", "-5", ">= 0"]),
+    (["--lr", "0"], ["--lr", "0", "> 0"]),
+    (["--experiment", "nope"], ["--experiment", "'nope'", "mod-add"]),
+    (["--device", "tpu"], ["--device", "'tpu'", "auto or cpu or cuda"]),
+    (["--bogus"], ["--bogus"]),
+])
+def test_bad_flag_gives_one_line_and_status_2(capsys, tmp_path, argv, names):
+    code, out, err = run_cli(capsys, "--headless", "--run-dir", str(tmp_path / "r"), *argv)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    for name in names:
+        assert name in err
+    assert not (tmp_path / "r").exists()  # nothing half-made
+
+
+def test_cuda_without_cuda(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code, _, err = run_cli(capsys, "--headless", "--device", "cuda", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "--device" in err and "cpu" in err
+
+
+def test_unwritable_run_dir(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, "--headless", "--run-dir", str(blocker / "run"))
+    assert code == 2 and err.count("\n") == 1 and "--run-dir" in err
+
+
+def test_existing_run_is_never_overwritten(capsys, tmp_path):
+    assert run_cli(capsys, "--headless", "--steps", "10", "--run-dir", str(tmp_path / "r"))[0] == 0
+    before = (tmp_path / "r" / "metrics.jsonl").read_text()
+    code, _, err = run_cli(capsys, "--headless", "--steps", "10", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and "--resume" in err
+    assert (tmp_path / "r" / "metrics.jsonl").read_text() == before
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "corrupt-config", "corrupt-checkpoint"])
+def test_bad_resume_dir(capsys, tmp_path, make):
+    target = tmp_path / "r"
+    if make != "missing":
+        target.mkdir()
+    if make == "corrupt-config":
+        (target / "config.json").write_text("{not json")
+    if make == "corrupt-checkpoint":
+        (target / "config.json").write_text(json.dumps(PRESETS["mod-add"].config().to_dict()))
+        (target / "checkpoint.pt").write_bytes(b"garbage")
+    code, _, err = run_cli(capsys, "--headless", "--resume", str(target))
+    assert code == 2 and err.count("\n") == 1 and "--resume" in err and "Traceback" not in err
+
+
+def test_headless_prints_one_line_per_evaluation(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "--headless", "--steps", "40", "--eval-every", "10", "--seed", "1",
+                           "--run-dir", str(tmp_path / "r"))
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("step")]
+    assert [int(line.split()[1]) for line in lines] == [0, 10, 20, 30, 40]
+    assert all("test loss" in line and "wd 0.3" in line for line in lines)
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 5
+
+
+def test_list_experiments(capsys):
+    code, out, _ = run_cli(capsys, "--list-experiments")
+    assert code == 0
+    for name in PRESETS:
+        assert name in out
+
+
+def test_bad_flag_through_the_real_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "grok_tui", "--headless", "--train-frac", "1.5"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "grok-tui: error: --train-frac: 1.5 is not allowed; expected a number strictly between 0 and 1"
+    ]
+    assert not (tmp_path / "runs").exists()

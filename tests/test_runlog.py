@@ -1,0 +1,104 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from grok_tui.history import History
+from grok_tui.runlog import JsonlFollower, read_jsonl
+from grok_tui.train import Trainer
+from grok_tui.train.snapshot import Event
+from tests.conftest import tiny_config
+
+VOLATILE = ("elapsed_s", "steps_per_s")
+
+
+def strip(records):
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in records]
+
+
+def test_killed_run_leaves_a_readable_metrics_file(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "grok_tui", "--headless", "--steps", "1000000", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        # Wait until training is well under way, then kill without warning.
+        for line in proc.stdout:
+            if line.startswith("step") and int(line.split()[1]) >= 1500:
+                break
+        printed = int(line.split()[1])
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    text = (run_dir / "metrics.jsonl").read_text()
+    assert text.endswith("\n")
+    records = [json.loads(line) for line in text.splitlines()]  # every line parses
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps) and steps[0] == 0
+    # At most the last second is lost: the file holds the step printed a second before the kill.
+    assert steps[-1] >= printed
+    assert json.loads((run_dir / "config.json").read_text())["experiment"] == "mod-add"
+
+
+def test_resume_matches_an_unbroken_run(tmp_path):
+    unbroken = tiny_config(steps=120, eval_every=10, weight_decay=0.5)
+    whole = Trainer(unbroken, run_dir=tmp_path / "whole")
+    whole.start_run_dir()
+    whole.run()
+
+    first = Trainer(unbroken.replace(steps=55), run_dir=tmp_path / "broken")
+    first.start_run_dir()
+    first.run()
+    second = Trainer.resume(tmp_path / "broken", steps=120)
+    assert second.step == 55
+    second.run()
+
+    a = strip(read_jsonl(tmp_path / "whole" / "metrics.jsonl"))
+    b = strip(read_jsonl(tmp_path / "broken" / "metrics.jsonl"))
+    after = lambda rows: [r for r in rows if r["step"] > 55]
+    assert after(a) == after(b) and len(after(a)) == 7
+
+
+def test_resume_drops_records_after_the_checkpoint(tmp_path):
+    trainer = Trainer(tiny_config(steps=40), run_dir=tmp_path / "r")
+    trainer.start_run_dir()
+    trainer.run()
+    # A run killed after its last checkpoint wrote metrics beyond it.
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 50, "train_loss": 1.0}) + "\n" + '{"step": 60, "tr')
+    resumed = Trainer.resume(tmp_path / "r", steps=40)
+    assert [r["step"] for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")] == [0, 10, 20, 30, 40]
+    assert resumed.step == 40
+
+
+def test_follower_reads_only_complete_lines(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"step": 0}\n{"step": 1')
+    follower = JsonlFollower(path)
+    assert follower.poll() == [{"step": 0}]
+    with open(path, "a") as f:
+        f.write('0}\n{"step": 20}\n')
+    assert follower.poll() == [{"step": 10}, {"step": 20}]
+    assert follower.poll() == []
+
+
+def test_history_memory_is_bounded_and_keeps_extremes():
+    history = History(capacity=64)
+    n = 100_000
+    for step in range(n):
+        loss = 100.0 if step == 31_337 else 1.0 / (1 + step)
+        history.add({"step": step * 100, "train_loss": loss, "test_acc": step / n})
+        if step == 5:
+            size = history.nbytes
+    assert len(history) <= 64 and history.nbytes == size
+    series = history.series("train_loss")
+    assert series.hi.max() == 100.0  # the spike survives downsampling
+    assert series.steps[-1] == 100 * (n - 1)  # the newest point is there
+    assert (series.lo <= series.values).all() and (series.values <= series.hi).all()
+    assert list(series.steps) == sorted(series.steps)
+    for i in range(1000):
+        history.add_event(Event(i, "weight_decay", i, i + 1))
+    assert len(history.events) == 1000
