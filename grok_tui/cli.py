@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
 from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig
-from grok_tui.runlog import RunDirError, default_run_dir
+from grok_tui.runlog import RunDirError, default_run_dir, read_config
 
 PROG = "grok-tui"
 
@@ -103,12 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from grok_tui.train import DeviceError, Trainer, resolve_device
+    from grok_tui.train import DeviceError, new_run, resume_run
 
     args = build_parser().parse_args(argv)
     if args.list_experiments:
         print(list_experiments())
         return 0
+    theme = _theme(args.theme)
     try:
         if args.resume:
             given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
@@ -118,16 +119,14 @@ def _run(argv: list[str]) -> int:
                                  f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)")
             changes = {f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_FLAGS if getattr(args, f) is not None}
             try:
-                trainer = Trainer.resume(Path(args.resume), **changes)
+                spec = resume_run(Path(args.resume), **changes)
             except RunDirError as e:
                 raise UsageError(f"--resume {args.resume!r}: {e}") from None
         else:
             cfg = config_from_args(args)
-            resolve_device(cfg.device)
             run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg.experiment)
-            trainer = Trainer(cfg, run_dir=run_dir)
             try:
-                trainer.start_run_dir()
+                spec = new_run(cfg, run_dir)
             except RunDirError as e:
                 raise UsageError(f"--run-dir {str(run_dir)!r}: {e}") from None
     except DeviceError as e:
@@ -136,10 +135,22 @@ def _run(argv: list[str]) -> int:
     if args.headless:
         from grok_tui.headless import run_headless
 
-        return run_headless(trainer)
+        return run_headless(spec.build())
     from grok_tui.ui.app import run_app
 
-    return run_app(trainer, theme=args.theme)
+    return run_app(spec, theme=theme)
+
+
+def _theme(name: str | None) -> str | None:
+    """Check --theme before anything is created (the UI's themes are .tcss files)."""
+    if name is None:
+        return None
+    from grok_tui.ui.themes import available_themes
+
+    names = available_themes()
+    if name not in names:
+        raise UsageError(f"--theme: {name!r} is not a theme; expected one of {', '.join(names)}")
+    return name
 
 
 def _watch(argv: list[str]) -> int:
@@ -147,9 +158,14 @@ def _watch(argv: list[str]) -> int:
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--theme", metavar="NAME")
     args = parser.parse_args(argv)
+    theme = _theme(args.theme)
+    try:
+        read_config(Path(args.run_dir))
+    except RunDirError as e:
+        raise UsageError(f"watch {args.run_dir!r}: {e}") from None
     from grok_tui.ui.app import run_watch
 
-    return run_watch(Path(args.run_dir), theme=args.theme)
+    return run_watch(Path(args.run_dir), theme=theme)
 
 
 def entry_point() -> None:

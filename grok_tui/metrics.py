@@ -90,6 +90,7 @@ class ParityMass:
     relevant: float  # mean |w| per relevant bit
     irrelevant: float  # mean |w| per other bit
     share: float  # fraction of all |w| on the relevant bits
+    k: int  # how many bits are relevant (the first k)
 
     @property
     def ratio(self) -> float:
@@ -105,6 +106,7 @@ def parity_mass(w_in: np.ndarray, k_bits: int) -> ParityMass:
         relevant=float(rel.mean()),
         irrelevant=float(rest.mean()) if rest.size else 0.0,
         share=float(rel.sum() / total) if total > 0 else 0.0,
+        k=k_bits,
     )
 
 

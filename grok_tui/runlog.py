@@ -9,13 +9,14 @@ written to a temporary file and renamed over the old one.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -193,5 +194,13 @@ def load_checkpoint(root: Path) -> dict[str, Any]:
     return state
 
 
-def iter_metrics(root: Path) -> Iterator[dict[str, Any]]:
-    yield from read_jsonl(Path(root) / METRICS)
+def export_csv(root: Path) -> Path:
+    """metrics.jsonl as metrics.csv beside it, one column per key ever written."""
+    rows = read_jsonl(Path(root) / METRICS)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    path = Path(root) / "metrics.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

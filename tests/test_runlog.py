@@ -6,7 +6,7 @@ import time
 
 from grok_tui.history import History
 from grok_tui.runlog import JsonlFollower, read_jsonl
-from grok_tui.train import Trainer
+from grok_tui.train import Trainer, resume_run
 from grok_tui.train.snapshot import Event
 from tests.conftest import tiny_config
 
@@ -52,7 +52,7 @@ def test_resume_matches_an_unbroken_run(tmp_path):
     first = Trainer(unbroken.replace(steps=55), run_dir=tmp_path / "broken")
     first.start_run_dir()
     first.run()
-    second = Trainer.resume(tmp_path / "broken", steps=120)
+    second = resume_run(tmp_path / "broken", steps=120).build()
     assert second.step == 55
     second.run()
 
@@ -69,7 +69,7 @@ def test_resume_drops_records_after_the_checkpoint(tmp_path):
     # A run killed after its last checkpoint wrote metrics beyond it.
     with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 50, "train_loss": 1.0}) + "\n" + '{"step": 60, "tr')
-    resumed = Trainer.resume(tmp_path / "r", steps=40)
+    resumed = resume_run(tmp_path / "r", steps=40).build()
     assert [r["step"] for r in read_jsonl(tmp_path / "r" / "metrics.jsonl")] == [0, 10, 20, 30, 40]
     assert resumed.step == 40
 

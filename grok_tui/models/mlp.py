@@ -48,6 +48,7 @@ class ConcatMLP(GrokModel):
 
     def matrices(self) -> dict[str, torch.Tensor]:
         return {
+            "inputs to neurons": self.neuron_inputs(),
             "embedding": self.embed_a.weight,
             "hidden": self.hidden.weight.T,
             "output": self.out.weight.T,

@@ -44,6 +44,20 @@ class Metrics:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    @classmethod
+    def from_dict(cls, row: dict[str, Any]) -> "Metrics":
+        """From a metrics.jsonl record; a missing or null number reads as NaN."""
+        def num(key: str) -> float:
+            value = row.get(key)
+            return float(value) if isinstance(value, (int, float)) else float("nan")
+
+        return cls(
+            step=int(row["step"]), **{k: num(k) for k in (
+                "train_loss", "train_acc", "test_loss", "test_acc", "param_norm", "weight_decay", "lr", "l1",
+                "elapsed_s", "steps_per_s")},
+            purity=row.get("purity"), parity_share=row.get("parity_share"),
+        )
+
 
 @dataclass(frozen=True)
 class Snapshot:

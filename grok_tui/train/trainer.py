@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from grok_tui.config import RunConfig
-from grok_tui.metrics import neuron_spectrum, parity_mass
-from grok_tui.models import build_model
-from grok_tui.runlog import RunLog, load_checkpoint, read_config
+import numpy as np
+
+from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
+from grok_tui.models import GrokModel, build_model
+from grok_tui.runlog import RunLog
 from grok_tui.tasks import build_dataset
 from grok_tui.train.control import Command, Control, Pause, Resume, SaveCheckpoint, SetHyper, Stop
 from grok_tui.train.snapshot import Event, Metrics, Snapshot
@@ -72,23 +74,12 @@ class Trainer:
         self._rate_mark = (0, time.monotonic())
         self._steps_per_s = 0.0
 
-    # ---- construction from a run directory -------------------------------
+    # ---- the run directory and checkpoints (see session.py for resuming) ---
 
     def start_run_dir(self) -> None:
         """Create the run directory for a new run (raises RunDirError)."""
         if self.log is not None:
             self.log.create(self.cfg.to_dict())
-
-    @classmethod
-    def resume(cls, run_dir: Path, control: Control | None = None, **changes: Any) -> "Trainer":
-        """Continue the run in `run_dir` from its checkpoint (raises RunDirError, ConfigError)."""
-        cfg = RunConfig.from_dict(read_config(run_dir))
-        state = load_checkpoint(run_dir)
-        trainer = cls(cfg.replace(**changes), run_dir=run_dir, control=control)
-        trainer.load_state(state)
-        assert trainer.log is not None
-        trainer.log.truncate_after(trainer.step)
-        return trainer
 
     def state(self) -> dict[str, Any]:
         return {
@@ -159,10 +150,7 @@ class Trainer:
             torch.cat([torch.stack(values), norms]).tolist()
         )
         self._tensor_norms = dict(zip(names, tensor_norms))
-        self._matrices = {name: w.detach().float().cpu().numpy() for name, w in self.model.matrices().items()}
-        neuron_inputs = self.model.neuron_inputs()
-        self._spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().cpu().numpy())
-        self._parity = parity_mass(self._matrices["hidden"], self.cfg.k_bits) if self.cfg.task == "parity" else None
+        self._matrices, self._spectrum, self._parity = look_inside(self.model, self.cfg)
 
         now = time.monotonic()
         mark_step, mark_time = self._rate_mark
@@ -288,6 +276,16 @@ class Trainer:
         if self.log is not None:
             self.save_checkpoint()
             self.log.flush()
+
+
+def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]:
+    """The weights as small numpy arrays, and what they say: the per-neuron spectrum or the parity mass."""
+    with torch.no_grad():
+        matrices = {name: w.detach().float().cpu().numpy() for name, w in model.matrices().items()}
+        neuron_inputs = model.neuron_inputs()
+        spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().float().cpu().numpy())
+    parity = parity_mass(matrices["hidden"], cfg.k_bits) if cfg.task == "parity" else None
+    return matrices, spectrum, parity
 
 
 def _as_rng_state(state: Any) -> tuple:

@@ -1,0 +1,204 @@
+"""A training session seen from outside: start it, steer it, read its latest frame.
+
+The UI shares the GIL with anything in its process, and every millisecond it
+spends rendering is taken from training (DESIGN.md measures 0.45-0.55 of the
+bare loop's speed with the loop in a thread). So the loop runs in a child
+process: commands go in through a multiprocessing queue (read between two
+steps) and frames come back through another, at most `FRAME_INTERVAL_S` apart.
+A thread in the parent (the UI's worker) relays them into a Mailbox, from which
+the UI takes the latest frame when it next draws; neither side ever waits on
+the other. `ThreadSession` runs the same loop in the calling thread, for
+tests and for machines where a child process is not wanted.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from grok_tui.config import RunConfig, validate
+from grok_tui.runlog import RunLog, load_checkpoint, read_config
+from grok_tui.train.control import Control
+from grok_tui.train.snapshot import Metrics, Snapshot
+from grok_tui.train.trainer import Trainer, resolve_device
+
+FRAME_INTERVAL_S = 0.05
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to build a Trainer anywhere, this process or a child."""
+
+    cfg: RunConfig
+    run_dir: Path | None
+    resume: bool = False
+
+    def build(self, control: Control | None = None) -> Trainer:
+        trainer = Trainer(self.cfg, run_dir=self.run_dir, control=control)
+        if self.resume:
+            assert self.run_dir is not None and trainer.log is not None
+            trainer.load_state(load_checkpoint(self.run_dir))
+            trainer.log.truncate_after(trainer.step)
+        return trainer
+
+
+def new_run(cfg: RunConfig, run_dir: Path | None) -> RunSpec:
+    """Check the device and create the run directory (DeviceError, RunDirError)."""
+    resolve_device(cfg.device)
+    if run_dir is not None:
+        RunLog(run_dir).create(cfg.to_dict())
+    return RunSpec(cfg, run_dir)
+
+
+def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
+    """Check that `run_dir` can be resumed (RunDirError, ConfigError, DeviceError)."""
+    cfg = validate(RunConfig.from_dict(read_config(run_dir)).replace(**changes))
+    resolve_device(cfg.device)
+    load_checkpoint(run_dir)
+    return RunSpec(cfg, Path(run_dir), resume=True)
+
+
+@dataclass
+class Mailbox:
+    """The latest frame and every metrics row since the last take; thread-safe, never blocks for long."""
+
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _latest: Snapshot | None = None
+    _rows: list[Metrics] = field(default_factory=list)
+    _error: str | None = None
+
+    def put(self, snapshot: Snapshot, rows: list[Metrics]) -> None:
+        with self._lock:
+            self._latest = snapshot
+            self._rows.extend(rows)
+
+    def fail(self, message: str) -> None:
+        with self._lock:
+            self._error = message
+
+    def take(self) -> tuple[Snapshot | None, list[Metrics], str | None]:
+        with self._lock:
+            latest, rows, error = self._latest, self._rows, self._error
+            self._latest, self._rows = None, []
+            return latest, rows, error
+
+
+class _Batcher:
+    """Collects a trainer's snapshots and passes one frame on at most every interval."""
+
+    def __init__(self, send: Callable[[Snapshot, list[Metrics]], None], interval: float = FRAME_INTERVAL_S):
+        self.send, self.interval = send, interval
+        self.rows: list[Metrics] = []
+        self.last_sent = 0.0
+        self.last_state: tuple[Any, ...] | None = None
+
+    def __call__(self, snapshot: Snapshot) -> None:
+        if not self.rows or self.rows[-1].step != snapshot.metrics.step:
+            self.rows.append(snapshot.metrics)
+        # Any change of state goes out at once; plain progress at the frame rate.
+        state = (len(snapshot.events), snapshot.paused, snapshot.finished, snapshot.fault)
+        now = time.monotonic()
+        if state != self.last_state or now - self.last_sent >= self.interval:
+            self.send(snapshot, self.rows)
+            self.rows, self.last_sent, self.last_state = [], now, state
+
+
+class ThreadSession:
+    """Runs the loop in the calling thread (a Textual thread worker)."""
+
+    def __init__(self, spec: RunSpec):
+        self.spec = spec
+        self.control = Control()
+        self.mailbox = Mailbox()
+
+    def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        try:
+            trainer = self.spec.build(self.control)
+
+            def on_snapshot(snapshot: Snapshot) -> None:
+                if cancelled():
+                    self.control.stop()
+                batcher(snapshot)
+
+            batcher = _Batcher(self.mailbox.put)
+            trainer.run(on_snapshot)
+        except Exception as e:  # shown in the app, never a traceback on the screen
+            self.mailbox.fail(_describe(e))
+
+
+class ProcessSession:
+    """Runs the loop in a child process and relays its frames from the calling thread."""
+
+    JOIN_TIMEOUT_S = 5.0
+
+    def __init__(self, spec: RunSpec):
+        self.spec = spec
+        ctx = mp.get_context("spawn")  # fork is unsafe with the UI's threads running
+        self._commands: Any = ctx.Queue()
+        self._frames: Any = ctx.Queue()
+        self.control = Control(self._commands)
+        self.mailbox = Mailbox()
+        self._process = ctx.Process(
+            target=_child_main, args=(spec, self._commands, self._frames, os.getpid()), daemon=True,
+            name="grok-tui-trainer",
+        )
+
+    def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        self._process.start()
+        stop_sent = False
+        try:
+            while True:
+                if cancelled() and not stop_sent:
+                    self.control.stop()
+                    stop_sent = True
+                try:
+                    kind, *payload = self._frames.get(timeout=0.1)
+                except queue.Empty:
+                    if not self._process.is_alive():
+                        self.mailbox.fail(f"the training process ended unexpectedly (exit code {self._process.exitcode})")
+                        return
+                    continue
+                if kind == "frame":
+                    self.mailbox.put(*payload)
+                elif kind == "error":
+                    self.mailbox.fail(payload[0])
+                elif kind == "done":
+                    return
+        finally:
+            self._process.join(self.JOIN_TIMEOUT_S)
+            if self._process.is_alive():
+                self._process.terminate()
+
+
+def _child_main(spec: RunSpec, commands: Any, frames: Any, parent_pid: int) -> None:
+    control = Control(commands)
+
+    def watch_parent() -> None:
+        # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        control.stop()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    try:
+        trainer = spec.build(control)
+        trainer.run(_Batcher(lambda snapshot, rows: frames.put(("frame", snapshot, rows))))
+    except Exception as e:
+        frames.put(("error", _describe(e)))
+    finally:
+        frames.put(("done",))
+        frames.close()
+        frames.join_thread()
+
+
+def _describe(e: BaseException) -> str:
+    where = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+    at = f" (at {Path(where[0].filename).name}:{where[0].lineno})" if where else ""
+    return f"{type(e).__name__}: {e}{at}"

@@ -1,0 +1,341 @@
+"""The monitor: five live panes over one training session, and the keys that steer it.
+
+The app never trains and never waits on training. A thread worker owns the
+session (which runs the loop in a child process, see train/session.py) and
+drops frames into a Mailbox; a 10 Hz timer takes the newest frame, adds its
+metrics to the History and redraws. Keys become commands on the session's
+control channel; the trainer applies them between two steps and the next
+frame shows the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
+
+from grok_tui.config import RunConfig
+from grok_tui.history import History
+from grok_tui.runlog import default_run_dir, export_csv
+from grok_tui.train.control import check_hyper
+from grok_tui.train.session import ProcessSession, RunSpec, ThreadSession, new_run
+from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.panes.curves import CurvesPane
+from grok_tui.ui.panes.frequencies import FrequenciesPane
+from grok_tui.ui.panes.norm import NormPane
+from grok_tui.ui.panes.status import StatusPane
+from grok_tui.ui.panes.weights import WeightsPane
+from grok_tui.ui.screens.help import HelpScreen
+from grok_tui.ui.screens.value_input import ValueInput
+from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
+
+FRAME_INTERVAL_S = 0.1
+
+# (key, shown as, action, footer label, description for help and the palette, in the footer)
+KEYS = [
+    ("right_square_bracket", "]", "scale('weight_decay', 2)", "wd×2", "Weight decay ×2", True),
+    ("left_square_bracket", "[", "scale('weight_decay', 0.5)", "wd÷2", "Weight decay ÷2", True),
+    ("w", "w", "ask('weight_decay')", "set wd", "Type an exact weight decay", True),
+    ("right_curly_bracket", "}", "scale('lr', 2)", "lr×2", "Learning rate ×2", False),
+    ("left_curly_bracket", "{", "scale('lr', 0.5)", "lr÷2", "Learning rate ÷2", False),
+    ("l", "l", "ask('lr')", "set lr", "Type an exact learning rate", True),
+    ("space", "space", "toggle_pause", "pause", "Pause or resume training", True),
+    ("r", "r", "restart", "new seed", "Restart with a new seed (in a new run directory)", True),
+    ("g", "g", "log_x", "log-x", "Toggle a log-scale step axis", True),
+    ("m", "m", "cycle_matrix", "matrix", "Cycle the weight matrix shown", True),
+    ("f", "f", "sort_neurons", "sort", "Sort neurons by dominant frequency", True),
+    ("c", "c", "checkpoint", "ckpt", "Save a checkpoint now", False),
+    ("x", "x", "export_csv", "csv", "Export the metrics to CSV (in the run directory)", False),
+    ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", False),
+    ("t", "t", "cycle_theme", "theme", "Switch theme", False),
+    ("question_mark", "?", "help", "help", "Show every key", True),
+    ("q", "q", "quit_app", "quit", "Quit: stop training and flush the run directory", True),
+]
+# Below this width or height the panes stack and the norm pane folds into the status line.
+COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+
+
+class GrokApp(App[int]):
+    TITLE = "grok-tui"
+    CSS = """
+    #top { height: 1fr; }
+    #bottom { height: 1fr; }
+    WeightsPane { width: 2fr; }
+    FrequenciesPane { width: 1fr; min-width: 24; }
+    NormPane { width: 1fr; }
+    App.-compact NormPane { display: none; }
+    App.-compact #top { height: 1fr; }
+    App.-compact FrequenciesPane { min-width: 20; }
+    """
+    BINDINGS = [
+        Binding(key, action, short, show=show, key_display=display, tooltip=description)
+        for key, display, action, short, description, show in KEYS
+    ]
+
+    def __init__(self, spec: RunSpec | None = None, *, session: Any = None, theme: str | None = None,
+                 backend: str = "process", frame_interval: float = FRAME_INTERVAL_S) -> None:
+        self.theme_names = available_themes()
+        # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
+        self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)
+        super().__init__()
+        self.spec = spec
+        self.backend = backend
+        self.frame_interval = frame_interval
+        self.session = session or self._new_session(spec)
+        self.history = History()
+        self.snapshot: Snapshot | None = None
+        self.error: str | None = None
+        self.theme_name = theme or DEFAULT_THEME
+        self.exit_code = 0
+
+    # ---- layout -------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StatusPane()
+        with Vertical(id="panes"):
+            with Horizontal(id="top"):
+                yield CurvesPane()
+            with Horizontal(id="bottom"):
+                yield WeightsPane()
+                yield FrequenciesPane()
+                yield NormPane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._apply_theme(self.theme_name)
+        self._apply_size()
+        self.set_interval(self.frame_interval, self.draw_frame)
+        self._start_worker()
+
+    def on_resize(self) -> None:
+        self._apply_size()
+
+    def _apply_size(self) -> None:
+        width, height = self.size
+        self.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
+
+    # ---- the session -----------------------------------------------------------------
+
+    def _new_session(self, spec: RunSpec | None) -> Any:
+        assert spec is not None, "either a RunSpec or a session"
+        return (ThreadSession if self.backend == "thread" else ProcessSession)(spec)
+
+    def _start_worker(self) -> None:
+        self.run_worker(self._train, name="training", group="training", thread=True, exclusive=True)
+
+    def _train(self) -> None:
+        worker = get_current_worker()
+        self.session.run(cancelled=lambda: worker.is_cancelled)
+
+    def draw_frame(self) -> None:
+        """Take the newest frame, if any, and redraw from it (the timer's only job)."""
+        snapshot, rows, error = self.session.mailbox.take()
+        for row in rows:
+            self.history.add(row.to_dict())
+        if error and error != self.error:
+            self.error = error
+            self.notify(error, title="training stopped", severity="error", timeout=10)
+        if snapshot is None and not (error and self.snapshot):
+            return
+        if snapshot is not None:
+            if snapshot.fault and (self.snapshot is None or self.snapshot.fault != snapshot.fault):
+                self.notify(snapshot.fault, title="training paused", severity="error", timeout=10)
+            self.snapshot = snapshot
+            self.history.sync_events(snapshot.events)
+        for pane in (self.query_one(CurvesPane), self.query_one(WeightsPane),
+                     self.query_one(FrequenciesPane), self.query_one(NormPane)):
+            if pane.display:
+                pane.show(self.snapshot, self.history)
+        self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
+
+    # ---- commands ----------------------------------------------------------------------
+
+    @property
+    def run_dir(self) -> Path | None:
+        return getattr(self.session, "run_dir", None) or (self.spec.run_dir if self.spec else None)
+
+    def _control(self):
+        control = getattr(self.session, "control", None)
+        if control is None:
+            self.notify("read-only: this view follows a run directory", severity="warning")
+        return control
+
+    def _current(self, name: str) -> float | None:
+        if self.snapshot is None:
+            return None
+        return {"weight_decay": self.snapshot.metrics.weight_decay, "lr": self.snapshot.metrics.lr}[name]
+
+    def set_hyper(self, name: str, value: float) -> None:
+        control = self._control()
+        if control is not None:
+            control.set(name, value)
+
+    def action_scale(self, name: str, factor: float) -> None:
+        current = self._current(name)
+        if current is None:
+            return
+        if current == 0 and factor > 1:
+            value = 1e-3  # doubling zero goes nowhere: start from a small decay
+        else:
+            value = current * factor
+        self.set_hyper(name, float(f"{value:.6g}"))
+
+    def action_ask(self, name: str) -> None:
+        current = self._current(name)
+        if current is None or self._control() is None:
+            return
+        label = {"weight_decay": "weight decay", "lr": "learning rate"}[name]
+        allowed = "a finite number > 0" if name == "lr" else "a finite number >= 0"
+
+        def check(text: str) -> float:
+            text = text.strip()
+            if not text:
+                raise ValueError(f"empty: type {allowed}")
+            try:
+                float(text)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a number: type {allowed}") from None
+            try:
+                return check_hyper(name, text)
+            except ValueError as e:
+                raise ValueError(f"{e}: type {allowed}") from None
+
+        def apply(value: float | None) -> None:
+            if value is not None:
+                self.set_hyper(name, value)
+
+        self.push_screen(ValueInput(f"New {label} (now {current:g})", current, check), apply)
+
+    def action_toggle_pause(self) -> None:
+        control = self._control()
+        if control is None or self.snapshot is None:
+            return
+        if self.snapshot.paused:
+            control.resume()
+        else:
+            control.pause()
+
+    def action_checkpoint(self) -> None:
+        control = self._control()
+        if control is not None:
+            control.save_checkpoint()
+            self.notify(f"checkpoint saved in {self.run_dir}")
+
+    def action_export_csv(self) -> None:
+        if self.run_dir is None:
+            return
+        path = export_csv(self.run_dir)
+        self.notify(f"metrics exported to {path}")
+
+    def action_screenshot_svg(self) -> None:
+        folder = self.run_dir or Path(".")
+        step = self.snapshot.step if self.snapshot else 0
+        path = self.save_screenshot(filename=f"screen-step{step}.svg", path=str(folder))
+        self.notify(f"screenshot saved to {path}")
+
+    def action_log_x(self) -> None:
+        self.query_one(CurvesPane).toggle_log_x()
+        self.draw_frame_now()
+
+    def action_cycle_matrix(self) -> None:
+        self.query_one(WeightsPane).cycle()
+
+    def action_sort_neurons(self) -> None:
+        self.query_one(WeightsPane).toggle_sort()
+
+    def action_cycle_theme(self) -> None:
+        names = self.theme_names
+        self._apply_theme(names[(names.index(self.theme_name) + 1) % len(names)])
+        self.notify(f"theme: {self.theme_name}")
+
+    def _apply_theme(self, name: str) -> None:
+        self.remove_class(f"theme-{self.theme_name}")
+        self.theme_name = name
+        self.add_class(f"theme-{name}")
+        self.theme = base_theme(name)
+        self.draw_frame_now()
+
+    def draw_frame_now(self) -> None:
+        """Redraw from the frame in hand (a view setting changed, not the data)."""
+        if self.snapshot is not None:
+            for pane in (self.query_one(CurvesPane), self.query_one(NormPane)):
+                if pane.display:
+                    pane.show(self.snapshot, self.history)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([(display, description) for _, display, _, _, description, _ in KEYS]))
+
+    async def action_restart(self) -> None:
+        if self.spec is None:
+            self._control()  # says read-only
+            return
+        await self._stop_training()
+        cfg: RunConfig = self.spec.cfg.replace(seed=self.spec.cfg.seed + 1)
+        run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
+        self.spec = new_run(cfg, run_dir)
+        self.session = self._new_session(self.spec)
+        self.history = History()
+        self.snapshot, self.error = None, None
+        self._start_worker()
+        self.notify(f"restarted with seed {cfg.seed} in {run_dir}")
+
+    async def action_quit_app(self) -> None:
+        await self._stop_training()
+        self.exit(self.exit_code)
+
+    async def _stop_training(self, timeout: float = 5.0) -> None:
+        """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed."""
+        control = getattr(self.session, "control", None)
+        if control is not None:
+            control.stop()
+        workers = [w for w in self.workers if w.group == "training"]
+        for worker in workers:
+            worker.cancel()
+        await _wait(workers, timeout)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for _, display, action, _, description, _ in KEYS:
+            if action != "help":
+                yield SystemCommand(description, f"key {display}", lambda action=action: self.run_action(action))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "training" and event.state == WorkerState.ERROR:
+            self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
+
+
+async def _wait(workers: list[Worker], timeout: float) -> None:
+    async def all_done() -> None:
+        for worker in workers:
+            await worker.wait()
+
+    try:
+        await asyncio.wait_for(all_done(), timeout)
+    except (asyncio.TimeoutError, WorkerFailed, WorkerCancelled):
+        pass  # the run directory is flushed by the trainer's own finally; nothing more to wait for
+
+
+def run_app(spec: RunSpec, theme: str | None = None, backend: str = "process") -> int:
+    app = GrokApp(spec, theme=theme, backend=backend)
+    code = app.run()
+    return code if isinstance(code, int) else 0
+
+
+def run_watch(run_dir: Path, theme: str | None = None) -> int:
+    from grok_tui.watch import WatchSession
+
+    session = WatchSession(run_dir)
+    session.run_dir = run_dir
+    app = GrokApp(session=session, theme=theme)
+    code = app.run()
+    return code if isinstance(code, int) else 0
+
+
+__all__ = ["GrokApp", "run_app", "run_watch"]

@@ -1,0 +1,245 @@
+"""A half-block heatmap of a signed weight matrix.
+
+Each terminal cell shows two stacked pixels ("▀": foreground is the upper
+pixel, background the lower), so a pane of H lines shows 2·H matrix rows.
+The matrix is resampled to fit the pane: block means when shrinking (every
+weight counts, nothing is cropped), nearest neighbour when enlarging.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.events import Resize
+from textual.strip import Strip
+from textual.widget import Widget
+
+UPPER_HALF = "▀"
+LEVELS = 33  # odd, so that 0 lands exactly on the middle level
+MIN_LINES = 3  # title + one matrix line + colour bar
+MIN_COLS = 8
+BAR_MAX_CELLS = 24
+
+RGB = tuple[int, int, int]
+FALLBACK: dict[str, RGB] = {
+    "heatmap--negative": (0x3B, 0x6F, 0xD9),
+    "heatmap--zero": (0x1E, 0x1E, 0x1E),
+    "heatmap--positive": (0xE0, 0x53, 0x3D),
+}
+
+
+def _resample_axis(matrix: np.ndarray, size: int, axis: int) -> np.ndarray:
+    n = matrix.shape[axis]
+    if size == n:
+        return matrix
+    if size < n:
+        # Integer block boundaries; with a step >= 1 the starts strictly
+        # increase, so reduceat never sees an empty block and the last block
+        # runs to the end: every row/column lands in exactly one block.
+        bounds = np.linspace(0, n, size + 1).astype(np.int64)
+        sums = np.add.reduceat(matrix, bounds[:-1], axis=axis)
+        counts = np.diff(bounds).astype(matrix.dtype)
+        shape = [1] * matrix.ndim
+        shape[axis] = size
+        return sums / counts.reshape(shape)
+    return np.take(matrix, (np.arange(size) * n) // size, axis=axis)
+
+
+def fit(matrix: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Resample ``matrix`` to exactly ``rows`` × ``cols``.
+
+    Shrinks by block averaging (uneven sizes still cover every element) and
+    enlarges by nearest neighbour; the two axes are handled independently.
+    """
+    rows, cols = max(rows, 0), max(cols, 0)
+    data = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    if data.ndim != 2 or data.size == 0 or rows == 0 or cols == 0:
+        return np.zeros((rows, cols))
+    return _resample_axis(_resample_axis(data, rows, 0), cols, 1)
+
+
+def colour_levels(values: np.ndarray, vmax: float, levels: int = LEVELS) -> np.ndarray:
+    """Map values in [-vmax, +vmax] to integer levels 0 … levels-1.
+
+    The middle level is 0; non-finite values and a non-positive vmax give the
+    middle level, so degenerate matrices draw neutral instead of raising.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    middle = (levels - 1) / 2
+    if not np.isfinite(vmax) or vmax <= 0:
+        return np.full(values.shape, round(middle), dtype=np.int64)
+    normed = np.nan_to_num(values / vmax, nan=0.0, posinf=1.0, neginf=-1.0)
+    scaled = np.rint((np.clip(normed, -1.0, 1.0) + 1.0) * middle)
+    return scaled.astype(np.int64)
+
+
+def level_rgb(level: int, levels: int, negative: RGB, zero: RGB, positive: RGB) -> RGB:
+    """The colour of one level: linear in RGB from ``zero`` to the end colour."""
+    x = 2 * level / (levels - 1) - 1
+    end = positive if x > 0 else negative
+    t = abs(x)
+    return tuple(round(z + (e - z) * t) for z, e in zip(zero, end))  # type: ignore[return-value]
+
+
+def format_limit(value: float) -> str:
+    return "0" if value == 0 else f"{value:+.3g}"
+
+
+class _Key(NamedTuple):
+    version: int
+    width: int
+    height: int
+    colours: tuple[RGB, RGB, RGB]
+    base: Style
+
+
+class Heatmap(Widget):
+    """A signed matrix drawn with half blocks and a diverging colormap."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "heatmap--negative",
+        "heatmap--zero",
+        "heatmap--positive",
+    }
+
+    DEFAULT_CSS = """
+    Heatmap {
+        height: 1fr;
+        width: 1fr;
+    }
+    Heatmap > .heatmap--negative { color: #3b6fd9; }
+    Heatmap > .heatmap--zero { color: #1e1e1e; }
+    Heatmap > .heatmap--positive { color: #e0533d; }
+    """
+
+    def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._matrix: np.ndarray | None = None
+        self._clean = False
+        self._title = ""
+        self._version = 0
+        self._strips: list[Strip] = []
+        self._key: _Key | None = None
+        self._styles_for: tuple[RGB, RGB, RGB] | None = None
+        self._pair_styles: dict[tuple[int, int], Style] = {}
+        self._level_colours: list[Color] = []
+
+    def _data(self) -> np.ndarray | None:
+        """The matrix with non-finite weights zeroed, done once and lazily."""
+        if self._matrix is not None and not self._clean:
+            # NaN/inf would poison the block means and vmax; the array is our copy.
+            np.nan_to_num(self._matrix, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+            self._clean = True
+        return self._matrix
+
+    @property
+    def vmax(self) -> float:
+        """Symmetric colour limit: the largest finite |weight| (0 if none)."""
+        data = self._data()
+        if data is None or data.size == 0:
+            return 0.0
+        return float(np.abs(data).max())
+
+    def set_matrix(self, matrix: np.ndarray, title: str = "") -> None:
+        """Show ``matrix``; resampling and colouring wait until render time."""
+        # A copy, because callers may hand over a buffer they keep updating.
+        data = np.atleast_2d(np.array(matrix, dtype=np.float64))
+        if data.ndim != 2:
+            data = data.reshape(data.shape[0], -1)
+        self._matrix = data
+        self._clean = False
+        self._title = title
+        self._version += 1
+        self._invalidate()
+
+    def on_resize(self, event: Resize) -> None:
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._key = None
+        self._strips = []
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        key = _Key(self._version, width, height, self._colours(), self.rich_style)
+        if key != self._key:
+            self._strips = self._build(key)
+            self._key = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(width, self.rich_style)
+
+    def _colours(self) -> tuple[RGB, RGB, RGB]:
+        """Current colormap anchors; themes restyle them via component classes."""
+        rgbs = []
+        for name in ("heatmap--negative", "heatmap--zero", "heatmap--positive"):
+            colour = self.get_component_rich_style(name).color
+            rgbs.append(tuple(colour.get_truecolor()) if colour is not None else FALLBACK[name])
+        return tuple(rgbs)  # type: ignore[return-value]
+
+    def _ensure_styles(self, colours: tuple[RGB, RGB, RGB]) -> None:
+        if colours == self._styles_for:
+            return
+        self._level_colours = [Color.from_rgb(*level_rgb(i, LEVELS, *colours)) for i in range(LEVELS)]
+        self._pair_styles = {}
+        self._styles_for = colours
+
+    def _pair_style(self, upper: int, lower: int) -> Style:
+        style = self._pair_styles.get((upper, lower))
+        if style is None:
+            style = Style(color=self._level_colours[upper], bgcolor=self._level_colours[lower])
+            self._pair_styles[(upper, lower)] = style
+        return style
+
+    def _build(self, key: _Key) -> list[Strip]:
+        width, height, base = key.width, key.height, key.base
+        if width <= 0 or height <= 0:
+            return []
+        data = self._data()
+        if height < MIN_LINES or width < MIN_COLS or data is None:
+            return [Strip.blank(width, base)] * height
+        self._ensure_styles(key.colours)
+        strips: list[Strip] = []
+        if self._title:
+            rows, cols = data.shape
+            strips.append(self._text_line(f"{self._title} {rows}×{cols}", width, base))
+        area = height - len(strips) - 1
+        vmax = self.vmax
+        levels = colour_levels(fit(data, 2 * area, width), vmax)
+        for line in range(area):
+            strips.append(self._half_block_line(levels[2 * line], levels[2 * line + 1], width))
+        strips.append(self._colour_bar(vmax, width, base))
+        return strips
+
+    def _half_block_line(self, upper: np.ndarray, lower: np.ndarray, width: int) -> Strip:
+        # Runs of equal cells share one segment: far fewer segments for Rich to diff.
+        segments: list[Segment] = []
+        run_start = 0
+        pairs = list(zip(upper.tolist(), lower.tolist()))
+        for x in range(1, width + 1):
+            if x == width or pairs[x] != pairs[run_start]:
+                segments.append(Segment(UPPER_HALF * (x - run_start), self._pair_style(*pairs[run_start])))
+                run_start = x
+        return Strip(segments, width)
+
+    def _text_line(self, text: str, width: int, base: Style) -> Strip:
+        text = text[:width]
+        return Strip([Segment(text.ljust(width), base)], width)
+
+    def _colour_bar(self, vmax: float, width: int, base: Style) -> Strip:
+        low, high = format_limit(-vmax), format_limit(vmax)
+        room = width - len(low) - len(high) - 4  # two spaces and the two brackets
+        cells = min(room, BAR_MAX_CELLS) if room >= 3 else width
+        ramp = np.rint(np.linspace(0, LEVELS - 1, cells)).astype(np.int64).tolist()
+        gradient = [Segment("█", base + Style(color=self._level_colours[level])) for level in ramp]
+        if room < 3:
+            return Strip(gradient, width)  # too narrow for labels: the ramp alone
+        segments = [Segment(f"{low} ▕", base), *gradient, Segment(f"▏ {high}", base)]
+        used = len(low) + len(high) + 4 + cells
+        segments.append(Segment(" " * (width - used), base))
+        return Strip(segments, width)

@@ -1,0 +1,74 @@
+"""One glance: where the run is, how fast, with which settings, and in which phase."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from grok_tui.history import History
+from grok_tui.metrics import phase
+from grok_tui.train.snapshot import Snapshot
+
+
+def run_phase(snapshot: Snapshot, history: History) -> str:
+    """The phase from the curves: compare test accuracy now with a while back."""
+    m = snapshot.metrics
+    window = max(200, m.step // 10)
+    earlier = history.value_at("test_acc", m.step - window) if m.step >= window else None
+    return phase(m.train_acc, m.test_acc, earlier)
+
+
+def _clock(seconds: float) -> str:
+    minutes, s = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
+
+
+class StatusPane(Static):
+    DEFAULT_CSS = """
+    StatusPane { height: 2; padding: 0 1; }
+    """
+    COMPONENT_CLASSES = {
+        "status--label", "status--value", "status--memorizing", "status--generalizing",
+        "status--generalized", "status--alert",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("starting the trainer…", **kwargs)
+        self.note: str | None = None  # a line from the app (read-only, faults) shown in place of nothing
+
+    def show(self, snapshot: Snapshot, history: History, error: str | None = None) -> None:
+        label = self.get_component_rich_style("status--label")
+        value = self.get_component_rich_style("status--value")
+        alert = self.get_component_rich_style("status--alert")
+        m = snapshot.metrics
+        if error or snapshot.fault:
+            state, state_style = "STOPPED" if error else "PAUSED (fault)", alert
+        elif snapshot.paused:
+            state, state_style = "PAUSED", alert
+        else:
+            word = run_phase(snapshot, history)
+            state = word.upper() + (" · finished" if snapshot.finished else "")
+            state_style = self.get_component_rich_style(f"status--{word}") if word != "learning" else value
+
+        def pair(name: str, text: str) -> list[tuple[str, object]]:
+            return [(f"{name} ", label), (text, value), ("  ", label)]
+
+        first = Text.assemble(
+            (f"{snapshot.experiment} ", value), (f"on {snapshot.device}  ", label),
+            *pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
+            *pair("speed", f"{m.steps_per_s:,.0f}/s"),
+            *pair("time", _clock(m.elapsed_s)),
+            (state, state_style),
+        )
+        second = Text.assemble(
+            *pair("wd", f"{m.weight_decay:.4g}"), *pair("lr", f"{m.lr:.4g}"),
+            *(pair("l1", f"{m.l1:.3g}") if m.l1 else []),
+            *pair("train", f"{m.train_acc:6.1%} loss {m.train_loss:.2e}"),
+            *pair("test", f"{m.test_acc:6.1%} loss {m.test_loss:.2e}"),
+            *pair("norm", f"{m.param_norm:.2f}"),
+        )
+        problem = error or snapshot.fault or self.note
+        if problem:
+            second = Text(problem, style=alert)
+        self.update(Text("\n").join([first, second]))
