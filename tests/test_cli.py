@@ -96,3 +96,32 @@ def test_bad_flag_through_the_real_entry_point(tmp_path):
         "grok-tui: error: --train-frac: 1.5 is not allowed; expected a number strictly between 0 and 1"
     ]
     assert not (tmp_path / "runs").exists()
+
+
+def test_bad_theme(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--theme", "neon", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1
+    assert "--theme" in err and "'neon'" in err and "dark" in err and "mono" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("make", ["missing", "not-a-run"])
+def test_bad_watch_path(capsys, tmp_path, make):
+    target = tmp_path / "w"
+    if make == "not-a-run":
+        target.mkdir()
+    code, _, err = run_cli(capsys, "watch", str(target))
+    assert code == 2 and err.count("\n") == 1 and "watch" in err and "Traceback" not in err
+
+
+def test_installed_wheel_carries_the_themes(tmp_path):
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    names = zipfile.ZipFile(next(tmp_path.glob("grok_tui-*.whl"))).namelist()
+    for theme in ("dark", "light", "mono"):
+        assert f"grok_tui/themes/{theme}.tcss" in names

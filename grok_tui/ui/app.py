@@ -14,7 +14,9 @@ import asyncio
 from pathlib import Path
 from typing import Any, Iterable
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
+from textual.geometry import Size
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -114,11 +116,11 @@ class GrokApp(App[int]):
         self.set_interval(self.frame_interval, self.draw_frame)
         self._start_worker()
 
-    def on_resize(self) -> None:
-        self._apply_size()
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_size(event.size)
 
-    def _apply_size(self) -> None:
-        width, height = self.size
+    def _apply_size(self, size: Size | None = None) -> None:
+        width, height = size or self.size
         self.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
 
     # ---- the session -----------------------------------------------------------------
@@ -259,7 +261,8 @@ class GrokApp(App[int]):
         self.remove_class(f"theme-{self.theme_name}")
         self.theme_name = name
         self.add_class(f"theme-{name}")
-        self.theme = base_theme(name)
+        base = base_theme(name)
+        self.theme = base if base in self.available_themes else "textual-dark"
         self.draw_frame_now()
 
     def draw_frame_now(self) -> None:

@@ -64,9 +64,9 @@ class StatusPane(Static):
         second = Text.assemble(
             *pair("wd", f"{m.weight_decay:.4g}"), *pair("lr", f"{m.lr:.4g}"),
             *(pair("l1", f"{m.l1:.3g}") if m.l1 else []),
-            *pair("train", f"{m.train_acc:6.1%} loss {m.train_loss:.2e}"),
-            *pair("test", f"{m.test_acc:6.1%} loss {m.test_loss:.2e}"),
-            *pair("norm", f"{m.param_norm:.2f}"),
+            *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
+            *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),
+            *pair("norm", f"{m.param_norm:.1f}"),
         )
         problem = error or snapshot.fault or self.note
         if problem:

@@ -1,0 +1,210 @@
+"""The monitor driven through Textual's Pilot, over a real (threaded) trainer or a fixed stream."""
+
+import asyncio
+import time
+
+import pytest
+
+from grok_tui.runlog import read_jsonl
+from grok_tui.train import new_run
+from grok_tui.ui.app import GrokApp
+from grok_tui.ui.panes.status import StatusPane
+from grok_tui.ui.screens.value_input import ValueInput
+from grok_tui.watch import WatchSession
+from tests.conftest import tiny_config
+from tests.fakes import FakeSession, synthetic_run
+
+
+def live_app(tmp_path, **changes):
+    cfg = tiny_config(steps=10_000_000, eval_every=10, **changes)
+    return GrokApp(new_run(cfg, tmp_path / "run"), backend="thread", frame_interval=0.05)
+
+
+async def wait_for(pilot, condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def status_text(app) -> str:
+    return str(app.query_one(StatusPane).render())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, weight_decay=0.25)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await pilot.press("right_square_bracket")
+            await wait_for(pilot, lambda: app.snapshot.metrics.weight_decay == 0.5)
+            await wait_for(pilot, lambda: "wd 0.5" in status_text(app))
+            await pilot.press("left_square_bracket", "left_square_bracket")
+            await wait_for(pilot, lambda: app.snapshot.metrics.weight_decay == 0.125)
+            await pilot.press("q")
+        events = read_jsonl(tmp_path / "run" / "events.jsonl")
+        assert [(e["kind"], e["old"], e["new"]) for e in events] == [
+            ("weight_decay", 0.25, 0.5), ("weight_decay", 0.5, 0.25), ("weight_decay", 0.25, 0.125)]
+        assert events[0]["step"] > 0
+
+    run(scenario())
+
+
+@pytest.mark.parametrize("typed, says", [
+    ("", "empty"), ("abc", "not a number"), ("-1", ">= 0"), ("inf", "finite"), ("nan", "finite"),
+])
+def test_weight_decay_modal_rejects_bad_values(typed, says):
+    async def scenario():
+        rows, snapshot = synthetic_run()
+        sent = []
+
+        class Control:
+            def set(self, name, value):
+                sent.append((name, value))
+
+        app = GrokApp(session=FakeSession(rows, snapshot, control=Control()))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
+            field = app.screen.query_one("#value")
+            field.value = typed
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ValueInput)  # still open
+            assert says in str(app.screen.query_one("#error").render())
+            field.value = "0.05"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: not isinstance(app.screen, ValueInput))
+        assert sent == [("weight_decay", 0.05)]
+
+    run(scenario())
+
+
+def test_pause_stops_the_step_count_and_resume_restarts_it(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await pilot.press("space")
+            await wait_for(pilot, lambda: app.snapshot.paused)
+            held = app.snapshot.step
+            await pilot.pause(0.5)
+            assert app.snapshot.step == held and "PAUSED" in status_text(app)
+            await pilot.press("space")
+            await wait_for(pilot, lambda: app.snapshot.step > held + 20)
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 100)
+            started = time.monotonic()
+            await pilot.press("q")
+            await wait_for(pilot, lambda: not app.is_running, timeout=3)
+            assert time.monotonic() - started < 1.5
+            assert not [w for w in app.workers if w.group == "training" and w.is_running]
+        return app
+
+    app = run(scenario())
+    run_dir = tmp_path / "run"
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert (run_dir / "checkpoint.pt").exists()
+    assert rows[-1]["step"] >= app.snapshot.step  # everything shown is on disk
+
+
+def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, lr=1e30, weight_decay=0.0)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.fault is not None)
+            await pilot.pause(0.2)
+            assert "not finite" in status_text(app) and "PAUSED" in status_text(app)
+            await pilot.press("q")
+        kinds = [e["kind"] for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
+        assert kinds == ["fault"]
+
+    run(scenario())
+
+
+def test_an_exception_in_the_worker_is_shown_not_raised():
+    async def scenario():
+        rows, snapshot = synthetic_run()
+        app = GrokApp(session=FakeSession(rows, snapshot, error="RuntimeError: CUDA out of memory"))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.error is not None)
+            await pilot.pause(0.2)
+            assert "CUDA out of memory" in status_text(app) and "STOPPED" in status_text(app)
+
+    run(scenario())
+
+
+def test_watch_follows_a_growing_run_directory(tmp_path):
+    trainer = new_run(tiny_config(steps=30), tmp_path / "run").build()
+    trainer.run()
+
+    async def scenario():
+        app = GrokApp(session=WatchSession(tmp_path / "run"), frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
+            assert app.snapshot.matrices  # weights came from the checkpoint
+            with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
+                f.write('{"step": 40, "train_loss": 0.5, "train_acc": 1.0, "test_loss": 2.0, "test_acc": 0.3,'
+                        ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "elapsed_s": 1.0}\n')
+            await wait_for(pilot, lambda: app.snapshot.step == 40)
+            await pilot.press("right_square_bracket")  # read-only: says so, changes nothing
+            await pilot.pause(0.2)
+            assert app.snapshot.metrics.weight_decay == 1.0
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def test_small_terminal_and_resizing_never_crash():
+    async def scenario():
+        rows, snapshot = synthetic_run()
+        app = GrokApp(session=FakeSession(rows, snapshot))
+        async with app.run_test(size=(200, 60)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None)
+            for size in [(80, 24), (60, 20), (40, 12), (20, 8), (200, 60)]:
+                await pilot.resize_terminal(*size)
+                await pilot.pause(0.1)
+                app.draw_frame_now()
+            assert app.has_class("-compact") is False
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause(0.1)
+            assert app.has_class("-compact")
+
+    run(scenario())
+
+
+def test_view_keys_and_themes():
+    async def scenario():
+        rows, snapshot = synthetic_run()
+        app = GrokApp(session=FakeSession(rows, snapshot))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None)
+            weights = app.query_one("WeightsPane")
+            await pilot.press("m")
+            assert "output" in str(weights.border_title)
+            await pilot.press("f")
+            assert "by frequency" in str(weights.border_title)
+            await pilot.press("g")
+            assert app.query_one("CurvesPane").log_x
+            for expected in ("light", "mono", "dark"):
+                await pilot.press("t")
+                assert app.has_class(f"theme-{expected}") and app.theme_name == expected
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "HelpScreen"
+
+    run(scenario())
