@@ -12,29 +12,35 @@ runs at >= 0.90 of `grok-tui --headless`. This prints the figures to check it:
      (new_run(cfg, run_dir).build(), then trainer.run(callback)), in this process;
    - monitor (tmux): the real app in a real terminal (a detached tmux session of
      the given size), quit with `q` as a user would;
-   - monitor (run_test): the same app under Textual's headless driver, which is
-     what CI-like machines without a terminal run (it composes every frame but
-     skips writing the escape sequences out).
+   - monitor (run_test): the same app under Textual's headless driver, in this
+     process, which is what CI-like machines without a terminal run (it
+     composes every frame but skips writing the escape sequences out).
    Each rate comes from the run directory's metrics rows over the same window
    of training time, [WARMUP_S, WARMUP_S + seconds], so start-up (imports, the
-   child process, the first evaluations) is left out of every mode alike.
+   child process, the first evaluations) is left out of every mode alike. Over
+   the same window the CPU time of each process is read from /proc: with the
+   loop in its own process, the question is whether the UI leaves it a core.
 2. Milliseconds per frame of each pane: a realistic snapshot stream (the
    experiment trained for ~2,000 steps) is fed, one new snapshot per frame, to
    the app under run_test; each pane's `show()` is timed together with the
    rendering it triggers (the panes' widgets cache their render until new data
    arrives, so the work is forced the way Textual's compositor would do it).
+   This runs in a fresh process, so that its heap (and so the cost of Python's
+   garbage collector, shown on a row of its own) is the app's, not this one's.
    The sum, at the app's 10 frames/s, is the share of one core the UI takes.
 
 It is a benchmark, not a test: it prints figures and exits 0 (2 on a bad flag).
-Heavy imports (torch, textual) stay inside functions: the monitor's training
-child is started with "spawn", which re-imports this module when it is __main__.
+Heavy imports (torch, textual) stay inside functions: the child processes are
+started with "spawn", which re-imports this module.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import importlib.metadata
+import multiprocessing as mp
 import os
 import platform
 import shlex
@@ -44,7 +50,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NoReturn, Sequence
 
@@ -63,6 +70,8 @@ PANE_FRAMES = 50
 # The monitor's frame rate (grok_tui.ui.app.FRAME_INTERVAL_S is 0.1 s).
 FRAMES_PER_S = 10
 GOAL_RATIO = 0.90
+# Above this much CPU used by processes not ours, a window's figure is not comparable.
+OTHERS_WARN_CORES = 0.25
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -83,7 +92,7 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (value > 0 and value < 3600):
+    if not 0 < value < 3600:
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a number of seconds > 0 and < 3600")
     return value
 
@@ -98,13 +107,14 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     from grok_tui.config import DEFAULT_EXPERIMENT
 
-    parser = _Parser(prog=PROG, description="Measure what the monitor costs the training loop, and what each pane costs.")
+    parser = _Parser(prog=PROG,
+                     description="Measure what the monitor costs the training loop, and what each pane costs.")
     parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
                         help=f"preset to train (default {DEFAULT_EXPERIMENT})")
     parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
                         help="cpu (default); auto or cuda also measure on CUDA when torch sees it")
     parser.add_argument("--seconds", type=_positive_seconds, default=15.0, metavar="N",
-                        help="seconds of training per measurement, after a 1 s warm-up (default 15)")
+                        help=f"seconds of training per measurement, after a {WARMUP_S:g} s warm-up (default 15)")
     parser.add_argument("--size", type=_size, default=(160, 48), metavar="WxH",
                         help="terminal size in cells (default 160x48)")
     return parser
@@ -115,7 +125,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
     args = build_parser().parse_args(argv)
     if args.experiment not in PRESETS:
-        raise UsageError(f"--experiment: {args.experiment!r} is not an experiment; expected one of {', '.join(PRESETS)}")
+        raise UsageError(f"--experiment: {args.experiment!r} is not an experiment; "
+                         f"expected one of {', '.join(PRESETS)}")
     args.devices = devices_for(args.device)
     return args
 
@@ -129,6 +140,90 @@ def devices_for(name: str) -> list[str]:
     return ["cpu", "cuda"] if name != "cpu" and torch.cuda.is_available() else ["cpu"]
 
 
+# ---- CPU time per process, from /proc ---------------------------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, float, str]]:
+    """pid -> (parent pid, CPU seconds so far, command line), for every process we can read."""
+    table = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # ended meanwhile
+        # The command name may hold spaces and parentheses: the fields start after the last ')'.
+        fields = stat[stat.rindex(")") + 2:].split()
+        table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, cmdline)
+    return table
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine has spent busy (every process, ours or not)."""
+    # The first line of /proc/stat: user nice system idle iowait irq softirq steal ... (in ticks).
+    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    busy = sum(ticks[0:3]) + sum(ticks[5:8])
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class CpuSampler:
+    """CPU seconds of a process tree, split into the training child and everything else (the UI).
+
+    The trainer is the multiprocessing "spawn" child; its resource tracker is left out.
+    `extra` names single processes counted on their own (the tmux server). "others" is
+    the rest of the machine: on a shared 2-core box a test suite running beside the
+    benchmark takes a core from someone, and the figures mean little without knowing it.
+    """
+
+    def __init__(self, root: int, root_label: str = "ui", extra: dict[str, int] | None = None):
+        self.root, self.root_label, self.extra = root, root_label, extra or {}
+        self.available = Path("/proc/self/stat").exists()
+        self.start: tuple[float, dict[str, float]] | None = None
+        self.cores: dict[str, float] = {}
+
+    def sample(self) -> dict[str, float]:
+        table = _processes()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in table.items():
+            children.setdefault(ppid, []).append(pid)
+        totals = {self.root_label: 0.0}
+        stack = [self.root]
+        while stack:
+            pid = stack.pop()
+            stack.extend(children.get(pid, []))
+            if pid not in table:
+                continue
+            _, cpu, cmdline = table[pid]
+            if "resource_tracker" in cmdline:
+                continue
+            label = "trainer" if "spawn_main" in cmdline else self.root_label
+            totals[label] = totals.get(label, 0.0) + cpu
+        for label, pid in self.extra.items():
+            totals[label] = table[pid][1] if pid in table else 0.0
+        totals["others"] = _machine_busy_s() - sum(totals.values())
+        return totals
+
+    def begin(self) -> None:
+        if self.available and self.start is None:
+            self.start = (time.monotonic(), self.sample())
+
+    def end(self) -> None:
+        if self.available and self.start is not None and not self.cores:
+            wall = time.monotonic() - self.start[0]
+            if wall > 0:
+                now = self.sample()
+                before = self.start[1]
+                self.cores = {label: max(0.0, now.get(label, 0.0) - cpu) / wall for label, cpu in before.items()}
+
+    def describe(self) -> str:
+        if not self.cores:
+            return ""
+        return "cores: " + ", ".join(f"{label} {value:.2f}" for label, value in self.cores.items())
+
+
 # ---- steps/s from metrics rows ---------------------------------------------------------------
 
 
@@ -138,7 +233,12 @@ class Rate:
     steps_per_s: float | None = None
     steps: int = 0
     seconds: float = 0.0
-    note: str = ""
+    notes: list[str] = field(default_factory=list)
+    cores: dict[str, float] = field(default_factory=dict)  # CPU use over the window, by process
+
+    def add_cpu(self, cpu: CpuSampler) -> None:
+        self.cores = cpu.cores
+        self.notes.append(cpu.describe())
 
 
 def rate_from_rows(mode: str, rows: list[dict[str, Any]], seconds: float) -> Rate:
@@ -147,7 +247,7 @@ def rate_from_rows(mode: str, rows: list[dict[str, Any]], seconds: float) -> Rat
     window = [r for r in rows if isinstance(r.get("elapsed_s"), (int, float))
               and WARMUP_S <= r["elapsed_s"] <= WARMUP_S + seconds]
     if len(window) < 2 or window[-1]["elapsed_s"] <= window[0]["elapsed_s"]:
-        return Rate(mode, note=f"too few metrics rows in the window ({len(window)})")
+        return Rate(mode, notes=[f"too few metrics rows in the window ({len(window)})"])
     steps = window[-1]["step"] - window[0]["step"]
     span = window[-1]["elapsed_s"] - window[0]["elapsed_s"]
     return Rate(mode, steps / span, steps, span)
@@ -165,26 +265,51 @@ def config_for(flags: list[str]):
     return config_from_args(cli_parser().parse_args(flags))
 
 
-class MetricsWatch:
-    """Follows a run directory's metrics.jsonl: how much training time it has recorded."""
-
-    def __init__(self, run_dir: Path):
-        from grok_tui.runlog import JsonlFollower
-
-        self._follower = JsonlFollower(run_dir / "metrics.jsonl")
-        self.elapsed_s: float | None = None
-
-    def poll(self) -> float | None:
-        for row in self._follower.poll():
-            if isinstance(row.get("elapsed_s"), (int, float)):
-                self.elapsed_s = row["elapsed_s"]
-        return self.elapsed_s
-
-
 def read_rows(run_dir: Path) -> list[dict[str, Any]]:
     from grok_tui.runlog import read_jsonl
 
     return read_jsonl(run_dir / "metrics.jsonl")
+
+
+class WindowError(Exception):
+    """The run never covered the window; the reason in one line."""
+
+
+class WindowWatch:
+    """Follows a run directory's metrics.jsonl until it has recorded the window's training
+    time, sampling CPU when the window opens and when it closes."""
+
+    def __init__(self, run_dir: Path, seconds: float, cpu: CpuSampler | None):
+        from grok_tui.runlog import JsonlFollower
+
+        self._follower = JsonlFollower(run_dir / "metrics.jsonl")
+        self.target = WARMUP_S + seconds
+        self.cpu = cpu
+        self.elapsed_s: float | None = None
+        self.started = time.monotonic()
+        self.deadline: float | None = None
+
+    def done(self) -> bool:
+        for row in self._follower.poll():
+            if isinstance(row.get("elapsed_s"), (int, float)):
+                self.elapsed_s = row["elapsed_s"]
+        now = time.monotonic()
+        if self.elapsed_s is None:
+            if now - self.started > START_TIMEOUT_S:
+                raise WindowError(f"no metrics after {START_TIMEOUT_S:.0f} s")
+            return False
+        if self.deadline is None:
+            # Training may be slower under the monitor, but never this much slower.
+            self.deadline = now + 4 * self.target + 10
+        if self.cpu and self.elapsed_s >= WARMUP_S:
+            self.cpu.begin()
+        if self.elapsed_s >= self.target:
+            if self.cpu:
+                self.cpu.end()
+            return True
+        if now > self.deadline:
+            raise WindowError(f"only {self.elapsed_s:.1f} s of training recorded by the deadline")
+        return False
 
 
 # ---- 1a. headless ----------------------------------------------------------------------------
@@ -197,29 +322,37 @@ def measure_headless(experiment: str, device: str, seconds: float, workdir: Path
 
     run_dir = workdir / f"headless-{device}"
     trainer = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir).build()
+    cpu = CpuSampler(os.getpid(), root_label="trainer")
     with open(os.devnull, "w") as sink:
         def on_snapshot(snapshot: Snapshot) -> None:
-            # --headless prints one line per evaluation; print them too, so its cost is counted.
+            # --headless prints one line per evaluation; print them too, so their cost is counted.
             print(format_metrics(snapshot.metrics), file=sink, flush=True)
-            if snapshot.metrics.elapsed_s >= WARMUP_S + seconds:
+            elapsed = snapshot.metrics.elapsed_s
+            if elapsed >= WARMUP_S:
+                cpu.begin()
+            if elapsed >= WARMUP_S + seconds:
+                cpu.end()
                 trainer.control.stop()
 
         trainer.run(on_snapshot)
-    return rate_from_rows("headless", read_rows(run_dir), seconds)
+    rate = rate_from_rows("headless", read_rows(run_dir), seconds)
+    rate.add_cpu(cpu)
+    return rate
 
 
 # ---- 1b. the app in a real terminal (tmux) ------------------------------------------------------
 
 
 class Tmux:
-    """A private tmux server (its own socket), so that nothing of the user's tmux is touched."""
+    """A private tmux server (its own socket, in the benchmark's temporary directory, so it goes
+    with it), so that nothing of the user's tmux is touched."""
 
     def __init__(self, workdir: Path):
         self.conf = workdir / "tmux.conf"
         # remain-on-exit: a crashed app leaves its screen and exit status to read.
         # status off: the status line would take one of the terminal's rows.
         self.conf.write_text("set -g remain-on-exit on\nset -g status off\nset -g default-terminal tmux-256color\n")
-        self.base = ["tmux", "-L", f"grok-bench-{os.getpid()}", "-f", str(self.conf)]
+        self.base = ["tmux", "-S", str(workdir / "tmux.sock"), "-f", str(self.conf)]
 
     def __call__(self, *args: str, check: bool = True) -> str:
         done = subprocess.run(self.base + list(args), capture_output=True, text=True, timeout=10)
@@ -227,13 +360,13 @@ class Tmux:
             raise RuntimeError(f"tmux {args[0]}: {done.stderr.strip() or done.returncode}")
         return done.stdout
 
+    def show(self, target: str, fmt: str) -> str:
+        return self("display-message", "-p", "-t", target, fmt).strip()
+
     def pane_exit(self, target: str) -> int | None:
         """The app's exit status once it has ended, else None."""
-        dead, _, status = self("display-message", "-p", "-t", target, "#{pane_dead} #{pane_dead_status}").strip().partition(" ")
+        dead, _, status = self.show(target, "#{pane_dead} #{pane_dead_status}").partition(" ")
         return int(status or 0) if dead == "1" else None
-
-    def size(self, target: str) -> str:
-        return self("display-message", "-p", "-t", target, "#{pane_width}x#{pane_height}").strip()
 
     def screen_tail(self, target: str, lines: int = 3) -> str:
         text = [line.strip() for line in self("capture-pane", "-p", "-t", target, check=False).splitlines()]
@@ -252,7 +385,7 @@ def app_command() -> list[str]:
 def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path) -> Rate:
     mode = "monitor (tmux)"
     if shutil.which("tmux") is None:
-        return Rate(mode, note="skipped: tmux is not installed")
+        return Rate(mode, notes=["skipped: tmux is not installed"])
     run_dir = workdir / f"tmux-{device}"
     tmux, target = Tmux(workdir), "bench"
     command = shlex.join(app_command() + run_flags(experiment, device, run_dir))
@@ -260,38 +393,26 @@ def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, 
         # COLORTERM: a modern terminal takes 24-bit colour, the dearer escape sequences.
         tmux("new-session", "-d", "-s", target, "-x", str(size[0]), "-y", str(size[1]),
              "-c", str(PROJECT_ROOT), "-e", "COLORTERM=truecolor", command)
-        problem = wait_for_training(MetricsWatch(run_dir), WARMUP_S + seconds, lambda: tmux.pane_exit(target) is None)
-        if problem:
-            return Rate(mode, note=f"{problem}; screen: {tmux.screen_tail(target)}")
-        real_size = tmux.size(target)
+        cpu = CpuSampler(int(tmux.show(target, "#{pane_pid}")), extra={"tmux": int(tmux.show(target, "#{pid}"))})
+        watch = WindowWatch(run_dir, seconds, cpu)
+        try:
+            while not watch.done():
+                if tmux.pane_exit(target) is not None:
+                    raise WindowError("the app ended before the window was covered")
+                time.sleep(POLL_S)
+        except WindowError as e:
+            return Rate(mode, notes=[f"{e}; screen: {tmux.screen_tail(target)}"])
+        real_size = tmux.show(target, "#{pane_width}x#{pane_height}")
         tmux("send-keys", "-t", target, "q")
         code = wait_for_exit(lambda: tmux.pane_exit(target))
         rate = rate_from_rows(mode, read_rows(run_dir), seconds)
-        rate.note = f"{real_size} terminal" + ("" if code == 0 else f"; app exit status {code}")
+        rate.notes.append(f"{real_size} terminal")
+        rate.add_cpu(cpu)
+        if code != 0:
+            rate.notes.append("the app did not quit on q" if code is None else f"app exit status {code}")
         return rate
     finally:
         tmux.kill_server()
-
-
-def wait_for_training(watch: MetricsWatch, target_s: float, alive: Callable[[], bool]) -> str | None:
-    """Block until the run has recorded `target_s` of training; a reason if it never will."""
-    started = time.monotonic()
-    deadline = None
-    while True:
-        elapsed = watch.poll()
-        if elapsed is not None and elapsed >= target_s:
-            return None
-        if not alive():
-            return "the app ended before the window was covered"
-        now = time.monotonic()
-        if elapsed is None and now - started > START_TIMEOUT_S:
-            return f"no metrics after {START_TIMEOUT_S:.0f} s"
-        if elapsed is not None and deadline is None:
-            # Training is slower under the monitor, never this much slower.
-            deadline = now + 4 * target_s + 10
-        if deadline is not None and now > deadline:
-            return f"only {elapsed:.1f} s of training recorded by the deadline"
-        time.sleep(POLL_S)
 
 
 def wait_for_exit(exit_code: Callable[[], int | None]) -> int | None:
@@ -314,34 +435,31 @@ def measure_run_test(experiment: str, device: str, seconds: float, size: tuple[i
     mode = "monitor (run_test)"
     run_dir = workdir / f"run-test-{device}"
     spec = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir)
+    cpu = CpuSampler(os.getpid())  # the UI is this process; the trainer, its spawned child
 
-    async def drive() -> str | None:
+    async def drive() -> None:
         app = GrokApp(spec, backend="process")
         async with app.run_test(size=size) as pilot:
-            watch, started, deadline = MetricsWatch(run_dir), time.monotonic(), None
-            while (watch.poll() or 0.0) < WARMUP_S + seconds:
-                now = time.monotonic()
-                if watch.elapsed_s is None and now - started > START_TIMEOUT_S:
-                    return f"no metrics after {START_TIMEOUT_S:.0f} s ({app.error or 'no error shown'})"
-                deadline = deadline or (now + 4 * (WARMUP_S + seconds) + 10 if watch.elapsed_s is not None else None)
-                if deadline is not None and now > deadline:
-                    return f"only {watch.elapsed_s:.1f} s of training recorded by the deadline"
+            watch = WindowWatch(run_dir, seconds, cpu)
+            while not watch.done():
                 await asyncio.sleep(POLL_S)  # the app runs on this loop while we wait
             await pilot.press("q")
             await pilot.pause()
-        return None
 
-    problem = asyncio.run(drive())
-    if problem:
-        return Rate(mode, note=problem)
-    return rate_from_rows(mode, read_rows(run_dir), seconds)
+    try:
+        asyncio.run(drive())
+    except WindowError as e:
+        return Rate(mode, notes=[str(e)])
+    rate = rate_from_rows(mode, read_rows(run_dir), seconds)
+    rate.add_cpu(cpu)
+    return rate
 
 
 # ---- 2. milliseconds per frame of each pane -------------------------------------------------------------
 
 
 def collect_snapshots(experiment: str) -> list:
-    """Train the experiment in this process for ~PANE_TRAIN_STEPS steps, keeping every snapshot."""
+    """Train the experiment for ~PANE_TRAIN_STEPS steps, keeping every snapshot."""
     from grok_tui.train import Trainer
 
     cfg = config_for(run_flags(experiment, "cpu", Path("unused")))
@@ -374,6 +492,21 @@ class FeedSession:
         return None  # the app's worker calls this; there is no loop to run
 
 
+class GcClock:
+    """Seconds spent in Python's garbage collector so far (gc.callbacks brackets each collection)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._start
+
+
 def render_now(widget) -> None:
     """Do the rendering that `show()` scheduled, as the compositor would: every line of the
     widget and its children (content, borders, titles). Caches are still used where valid."""
@@ -384,7 +517,7 @@ def render_now(widget) -> None:
             node.render_lines(Region(0, 0, node.region.width, node.region.height))
 
 
-def pane_frame_times(snapshots: list, size: tuple[int, int]) -> tuple[dict[str, list[float]], int]:
+def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[float]]:
     """Milliseconds per frame for each pane, over the last PANE_FRAMES snapshots."""
     from grok_tui.ui.app import GrokApp
     from grok_tui.ui.panes.curves import CurvesPane
@@ -397,7 +530,7 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> tuple[dict[str, 
     if not earlier:  # a very slow experiment: keep one snapshot back to start the history
         earlier, timed = snapshots[:1], snapshots[1:]
     times: dict[str, list[float]] = {}
-    session = FeedSession()
+    session, clock = FeedSession(), GcClock()
 
     async def drive() -> None:
         app = GrokApp(session=session)
@@ -407,37 +540,53 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> tuple[dict[str, 
             app.draw_frame()
             await pilot.pause()
             panes = [app.query_one(kind) for kind in (CurvesPane, WeightsPane, FrequenciesPane, NormPane, StatusPane)]
+            gc.collect()  # start clean: the set-up's garbage is not the frames' cost
             for snapshot in timed:
                 session.mailbox.put(snapshot, [snapshot.metrics])
-                time_one_frame(app, panes, times)
+                time_one_frame(app, panes, times, clock)
                 await pilot.pause()  # let the app paint (untimed) before the next frame
 
     asyncio.run(drive())
-    return times, len(timed)
+    return times
 
 
-def time_one_frame(app, panes: list, times: dict[str, list[float]]) -> None:
-    """What GrokApp.draw_frame does, with a clock around each pane, then the screen update."""
+def time_one_frame(app, panes: list, times: dict[str, list[float]], clock: GcClock) -> None:
+    """What GrokApp.draw_frame does, with a clock around each pane, then the screen update.
+
+    A garbage collection falls on whichever pane happens to allocate at the time, so its
+    pause is taken out of that pane's figure and shown on a row of its own.
+    """
+    gc_at_start = clock.total
+
+    def timed(name: str, work: Callable[[], Any]) -> None:
+        gc_before, start = clock.total, time.perf_counter()
+        work()
+        spent = time.perf_counter() - start - (clock.total - gc_before)
+        times.setdefault(name, []).append(spent * 1000)
+
     snapshot, rows, _ = app.session.mailbox.take()
     for row in rows:
         app.history.add(row.to_dict())
     app.snapshot = snapshot
     app.history.sync_events(snapshot.events)
     for pane in panes:
-        if not pane.display:
-            continue  # the compact layout hides the norm pane
-        start = time.perf_counter()
-        pane.show(snapshot, app.history)
-        render_now(pane)
-        times.setdefault(type(pane).__name__, []).append((time.perf_counter() - start) * 1000)
+        if pane.display:  # the compact layout hides the norm pane
+            timed(type(pane).__name__, lambda pane=pane: (pane.show(snapshot, app.history), render_now(pane)))
     # Putting the panes' lines together into one screen update and encoding it as escape
-    # sequences: a real terminal pays this every frame, the run_test driver skips the encoding.
-    try:
-        start = time.perf_counter()
-        app.screen._compositor.render_full_update().render_segments(app.console)
-        times.setdefault("screen: composite + encode", []).append((time.perf_counter() - start) * 1000)
-    except AttributeError:
-        pass  # a Textual internal that moved; the per-pane figures stand without it
+    # sequences: a real terminal pays this every frame (the run_test driver skips the encoding).
+    compositor = getattr(app.screen, "_compositor", None)
+    if compositor is not None and hasattr(compositor, "render_full_update"):
+        timed("screen: composite + encode", lambda: compositor.render_full_update().render_segments(app.console))
+    times.setdefault("garbage collection", []).append((clock.total - gc_at_start) * 1000)
+
+
+def measure_panes(experiment: str, size: tuple[int, int]) -> tuple[dict[str, list[float]], int, int]:
+    """Times the panes in a fresh process (spawn), whose heap is like the app's own."""
+    snapshots = collect_snapshots(experiment)
+    frames = min(PANE_FRAMES, len(snapshots) - 1)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        times = pool.submit(pane_frame_times, snapshots, size).result()
+    return times, snapshots[-frames].metrics.step, snapshots[-1].metrics.step
 
 
 def p95(values: list[float]) -> float:
@@ -455,9 +604,11 @@ def print_header(args: argparse.Namespace) -> None:
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     cuda = torch.cuda.get_device_name(0) if "cuda" in args.devices else "not measured"
-    print(f"# grok-tui bench: experiment {args.experiment}, {args.seconds:g} s per measurement after a "
-          f"{WARMUP_S:g} s warm-up")
-    print(f"# python {platform.python_version()}, torch {torch.__version__}, textual {importlib.metadata.version('textual')}")
+    threads = config_for(run_flags(args.experiment, "cpu", Path("unused"))).threads
+    print(f"# grok-tui bench: experiment {args.experiment}, {args.seconds:g} s of training per measurement "
+          f"after a {WARMUP_S:g} s warm-up")
+    print(f"# python {platform.python_version()}, torch {torch.__version__}, "
+          f"textual {importlib.metadata.version('textual')}; the trainer uses {threads} torch thread(s) on CPU")
     print(f"# devices: {', '.join(args.devices)} (CUDA: {cuda}); CPUs: {cpus} ({usable} usable); "
           f"load average {load}")
     print(f"# terminal size {args.size[0]}x{args.size[1]}", flush=True)
@@ -465,33 +616,47 @@ def print_header(args: argparse.Namespace) -> None:
 
 def print_rates(device: str, rates: list[Rate]) -> None:
     base = rates[0].steps_per_s
-    print(f"\n## training speed on {device} (steps per second of training time)")
-    print(f"{'mode':<20} {'steps/s':>8} {'ratio':>6}  {'window':<18} note")
+    print(f"\n## training speed on {device} (steps per second of training time; "
+          f"cores = CPU time / wall time over the window)")
+    print(f"{'mode':<19} {'steps/s':>8} {'ratio':>6}  {'window':<18} notes")
     for r in rates:
+        notes = "; ".join(n for n in r.notes if n)
         if r.steps_per_s is None:
-            print(f"{r.mode:<20} {'-':>8} {'-':>6}  {'':<18} {r.note}")
+            print(f"{r.mode:<19} {'-':>8} {'-':>6}  {'':<18} {notes}")
             continue
-        ratio = f"{r.steps_per_s / base:.2f}" if base else "-"
-        flag = "" if r is rates[0] or not base else ("  (goal met)" if r.steps_per_s / base >= GOAL_RATIO else "  (below goal)")
+        ratio = r.steps_per_s / base if base else None
+        if r is not rates[0] and ratio is not None:
+            notes += f"; {'meets' if ratio >= GOAL_RATIO else 'below'} the {GOAL_RATIO:.2f} goal"
         window = f"{r.steps} steps/{r.seconds:.1f}s"
-        print(f"{r.mode:<20} {r.steps_per_s:8.1f} {ratio:>6}  {window:<18} {r.note}{flag}".rstrip(), flush=True)
+        shown = f"{ratio:.2f}" if ratio is not None else "-"
+        print(f"{r.mode:<19} {r.steps_per_s:8.1f} {shown:>6}  {window:<18} {notes}".rstrip(), flush=True)
+    busy = max((r.cores.get("others", 0.0) for r in rates), default=0.0)
+    if busy > OTHERS_WARN_CORES:
+        print(f"warning: other processes took up to {busy:.2f} cores during a window; "
+              f"the ratios are only fair on an otherwise quiet machine", flush=True)
 
 
-def print_panes(times: dict[str, list[float]], frames: int, first_step: int, last_step: int) -> None:
+def print_panes(times: dict[str, list[float]], first_step: int, last_step: int) -> None:
+    frames = len(next(iter(times.values())))
     print(f"\n## milliseconds per frame ({frames} frames, snapshots of steps {first_step}-{last_step}; "
           f"show() plus the rendering it triggers)")
-    print(f"{'pane':<28} {'mean':>7} {'p95':>7}")
+    print(f"{'pane':<27} {'mean':>7} {'p95':>7} {'max':>7}")
     per_frame = [0.0] * frames
     for name, values in times.items():
-        print(f"{name:<28} {statistics.fmean(values):7.2f} {p95(values):7.2f}")
+        print(f"{name:<27} {statistics.fmean(values):7.2f} {p95(values):7.2f} {max(values):7.2f}")
         per_frame = [a + b for a, b in zip(per_frame, values)]
     mean = statistics.fmean(per_frame)
-    print(f"{'total per frame':<28} {mean:7.2f} {p95(per_frame):7.2f}")
-    print(f"at {FRAMES_PER_S} frames/s: {mean * FRAMES_PER_S / 1000:.1%} of one core "
-          f"(the UI process's share; training runs in its own process)", flush=True)
+    print(f"{'total per frame':<27} {mean:7.2f} {p95(per_frame):7.2f} {max(per_frame):7.2f}")
+    print(f"at {FRAMES_PER_S} frames/s: {mean * FRAMES_PER_S / 1000:.0%} of one core for the UI process "
+          f"(the trainer has a process of its own)", flush=True)
 
 
 # ---- main ----------------------------------------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    """A line on stderr, so that a long run shows where it is without mixing into the figures."""
+    print(f"# {message}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -499,16 +664,33 @@ def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="grok-bench-") as tmp:
         workdir = Path(tmp)
         for device in args.devices:
-            rates = [measure_headless(args.experiment, device, args.seconds, workdir)]
-            print(f"# measured headless on {device}; now the monitor in tmux", file=sys.stderr, flush=True)
-            rates.append(measure_tmux(args.experiment, device, args.seconds, args.size, workdir))
-            print(f"# now the monitor under run_test", file=sys.stderr, flush=True)
-            rates.append(measure_run_test(args.experiment, device, args.seconds, args.size, workdir))
+            progress(f"{device}: headless")
+            rates = [guarded("headless", measure_headless, args.experiment, device, args.seconds, workdir)]
+            progress(f"{device}: the monitor in tmux")
+            rates.append(guarded("monitor (tmux)", measure_tmux, args.experiment, device, args.seconds,
+                                 args.size, workdir))
+            progress(f"{device}: the monitor under run_test")
+            rates.append(guarded("monitor (run_test)", measure_run_test, args.experiment, device, args.seconds,
+                                 args.size, workdir))
             print_rates(device, rates)
-    print("# timing the panes", file=sys.stderr, flush=True)
-    snapshots = collect_snapshots(args.experiment)
-    times, frames = pane_frame_times(snapshots, args.size)
-    print_panes(times, frames, snapshots[-frames].metrics.step, snapshots[-1].metrics.step)
+    progress("the panes")
+    try:
+        print_panes(*measure_panes(args.experiment, args.size))
+    except Exception as e:
+        print(f"\n## milliseconds per frame: failed: {one_line(e)}")
+
+
+def one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[-1] if text else ''}"
+
+
+def guarded(mode: str, measure: Callable[..., Rate], *args: Any) -> Rate:
+    """One broken mode (an app that crashes, say) is a row of the table, not the end of the run."""
+    try:
+        return measure(*args)
+    except Exception as e:
+        return Rate(mode, notes=[f"failed: {one_line(e)}"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ PROG = "grok-tui"
 CONFIG_FLAGS: dict[str, type] = {
     "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
     "train_frac": float, "p": int, "op": str, "width": int, "init_scale": float,
-    "eval_every": int, "threads": int,
+    "eval_every": int, "threads": int, "train_size": int, "constrain_norm": float,
 }
 # What --resume lets you change: nothing that would alter the run's course.
 RESUME_FLAGS = ("steps", "device", "threads")
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
+    parser.add_argument("--grokfast", action="store_true", default=None,
+                        help="start with the Grokfast EMA gradient filter on (alpha 0.98, lambda 2)")
     for name, kind in CONFIG_FLAGS.items():
         allowed = RULES[name][1]
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=kind.__name__.upper(),
@@ -73,6 +75,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         for field, kind in CONFIG_FLAGS.items()
         if getattr(args, field) is not None
     }
+    if args.grokfast:
+        changes["grokfast"] = True
     return PRESETS[name].config(**changes)
 
 
@@ -113,7 +117,7 @@ def _run(argv: list[str]) -> int:
     try:
         if args.resume:
             given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
-            if args.experiment or args.run_dir or given:
+            if args.experiment or args.run_dir or args.grokfast or given:
                 extra = "--" + (given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir"))
                 raise UsageError(f"{extra} cannot be combined with --resume; a resumed run keeps its config "
                                  f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)")

@@ -208,3 +208,27 @@ def test_view_keys_and_themes():
             assert type(app.screen).__name__ == "HelpScreen"
 
     run(scenario())
+
+
+def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
+            app.screen.query_one("#value").value = "40"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.snapshot.metrics.train_size == 40)
+            await wait_for(pilot, lambda: "UNGROK 40" in status_text(app))
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.snapshot.metrics.norm_target is not None)
+            await pilot.press("a")
+            await wait_for(pilot, lambda: app.snapshot.metrics.grokfast and "GROKFAST" in status_text(app))
+            await pilot.press("u")  # restore the full training set
+            await wait_for(pilot, lambda: not app.snapshot.ungrokking)
+            await pilot.press("q")
+        kinds = [e["kind"] for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
+        assert kinds == ["train_size", "norm_constraint", "grokfast", "train_size"]
+
+    run(scenario())

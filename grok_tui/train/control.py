@@ -42,7 +42,29 @@ class SaveCheckpoint:
     pass
 
 
-Command = Union[SetHyper, Pause, Resume, Stop, SaveCheckpoint]
+@dataclass(frozen=True)
+class SetTrainSize:
+    """Train on the first `size` training examples (ungrokking); None restores the full set."""
+
+    size: int | None
+
+
+@dataclass(frozen=True)
+class SetNormConstraint:
+    """Hold the global weight norm at `norm` after every step; None turns it off, `current=True` takes today's norm."""
+
+    norm: float | None = None
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class SetGrokfast:
+    on: bool
+    alpha: float = 0.98
+    lamb: float = 2.0
+
+
+Command = Union[SetHyper, Pause, Resume, Stop, SaveCheckpoint, SetTrainSize, SetNormConstraint, SetGrokfast]
 
 
 class _Queue(Protocol):
@@ -90,6 +112,21 @@ class Control:
 
     def save_checkpoint(self) -> None:
         self.send(SaveCheckpoint())
+
+    def train_size(self, size: int | None) -> None:
+        if size is not None and (not isinstance(size, int) or size < 1):
+            raise ValueError(f"the training subset must be a whole number >= 1, not {size!r}")
+        self.send(SetTrainSize(size))
+
+    def constrain_norm(self, norm: float | None = None, current: bool = False) -> None:
+        if norm is not None and not (math.isfinite(norm) and norm > 0):
+            raise ValueError(f"the norm must be a finite number > 0, not {norm}")
+        self.send(SetNormConstraint(norm, current))
+
+    def grokfast(self, on: bool, alpha: float = 0.98, lamb: float = 2.0) -> None:
+        if not (0 <= alpha < 1 and math.isfinite(lamb) and lamb >= 0):
+            raise ValueError("grokfast needs 0 <= alpha < 1 and a finite lamb >= 0")
+        self.send(SetGrokfast(on, alpha, lamb))
 
     def get(self, timeout: float | None = None) -> Command | None:
         """The next command, waiting up to `timeout` seconds (0: don't wait)."""

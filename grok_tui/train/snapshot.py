@@ -40,6 +40,9 @@ class Metrics:
     steps_per_s: float
     purity: float | None = None  # median per-neuron DFT purity, where the model has one
     parity_share: float | None = None  # share of first-layer |w| on the relevant bits
+    train_size: int | None = None  # examples trained on (fewer than the training set while ungrokking)
+    norm_target: float | None = None  # the fixed weight norm, while the norm constraint is on
+    grokfast: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -56,6 +59,7 @@ class Metrics:
                 "train_loss", "train_acc", "test_loss", "test_acc", "param_norm", "weight_decay", "lr", "l1",
                 "elapsed_s", "steps_per_s")},
             purity=row.get("purity"), parity_share=row.get("parity_share"),
+            train_size=row.get("train_size"), norm_target=row.get("norm_target"), grokfast=bool(row.get("grokfast")),
         )
 
 
@@ -79,3 +83,9 @@ class Snapshot:
     @property
     def step(self) -> int:
         return self.metrics.step
+
+    @property
+    def ungrokking(self) -> bool:
+        """Training on a subset of the training set (the last train_size change set one)."""
+        changes = [e for e in self.events if e.kind == "train_size"]
+        return bool(changes) and changes[-1].new is not None

@@ -24,7 +24,10 @@ from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
 from grok_tui.models import GrokModel, build_model
 from grok_tui.runlog import RunLog
 from grok_tui.tasks import build_dataset
-from grok_tui.train.control import Command, Control, Pause, Resume, SaveCheckpoint, SetHyper, Stop
+from grok_tui.train.control import (
+    Command, Control, Pause, Resume, SaveCheckpoint, SetGrokfast, SetHyper, SetNormConstraint, SetTrainSize, Stop,
+)
+from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm
 from grok_tui.train.snapshot import Event, Metrics, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
@@ -62,7 +65,14 @@ class Trainer:
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)
         )
         self.l1 = cfg.l1
-        self._l1_params = [p for p in self.model.parameters() if p.dim() >= 2]
+        self._params = list(self.model.parameters())
+        self._l1_params = [p for p in self._params if p.dim() >= 2]
+        # Interventions (interventions.py): a training subset, a fixed norm, a gradient filter.
+        self.train_size: int | None = cfg.train_size or None
+        self.norm_target: float | None = cfg.constrain_norm or None
+        self.grokfast: GrokfastFilter | None = (
+            GrokfastFilter(self._params, GrokfastSettings(cfg.grokfast_alpha, cfg.grokfast_lamb)) if cfg.grokfast else None
+        )
         self.step = 0
         self.elapsed_s = 0.0
         self.events: list[Event] = []
@@ -88,6 +98,11 @@ class Trainer:
             "step": self.step,
             "elapsed_s": self.elapsed_s,
             "l1": self.l1,
+            "train_size": self.train_size,
+            "norm_target": self.norm_target,
+            "grokfast": None if self.grokfast is None else {
+                "alpha": self.grokfast.settings.alpha, "lamb": self.grokfast.settings.lamb, "ema": self.grokfast.ema,
+            },
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
         }
@@ -98,6 +113,13 @@ class Trainer:
         self.step = int(state["step"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         self.l1 = float(state.get("l1", self.cfg.l1))
+        self.train_size = state.get("train_size", self.train_size)
+        self.norm_target = state.get("norm_target", self.norm_target)
+        grokfast = state.get("grokfast", None)
+        self.grokfast = None
+        if grokfast is not None:
+            self.grokfast = GrokfastFilter(self._params, GrokfastSettings(grokfast["alpha"], grokfast["lamb"]))
+            self.grokfast.ema = grokfast["ema"]
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         if "python_rng" in state:
@@ -124,15 +146,25 @@ class Trainer:
             return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
         return F.cross_entropy(out, y)
 
+    def train_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The examples trained on: all of them, or the first `train_size` while ungrokking."""
+        n = self.train_size
+        return (self.data.x_train, self.data.y_train) if n is None else (self.data.x_train[:n], self.data.y_train[:n])
+
     def train_step(self) -> None:
         """One full-batch update. Reads nothing back from the device."""
         self.model.train()
-        loss = self._loss(self.model(self.data.x_train), self.data.y_train)
+        x, y = self.train_batch()
+        loss = self._loss(self.model(x), y)
         if self.l1 > 0:
             loss = loss + self.l1 * sum(p.abs().sum() for p in self._l1_params)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grokfast is not None:
+            self.grokfast.apply()
         self.optimizer.step()
+        if self.norm_target is not None:
+            constrain_norm(self._params, self.norm_target)
         self.step += 1
 
     @torch.no_grad()
@@ -140,7 +172,7 @@ class Trainer:
         """Loss, accuracy and norms, read back in one transfer; and the matrices for the views."""
         self.model.eval()
         values = []
-        for x, y in ((self.data.x_train, self.data.y_train), (self.data.x_test, self.data.y_test)):
+        for x, y in (self.train_batch(), (self.data.x_test, self.data.y_test)):
             out = self.model(x)
             values += [self._loss(out, y), (out.argmax(dim=-1) == y).float().mean()]
         names = [name for name, _ in self.model.named_parameters()]
@@ -163,6 +195,8 @@ class Trainer:
             elapsed_s=round(self.elapsed_s, 3), steps_per_s=round(self._steps_per_s, 2),
             purity=None if self._spectrum is None else round(self._spectrum.median_purity, 4),
             parity_share=None if self._parity is None else round(self._parity.share, 4),
+            train_size=len(self.train_batch()[1]), norm_target=self.norm_target,
+            grokfast=self.grokfast is not None,
         )
 
     def snapshot(self, metrics: Metrics) -> Snapshot:
@@ -200,6 +234,26 @@ class Trainer:
             self.stopped = True
         elif isinstance(command, SaveCheckpoint):
             self.save_checkpoint()
+        elif isinstance(command, SetTrainSize):
+            size = None if command.size is None or command.size >= len(self.data.y_train) else command.size
+            if size != self.train_size:
+                self._record("train_size", self.train_size, size)
+                self.train_size = size
+        elif isinstance(command, SetNormConstraint):
+            target = self._global_norm() if command.current else command.norm
+            if target != self.norm_target:
+                self._record("norm_constraint", self.norm_target, target)
+                self.norm_target = target
+        elif isinstance(command, SetGrokfast):
+            old = self.grokfast is not None
+            if command.on != old or (command.on and self.grokfast.settings != GrokfastSettings(command.alpha, command.lamb)):
+                settings = GrokfastSettings(command.alpha, command.lamb)
+                self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
+                self._record("grokfast", old, command.on)
+
+    def _global_norm(self) -> float:
+        with torch.no_grad():
+            return float(torch.linalg.vector_norm(torch.stack([p.norm() for p in self._params])))
 
     def save_checkpoint(self) -> None:
         if self.log is not None:

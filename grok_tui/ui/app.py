@@ -11,6 +11,7 @@ frame shows the change.
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -53,6 +54,10 @@ KEYS = [
     ("g", "g", "log_x", "log-x", "Toggle a log-scale step axis", True),
     ("m", "m", "cycle_matrix", "matrix", "Cycle the weight matrix shown", True),
     ("f", "f", "sort_neurons", "sort", "Sort neurons by dominant frequency", True),
+    ("u", "u", "ungrok", "ungrok", "Ungrok: train on a small subset (again: restore the full set)", True),
+    ("n", "n", "constrain_norm", "fix norm", "Hold the weight norm at its current value (again: release)", False),
+    ("N", "N", "ask_norm", "set norm", "Hold the weight norm at a typed value", False),
+    ("a", "a", "grokfast", "grokfast", "Grokfast: amplify slow gradients (EMA filter) on / off", False),
     ("c", "c", "checkpoint", "ckpt", "Save a checkpoint now", False),
     ("x", "x", "export_csv", "csv", "Export the metrics to CSV (in the run directory)", False),
     ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", False),
@@ -214,6 +219,68 @@ class GrokApp(App[int]):
                 self.set_hyper(name, value)
 
         self.push_screen(ValueInput(f"New {label} (now {current:g})", current, check), apply)
+
+    def _ask_number(self, title: str, current: float, parse, apply) -> None:
+        """Open the value modal; `parse` turns text into a value or raises ValueError saying why."""
+
+        def done(value: float | None) -> None:
+            if value is not None:
+                apply(value)
+
+        self.push_screen(ValueInput(title, current, parse), done)
+
+    def action_ungrok(self) -> None:
+        control = self._control()
+        if control is None or self.snapshot is None:
+            return
+        m = self.snapshot.metrics
+        if self.snapshot.ungrokking:
+            control.train_size(None)
+            return
+        default = max(1, round(0.075 * (m.train_size or 100)))
+
+        def parse(text: str) -> int:
+            try:
+                n = int(text.strip())
+            except ValueError:
+                raise ValueError(f"{text.strip()!r} is not a whole number: type how many examples to keep") from None
+            if not 1 <= n < (m.train_size or n + 1):
+                raise ValueError(f"keep between 1 and {(m.train_size or 2) - 1} examples")
+            return n
+
+        self._ask_number(f"Ungrok: train on how many of the {m.train_size} examples?", default, parse,
+                         control.train_size)
+
+    def action_constrain_norm(self) -> None:
+        control = self._control()
+        if control is None or self.snapshot is None:
+            return
+        if self.snapshot.metrics.norm_target is None:
+            control.constrain_norm(current=True)
+        else:
+            control.constrain_norm(None)
+
+    def action_ask_norm(self) -> None:
+        control = self._control()
+        if control is None or self.snapshot is None:
+            return
+
+        def parse(text: str) -> float:
+            try:
+                value = float(text.strip())
+            except ValueError:
+                raise ValueError(f"{text.strip()!r} is not a number: type a finite norm > 0") from None
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError("the norm must be a finite number > 0")
+            return value
+
+        self._ask_number("Hold the weight norm at", self.snapshot.metrics.param_norm, parse,
+                         lambda value: control.constrain_norm(value))
+
+    def action_grokfast(self) -> None:
+        control = self._control()
+        if control is not None and self.snapshot is not None:
+            control.grokfast(not self.snapshot.metrics.grokfast)
 
     def action_toggle_pause(self) -> None:
         control = self._control()

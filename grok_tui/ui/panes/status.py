@@ -24,6 +24,19 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
 
 
+def _interventions(snapshot: Snapshot, style) -> list[tuple[str, object]]:
+    """The interventions in force, loud: they change what the curves mean."""
+    m = snapshot.metrics
+    active = []
+    if snapshot.ungrokking:
+        active.append(f"UNGROK {m.train_size}")
+    if m.norm_target is not None:
+        active.append(f"NORM={m.norm_target:.1f}")
+    if m.grokfast:
+        active.append("GROKFAST")
+    return [(" ".join(active), style)] if active else []
+
+
 class StatusPane(Static):
     DEFAULT_CSS = """
     StatusPane { height: 2; padding: 0 1; }
@@ -67,6 +80,7 @@ class StatusPane(Static):
             *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
             *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),
             *pair("norm", f"{m.param_norm:.1f}"),
+            *_interventions(snapshot, alert),
         )
         problem = error or snapshot.fault or self.note
         if problem:
