@@ -216,7 +216,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "transformer-add",
-            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0: a GPU experiment (~6 steps/s on a CPU)",
+            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0: a GPU experiment (about 4 steps/s on a 2-core CPU)",
             dict(task="modular", op="+", p=113, train_frac=0.3, model="transformer", embed_dim=128,
                  width=512, lr=1e-3, weight_decay=1.0, steps=25_000, eval_every=100),
         ),

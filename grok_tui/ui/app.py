@@ -11,6 +11,7 @@ frame shows the change.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 from pathlib import Path
 from typing import Any, Iterable
@@ -116,6 +117,9 @@ class GrokApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Everything built so far lives as long as the app: move it out of the
+        # collector's sight, or each full collection rescans ~200k objects (~80 ms).
+        gc.freeze()
         self._apply_theme(self.theme_name)
         self._apply_size()
         self.set_interval(self.frame_interval, self.draw_frame)

@@ -53,6 +53,9 @@ class Bars(Widget):
         self.highlight: set[int] = set()
 
     def set_values(self, values: np.ndarray, first_label: int, highlight: set[int]) -> None:
+        if (np.array_equal(values, self.values) and first_label == self.first_label
+                and highlight == self.highlight):
+            return  # most frames bring the same histogram: skip the redraw
         self.values, self.first_label, self.highlight = values, first_label, highlight
         self.refresh()
 
@@ -64,11 +67,12 @@ class Bars(Widget):
         bar_style = self.get_component_rich_style("bars--bar")
         key_style = self.get_component_rich_style("bars--key")
         axis_style = self.get_component_rich_style("bars--axis")
+        highlighted = [i for i in range(len(values)) if i * group in self.highlight]
         lines = []
         for row in bar_rows(values, height - 1):
-            line = Text()
-            for i, ch in enumerate(row):
-                line.append(ch, key_style if i * group in self.highlight else bar_style)
+            line = Text(row, bar_style)
+            for i in highlighted:
+                line.stylize(key_style, i, i + 1)
             lines.append(line)
         last = self.first_label + self.values.size - 1
         axis = f"{self.first_label}".ljust(len(values) - len(str(last))) + str(last)
