@@ -31,7 +31,13 @@ class RunDirError(Exception):
 
 
 def default_run_dir(experiment: str, root: Path = Path("runs")) -> Path:
-    return root / f"{datetime.now():%Y%m%d-%H%M%S}-{experiment}"
+    """runs/<timestamp>-<experiment>, with a suffix when two runs start in the same second."""
+    base = root / f"{datetime.now():%Y%m%d-%H%M%S}-{experiment}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
 
 
 def _json_line(record: dict[str, Any]) -> str:

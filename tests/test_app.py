@@ -232,3 +232,21 @@ def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
         assert kinds == ["train_size", "norm_constraint", "grokfast", "train_size"]
 
     run(scenario())
+
+
+def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, seed=5)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 50)
+            first_dir = app.spec.run_dir
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.spec.cfg.seed == 6 and app.snapshot is not None)
+            await wait_for(pilot, lambda: app.snapshot.step >= 20)
+            assert app.spec.run_dir != first_dir and app.spec.run_dir.parent == first_dir.parent
+            await pilot.press("q")
+        return first_dir, app.spec.run_dir
+
+    first, second = run(scenario())
+    assert (first / "checkpoint.pt").exists()  # the first run was stopped cleanly
+    assert '"seed": 6' in (second / "config.json").read_text()

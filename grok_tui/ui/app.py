@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, g
 
 from grok_tui.config import RunConfig
 from grok_tui.history import History
-from grok_tui.runlog import default_run_dir, export_csv
+from grok_tui.runlog import RunDirError, default_run_dir, export_csv
 from grok_tui.train.control import check_hyper
 from grok_tui.train.session import ProcessSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
@@ -353,7 +353,11 @@ class GrokApp(App[int]):
         await self._stop_training()
         cfg: RunConfig = self.spec.cfg.replace(seed=self.spec.cfg.seed + 1)
         run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
-        self.spec = new_run(cfg, run_dir)
+        try:
+            self.spec = new_run(cfg, run_dir)
+        except RunDirError as e:
+            self.notify(str(e), title="cannot restart", severity="error")
+            return
         self.session = self._new_session(self.spec)
         self.history = History()
         self.snapshot, self.error = None, None
