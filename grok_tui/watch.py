@@ -61,7 +61,7 @@ class WatchSession:
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
         return Snapshot(
-            experiment=f"{self.cfg.experiment} (watching {self.run_dir.name})", device="file",
+            experiment=f"{self.cfg.experiment} [watch]", device=str(self.run_dir),
             total_steps=self.cfg.steps, metrics=last, paused=paused, finished=last.step >= self.cfg.steps,
             events=tuple(events), matrices=matrices, spectrum=spectrum, parity=parity, fault=fault,
         )

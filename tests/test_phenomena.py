@@ -1,7 +1,7 @@
 """The seed documents' claims, on settings that run in seconds on a CPU."""
 
 from grok_tui.config import PRESETS
-from grok_tui.train import Control, Trainer, summarize
+from grok_tui.train import Trainer, summarize
 
 
 def first_at(metrics, step):

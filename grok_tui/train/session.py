@@ -121,13 +121,13 @@ class ThreadSession:
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         try:
             trainer = self.spec.build(self.control)
+            batcher = _Batcher(self.mailbox.put)
 
             def on_snapshot(snapshot: Snapshot) -> None:
                 if cancelled():
                     self.control.stop()
                 batcher(snapshot)
 
-            batcher = _Batcher(self.mailbox.put)
             trainer.run(on_snapshot)
         except Exception as e:  # shown in the app, never a traceback on the screen
             self.mailbox.fail(_describe(e))

@@ -410,7 +410,6 @@ def run_watch(run_dir: Path, theme: str | None = None) -> int:
     from grok_tui.watch import WatchSession
 
     session = WatchSession(run_dir)
-    session.run_dir = run_dir
     app = GrokApp(session=session, theme=theme)
     code = app.run()
     return code if isinstance(code, int) else 0
