@@ -250,3 +250,34 @@ def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
     first, second = run(scenario())
     assert (first / "checkpoint.pt").exists()  # the first run was stopped cleanly
     assert '"seed": 6' in (second / "config.json").read_text()
+
+
+def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 50)
+            await pilot.press("c", "x", "s")
+            run_dir = tmp_path / "run"
+            await wait_for(pilot, lambda: (run_dir / "checkpoint.pt").exists() and (run_dir / "metrics.csv").exists())
+            await wait_for(pilot, lambda: list(run_dir.glob("screen-step*.svg")))
+            header = (run_dir / "metrics.csv").read_text().splitlines()[0]
+            assert header.startswith("step,train_loss,train_acc,test_loss,test_acc,param_norm,weight_decay,lr")
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def test_every_key_is_in_the_command_palette():
+    from grok_tui.ui.app import KEYS
+
+    async def scenario():
+        rows, snapshot = synthetic_run()
+        app = GrokApp(session=FakeSession(rows, snapshot))
+        async with app.run_test(size=(120, 40)):
+            return {command.title for command in app.get_system_commands(app.screen)}
+
+    titles = run(scenario())
+    for _, _, action, _, description, _ in KEYS:
+        if action != "help":
+            assert description in titles
