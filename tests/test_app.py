@@ -28,6 +28,11 @@ async def wait_for(pilot, condition, timeout=10.0):
         await pilot.pause(0.05)
 
 
+def fake_app(**session_kwargs) -> GrokApp:
+    """The app over a fixed synthetic run: no trainer, fully deterministic."""
+    return GrokApp(session=FakeSession(*synthetic_run(), **session_kwargs))
+
+
 def status_text(app) -> str:
     return str(app.query_one(StatusPane).render())
 
@@ -138,8 +143,7 @@ def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path):
 
 def test_an_exception_in_the_worker_is_shown_not_raised():
     async def scenario():
-        rows, snapshot = synthetic_run()
-        app = GrokApp(session=FakeSession(rows, snapshot, error="RuntimeError: CUDA out of memory"))
+        app = fake_app(error="RuntimeError: CUDA out of memory")
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.error is not None)
             await pilot.pause(0.2)
@@ -171,8 +175,7 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
 
 def test_small_terminal_and_resizing_never_crash():
     async def scenario():
-        rows, snapshot = synthetic_run()
-        app = GrokApp(session=FakeSession(rows, snapshot))
+        app = fake_app()
         async with app.run_test(size=(200, 60)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None)
             for size in [(80, 24), (60, 20), (40, 12), (20, 8), (200, 60)]:
@@ -189,8 +192,7 @@ def test_small_terminal_and_resizing_never_crash():
 
 def test_view_keys_and_themes():
     async def scenario():
-        rows, snapshot = synthetic_run()
-        app = GrokApp(session=FakeSession(rows, snapshot))
+        app = fake_app()
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None)
             weights = app.query_one("WeightsPane")
@@ -272,8 +274,7 @@ def test_every_key_is_in_the_command_palette():
     from grok_tui.ui.app import KEYS
 
     async def scenario():
-        rows, snapshot = synthetic_run()
-        app = GrokApp(session=FakeSession(rows, snapshot))
+        app = fake_app()
         async with app.run_test(size=(120, 40)):
             return {command.title for command in app.get_system_commands(app.screen)}
 
