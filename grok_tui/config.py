@@ -12,8 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-TASKS = ("modular", "parity")
-MODELS = ("concat", "pair", "transformer", "parity_mlp")
+TASKS = ("modular", "parity", "digits", "teacher")
+MODELS = ("concat", "pair", "transformer", "parity_mlp", "omni_mlp", "teacher_mlp")
+# The model each non-modular task takes.
+TASK_MODEL = {"parity": "parity_mlp", "digits": "omni_mlp", "teacher": "teacher_mlp"}
+N_DIGITS = 1797  # images in scikit-learn's bundled 8×8 digits
 OPS = ("+", "-", "*", "/")
 LOSSES = ("ce", "mse")
 DEVICES = ("auto", "cpu", "cuda")
@@ -43,6 +46,9 @@ class RunConfig:
     k_bits: int = 3
     n_train: int = 1200
     n_test: int = 2000
+    # Regression tasks (teacher): a sample counts as correct when its squared error, averaged over
+    # the 5 output components, is below acc_tol (Omnigrok's threshold 1e-3: an L2 distance < 0.071).
+    acc_tol: float = 1e-3
     # Model.
     model: str = "pair"
     width: int = 128
@@ -114,6 +120,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "k_bits": (lambda v: _int(v) and v >= 1, "an integer from 1 to the number of bits"),
     "n_train": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
     "n_test": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
+    "acc_tol": (lambda v: _finite(v) and v > 0, "a finite number > 0 (a per-sample mean squared error)"),
     "width": (lambda v: _int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
     "embed_dim": (lambda v: _int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
     "init_scale": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
@@ -155,7 +162,11 @@ def validate(cfg: RunConfig) -> RunConfig:
         need(1 <= round(cfg.train_frac * n_pairs) < n_pairs, "train_frac",
              f"a fraction leaving at least one training and one test pair of {n_pairs}")
     else:
-        need(cfg.model == "parity_mlp", "model", "parity_mlp for the parity task")
+        need(cfg.model == TASK_MODEL[cfg.task], "model", f"{TASK_MODEL[cfg.task]} for the {cfg.task} task")
+        if cfg.task == "teacher":
+            need(cfg.loss == "mse", "loss", "mse for the teacher task (a regression)")
+        if cfg.task == "digits":
+            need(cfg.n_train < N_DIGITS, "n_train", f"an integer from 1 to {N_DIGITS - 1} (the rest is the test set)")
     return cfg
 
 
@@ -213,6 +224,32 @@ PRESETS: dict[str, Preset] = {
             "sparse parity: 30 bits, label = parity of the first 3, 1,200 train sequences, L1 penalty",
             dict(task="parity", n_bits=30, k_bits=3, n_train=1200, n_test=2000, model="parity_mlp", width=128,
                  lr=1e-2, weight_decay=0.0, l1=1e-5, steps=3000, eval_every=10),
+        ),
+        # Omnigrok (Liu, Michaud, Tegmark 2022): a large init scale alpha makes an ordinary task grok;
+        # weight decay then shrinks the weights back into the "Goldilocks zone", in time ~ 1/(lr*wd).
+        Preset(
+            "omnigrok-digits",
+            "8x8 digits, 400 train, 3-layer MLP, MSE, init x10, lr 1e-2 wd 0.015: train 99% by ~1,800 (test ~27%), test 95% by ~10,000",
+            dict(task="digits", n_train=400, model="omni_mlp", width=200, init_scale=10.0, loss="mse",
+                 lr=1e-2, weight_decay=0.015, beta2=0.999, steps=15_000, eval_every=25),
+        ),
+        Preset(
+            "omnigrok-digits-a1",
+            "omnigrok-digits at the standard init (alpha 1): train and test rise together, test ~95% by step ~50: no delay",
+            dict(task="digits", n_train=400, model="omni_mlp", width=200, init_scale=1.0, loss="mse",
+                 lr=1e-2, weight_decay=0.015, beta2=0.999, steps=3000, eval_every=25),
+        ),
+        Preset(
+            "teacher-student",
+            "Omnigrok's toy: student tanh MLP 5-100-100-5 at init x3 learns a random teacher from 100 points: fits by ~500 at 0% test, test 95% by ~9,000",
+            dict(task="teacher", n_train=100, n_test=1000, model="teacher_mlp", width=100, init_scale=3.0, loss="mse",
+                 lr=1e-3, weight_decay=0.1, beta2=0.999, steps=20_000, eval_every=50),
+        ),
+        Preset(
+            "teacher-student-a1",
+            "teacher-student at the standard init (alpha 1): test ~90% when train fits (~step 100): no delay",
+            dict(task="teacher", n_train=100, n_test=1000, model="teacher_mlp", width=100, init_scale=1.0, loss="mse",
+                 lr=1e-3, weight_decay=0.1, beta2=0.999, steps=3000, eval_every=50),
         ),
         Preset(
             "transformer-add",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import torch
-
 from grok_tui.config import RunConfig
 from grok_tui.models.base import GrokModel, scale_init
 from grok_tui.models.mlp import ConcatMLP, PairMLP, ParityMLP
+from grok_tui.models.omni import OmniMLP, TeacherMLP
 from grok_tui.models.transformer import OneLayerTransformer
 
 
@@ -20,10 +19,17 @@ def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
         model = OneLayerTransformer(cfg.p, d_model=cfg.embed_dim, d_mlp=cfg.width)
     elif cfg.model == "parity_mlp":
         model = ParityMLP(cfg.n_bits, cfg.width, n_classes)
+    elif cfg.model == "omni_mlp":
+        model = OmniMLP(64, cfg.width, 10)  # 8×8 digits, 10 classes, whatever n_classes says
+    elif cfg.model == "teacher_mlp":
+        model = TeacherMLP(5, cfg.width, 5)  # the teacher's 5-d inputs and outputs
     else:
         raise ValueError(f"unknown model {cfg.model!r}")
     scale_init(model, cfg.init_scale)
     return model
 
 
-__all__ = ["GrokModel", "build_model", "scale_init", "ConcatMLP", "PairMLP", "ParityMLP", "OneLayerTransformer"]
+__all__ = [
+    "GrokModel", "build_model", "scale_init", "ConcatMLP", "PairMLP", "ParityMLP", "OneLayerTransformer",
+    "OmniMLP", "TeacherMLP",
+]

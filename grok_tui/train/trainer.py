@@ -142,6 +142,8 @@ class Trainer:
     # ---- one step, one evaluation -----------------------------------------
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():  # a regression target (teacher-student): plain MSE
+            return F.mse_loss(out, y)
         if self.cfg.loss == "mse":
             return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
         return F.cross_entropy(out, y)
@@ -174,7 +176,7 @@ class Trainer:
         values = []
         for x, y in (self.train_batch(), (self.data.x_test, self.data.y_test)):
             out = self.model(x)
-            values += [self._loss(out, y), (out.argmax(dim=-1) == y).float().mean()]
+            values += [self._loss(out, y), self._accuracy(out, y)]
         names = [name for name, _ in self.model.named_parameters()]
         norms = torch.stack([p.detach().norm() for p in self.model.parameters()])
         values.append(norms.square().sum().sqrt())
@@ -198,6 +200,13 @@ class Trainer:
             train_size=len(self.train_batch()[1]), norm_target=self.norm_target,
             grokfast=self.grokfast is not None,
         )
+
+    def _accuracy(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():
+            # Regression (teacher-student), Omnigrok's definition: a sample is correct when its squared
+            # error, averaged over the output components, is below acc_tol.
+            return ((out - y).square().mean(dim=-1) < self.cfg.acc_tol).float().mean()
+        return (out.argmax(dim=-1) == y).float().mean()
 
     def snapshot(self, metrics: Metrics) -> Snapshot:
         return Snapshot(
