@@ -6,7 +6,7 @@ import time
 
 from grok_tui.history import History
 from grok_tui.runlog import JsonlFollower, read_jsonl
-from grok_tui.train import Trainer, resume_run
+from grok_tui.train import new_run, resume_run
 from grok_tui.train.snapshot import Event
 from tests.conftest import tiny_config
 
@@ -45,13 +45,9 @@ def test_killed_run_leaves_a_readable_metrics_file(tmp_path):
 
 def test_resume_matches_an_unbroken_run(tmp_path):
     unbroken = tiny_config(steps=120, eval_every=10, weight_decay=0.5)
-    whole = Trainer(unbroken, run_dir=tmp_path / "whole")
-    whole.start_run_dir()
-    whole.run()
+    new_run(unbroken, tmp_path / "whole").build().run()
 
-    first = Trainer(unbroken.replace(steps=55), run_dir=tmp_path / "broken")
-    first.start_run_dir()
-    first.run()
+    new_run(unbroken.replace(steps=55), tmp_path / "broken").build().run()
     second = resume_run(tmp_path / "broken", steps=120).build()
     assert second.step == 55
     second.run()
@@ -63,9 +59,7 @@ def test_resume_matches_an_unbroken_run(tmp_path):
 
 
 def test_resume_drops_records_after_the_checkpoint(tmp_path):
-    trainer = Trainer(tiny_config(steps=40), run_dir=tmp_path / "r")
-    trainer.start_run_dir()
-    trainer.run()
+    new_run(tiny_config(steps=40), tmp_path / "r").build().run()
     # A run killed after its last checkpoint wrote metrics beyond it.
     with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"step": 50, "train_loss": 1.0}) + "\n" + '{"step": 60, "tr')

@@ -3,7 +3,7 @@ import torch
 
 from grok_tui.config import PRESETS
 from grok_tui.runlog import read_jsonl
-from grok_tui.train import Control, Trainer, summarize
+from grok_tui.train import Control, Trainer, new_run, summarize
 from tests.conftest import tiny_config
 
 VOLATILE = ("elapsed_s", "steps_per_s")
@@ -29,8 +29,7 @@ def test_same_config_and_seed_give_identical_metrics():
 def test_weight_decay_change_applies_at_the_next_step_and_is_logged(tmp_path):
     cfg = tiny_config(steps=30, eval_every=10, weight_decay=0.1)
     control = Control()
-    trainer = Trainer(cfg, run_dir=tmp_path / "run", control=control)
-    trainer.start_run_dir()
+    trainer = new_run(cfg, tmp_path / "run").build(control)
 
     def on_snapshot(s):
         if s.step == 10 and s.metrics.weight_decay == 0.1:

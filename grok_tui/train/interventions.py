@@ -42,7 +42,12 @@ class GrokfastFilter:
 
 
 @torch.no_grad()
+def global_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+    """The L2 norm of all parameters together, left on the device."""
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
+
+
+@torch.no_grad()
 def constrain_norm(params: list[torch.nn.Parameter], target: float) -> None:
     """Rescale every parameter by one factor so that the global L2 norm is `target` (no device sync)."""
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
-    torch._foreach_mul_(params, target / norm.clamp_min(1e-12))
+    torch._foreach_mul_(params, target / global_norm(params).clamp_min(1e-12))

@@ -17,9 +17,9 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from grok_tui.config import RunConfig
 import numpy as np
 
+from grok_tui.config import RunConfig
 from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
 from grok_tui.models import GrokModel, build_model
 from grok_tui.runlog import RunLog
@@ -27,7 +27,7 @@ from grok_tui.tasks import build_dataset
 from grok_tui.train.control import (
     Command, Control, Pause, Resume, SaveCheckpoint, SetGrokfast, SetHyper, SetNormConstraint, SetTrainSize, Stop,
 )
-from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm
+from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
 from grok_tui.train.snapshot import Event, Metrics, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
@@ -84,12 +84,7 @@ class Trainer:
         self._rate_mark = (0, time.monotonic())
         self._steps_per_s = 0.0
 
-    # ---- the run directory and checkpoints (see session.py for resuming) ---
-
-    def start_run_dir(self) -> None:
-        """Create the run directory for a new run (raises RunDirError)."""
-        if self.log is not None:
-            self.log.create(self.cfg.to_dict())
+    # ---- checkpoints (session.py creates and resumes run directories) -------
 
     def state(self) -> dict[str, Any]:
         return {
@@ -249,7 +244,7 @@ class Trainer:
                 self._record("train_size", self.train_size, size)
                 self.train_size = size
         elif isinstance(command, SetNormConstraint):
-            target = self._global_norm() if command.current else command.norm
+            target = float(global_norm(self._params)) if command.current else command.norm
             if target != self.norm_target:
                 self._record("norm_constraint", self.norm_target, target)
                 self.norm_target = target
@@ -259,10 +254,6 @@ class Trainer:
                 settings = GrokfastSettings(command.alpha, command.lamb)
                 self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
                 self._record("grokfast", old, command.on)
-
-    def _global_norm(self) -> float:
-        with torch.no_grad():
-            return float(torch.linalg.vector_norm(torch.stack([p.norm() for p in self._params])))
 
     def save_checkpoint(self) -> None:
         if self.log is not None:

@@ -101,7 +101,6 @@ class GrokApp(App[int]):
         self.snapshot: Snapshot | None = None
         self.error: str | None = None
         self.theme_name = theme or DEFAULT_THEME
-        self.exit_code = 0
 
     # ---- layout -------------------------------------------------------------------
 
@@ -366,7 +365,7 @@ class GrokApp(App[int]):
 
     async def action_quit_app(self) -> None:
         await self._stop_training()
-        self.exit(self.exit_code)
+        self.exit(0)
 
     async def _stop_training(self, timeout: float = 5.0) -> None:
         """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed."""
