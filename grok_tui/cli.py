@@ -21,6 +21,7 @@ CONFIG_FLAGS: dict[str, type] = {
     "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
     "train_frac": float, "p": int, "op": str, "width": int, "init_scale": float,
     "eval_every": int, "threads": int, "train_size": int, "constrain_norm": float,
+    "grokfast_alpha": float, "grokfast_lamb": float,
 }
 # What --resume lets you change: nothing that would alter the run's course.
 RESUME_FLAGS = ("steps", "device", "threads")
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
     parser.add_argument("--grokfast", action="store_true", default=None,
-                        help="start with the Grokfast EMA gradient filter on (alpha 0.98, lambda 2)")
+                        help="start with the Grokfast EMA gradient filter on (see --grokfast-alpha, --grokfast-lamb)")
     for name, kind in CONFIG_FLAGS.items():
         allowed = RULES[name][1]
         parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=kind.__name__.upper(),

@@ -52,8 +52,10 @@ def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
     def when(step: int | None, seconds: float | None) -> str:
         return "not reached" if step is None else f"step {step} ({seconds:.1f}s)"
 
+    # A run that stops short (semi-grokking, or stopped early) says where test accuracy got to.
+    short = f" (test acc at the end: {history[-1].test_acc:.1%})" if s["test_step"] is None and history else ""
     print(f"# train acc >= {FIT_ACC:.0%}: {when(s['train_step'], s['train_s'])}; "
-          f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}", file=out, flush=True)
+          f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}{short}", file=out, flush=True)
     if trainer.fault:
         return 1
     return 130 if interrupted else 0

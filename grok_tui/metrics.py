@@ -114,14 +114,19 @@ def parity_mass(w_in: np.ndarray, k_bits: int) -> ParityMass:
 # the test set is too.
 FIT_ACC = 0.99
 GENERALIZED_ACC = 0.95
+# Test accuracy gained since the fit that counts as partial generalization.
+PARTIAL_GAIN = 0.15
 
 
-def phase(train_acc: float, test_acc: float, test_acc_earlier: float | None) -> str:
+def phase(train_acc: float, test_acc: float, test_acc_earlier: float | None, test_acc_at_fit: float | None = None) -> str:
     """A one-word reading of where the run stands, from the curves' latest points.
 
     `test_acc_earlier` is the test accuracy a while back (the caller picks the
     window); a clear rise since then while the training set is already fit is
-    what "generalizing" means.
+    what "generalizing" means. `test_acc_at_fit` is the test accuracy when the
+    training set was first fit: a run that has since climbed well above it and
+    stopped short of generalizing has semi-grokked (circuit efficiency, Varma
+    et al. 2023), which "memorizing" would misreport.
     """
     if test_acc >= GENERALIZED_ACC:
         return "generalized"
@@ -129,4 +134,6 @@ def phase(train_acc: float, test_acc: float, test_acc_earlier: float | None) -> 
         return "learning"
     if test_acc_earlier is not None and test_acc - test_acc_earlier >= 0.02:
         return "generalizing"
+    if test_acc_at_fit is not None and test_acc - test_acc_at_fit >= PARTIAL_GAIN:
+        return "partly generalized"
     return "memorizing"

@@ -24,6 +24,8 @@ def run_cli(capsys, *argv):
     (["--lr", "0"], ["--lr", "0", "> 0"]),
     (["--experiment", "nope"], ["--experiment", "'nope'", "mod-add"]),
     (["--device", "tpu"], ["--device", "'tpu'", "auto or cpu or cuda"]),
+    (["--grokfast-alpha", "1"], ["--grokfast-alpha", "1", "[0, 1)"]),
+    (["--grokfast-lamb", "-2"], ["--grokfast-lamb", "-2", ">= 0"]),
     (["--bogus"], ["--bogus"]),
 ])
 def test_bad_flag_gives_one_line_and_status_2(capsys, tmp_path, argv, names):
@@ -79,6 +81,15 @@ def test_headless_prints_one_line_per_evaluation(capsys, tmp_path):
     assert [int(line.split()[1]) for line in lines] == [0, 10, 20, 30, 40]
     assert all("test loss" in line and "wd 0.3" in line for line in lines)
     assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 5
+    # 40 steps do not generalize: the summary says where test accuracy got to.
+    assert f"not reached (test acc at the end: {lines[-1].split('acc')[2].split()[0]})" in out
+
+
+def test_grokfast_flags_reach_the_run_config(capsys, tmp_path):
+    code, _, _ = run_cli(capsys, "--headless", "--steps", "0", "--grokfast", "--grokfast-alpha", "0.8",
+                         "--grokfast-lamb", "0.1", "--run-dir", str(tmp_path / "r"))
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert code == 0 and (config["grokfast"], config["grokfast_alpha"], config["grokfast_lamb"]) == (True, 0.8, 0.1)
 
 
 def test_list_experiments(capsys):

@@ -64,3 +64,7 @@ def test_phase_labels():
     assert phase(1.0, 0.05, 0.05) == "memorizing"
     assert phase(1.0, 0.40, 0.20) == "generalizing"
     assert phase(1.0, 0.97, 0.50) == "generalized"
+    # Semi-grokking: well above the test accuracy at the fit, and no longer rising.
+    assert phase(1.0, 0.50, 0.49, test_acc_at_fit=0.17) == "partly generalized"
+    assert phase(1.0, 0.50, 0.30, test_acc_at_fit=0.17) == "generalizing"
+    assert phase(1.0, 0.25, 0.25, test_acc_at_fit=0.17) == "memorizing"

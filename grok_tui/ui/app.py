@@ -283,7 +283,10 @@ class GrokApp(App[int]):
     def action_grokfast(self) -> None:
         control = self._control()
         if control is not None and self.snapshot is not None:
-            control.grokfast(not self.snapshot.metrics.grokfast)
+            # The run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb), not the paper's defaults.
+            cfg = self.spec.cfg if self.spec else None
+            settings = (cfg.grokfast_alpha, cfg.grokfast_lamb) if cfg else ()
+            control.grokfast(not self.snapshot.metrics.grokfast, *settings)
 
     def action_toggle_pause(self) -> None:
         control = self._control()

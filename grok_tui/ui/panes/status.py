@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual.widgets import Static
 
 from grok_tui.history import History
-from grok_tui.metrics import phase
+from grok_tui.metrics import FIT_ACC, phase
 from grok_tui.train.snapshot import Snapshot
 
 
@@ -15,7 +16,13 @@ def run_phase(snapshot: Snapshot, history: History) -> str:
     m = snapshot.metrics
     window = max(200, m.step // 10)
     earlier = history.value_at("test_acc", m.step - window) if m.step >= window else None
-    return phase(m.train_acc, m.test_acc, earlier)
+    return phase(m.train_acc, m.test_acc, earlier, _test_acc_at_fit(history))
+
+
+def _test_acc_at_fit(history: History) -> float | None:
+    train = history.series("train_acc")
+    fit = np.flatnonzero(train.values >= FIT_ACC)
+    return None if fit.size == 0 else history.value_at("test_acc", train.steps[fit[0]])
 
 
 def _clock(seconds: float) -> str:
@@ -43,7 +50,7 @@ class StatusPane(Static):
     """
     COMPONENT_CLASSES = {
         "status--label", "status--value", "status--memorizing", "status--generalizing",
-        "status--generalized", "status--alert",
+        "status--generalized", "status--partly-generalized", "status--alert",
     }
 
     def __init__(self, **kwargs) -> None:
@@ -62,7 +69,7 @@ class StatusPane(Static):
         else:
             word = run_phase(snapshot, history)
             state = word.upper() + (" · finished" if snapshot.finished else "")
-            state_style = self.get_component_rich_style(f"status--{word}") if word != "learning" else value
+            state_style = self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
 
         def pair(name: str, text: str) -> list[tuple[str, object]]:
             return [(f"{name} ", label), (text, value), ("  ", label)]
