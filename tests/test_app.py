@@ -1,14 +1,17 @@
 """The monitor driven through Textual's Pilot, over a real (threaded) trainer or a fixed stream."""
 
 import asyncio
+import dataclasses
 import time
 
+import numpy as np
 import pytest
 
+from grok_tui.history import History
 from grok_tui.runlog import read_jsonl
 from grok_tui.train import new_run
 from grok_tui.ui.app import GrokApp
-from grok_tui.ui.panes.status import StatusPane
+from grok_tui.ui.panes.status import StatusPane, run_phase
 from grok_tui.ui.screens.value_input import ValueInput
 from grok_tui.watch import WatchSession
 from tests.conftest import tiny_config
@@ -282,3 +285,20 @@ def test_every_key_is_in_the_command_palette():
     for _, _, action, _, description, _ in KEYS:
         if action != "help":
             assert description in titles
+
+
+def test_status_names_a_run_that_settles_part_way_partly_generalized():
+    # Semi-grokking: test accuracy climbs from the fit's 3% to ~48% and stays there.
+    rows, snapshot = synthetic_run()
+    semi = [dataclasses.replace(m, test_acc=float(0.03 + 0.45 / (1 + np.exp(-(m.step - 1000) / 150)))) for m in rows]
+
+    def phase_at(step):
+        history = History()
+        for m in semi:
+            if m.step <= step:
+                history.add(m.to_dict())
+        return run_phase(dataclasses.replace(snapshot, metrics=semi[step // 50]), history)
+
+    assert phase_at(500) == "memorizing"
+    assert phase_at(1000) == "generalizing"
+    assert phase_at(3000) == "partly generalized"
