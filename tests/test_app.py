@@ -193,6 +193,22 @@ def test_small_terminal_and_resizing_never_crash():
     run(scenario())
 
 
+def test_a_narrow_status_line_keeps_the_phase_on_its_line():
+    async def scenario():
+        app = fake_app()
+        async with app.run_test(size=(60, 20)) as pilot:
+            await wait_for(pilot, lambda: "GENERALIZED" in status_text(app))
+            first, second = status_text(app).splitlines()
+            assert "GENERALIZED" in first and "speed" not in first  # speed gave way to the phase
+            assert second.lstrip().startswith("wd ")
+            await pilot.resize_terminal(160, 40)
+            await pilot.pause(0.1)
+            app.draw_frame_now()
+            assert "speed" in status_text(app).splitlines()[0]
+
+    run(scenario())
+
+
 def test_view_keys_and_themes():
     async def scenario():
         app = fake_app()

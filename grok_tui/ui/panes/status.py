@@ -56,8 +56,15 @@ class StatusPane(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("starting the trainer…", **kwargs)
         self.note: str | None = None  # a line from the app (read-only, faults) shown in place of nothing
+        self._shown: tuple[Snapshot, History, str | None] | None = None
+
+    def on_resize(self) -> None:
+        # What fits on the first line depends on the width: lay it out again.
+        if self._shown is not None:
+            self.show(*self._shown)
 
     def show(self, snapshot: Snapshot, history: History, error: str | None = None) -> None:
+        self._shown = (snapshot, history, error)
         label = self.get_component_rich_style("status--label")
         value = self.get_component_rich_style("status--value")
         alert = self.get_component_rich_style("status--alert")
@@ -74,13 +81,21 @@ class StatusPane(Static):
         def pair(name: str, text: str) -> list[tuple[str, object]]:
             return [(f"{name} ", label), (text, value), ("  ", label)]
 
-        first = Text.assemble(
-            (f"{snapshot.experiment} ", value), (f"on {snapshot.device}  ", label),
-            *pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
-            *pair("speed", f"{m.steps_per_s:,.0f}/s"),
-            *pair("time", _clock(m.elapsed_s)),
-            (state, state_style),
-        )
+        pieces = {
+            "name": [(f"{snapshot.experiment} ", value)],
+            "device": [(f"on {snapshot.device}  ", label)],
+            "step": pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
+            "speed": pair("speed", f"{m.steps_per_s:,.0f}/s"),
+            "time": pair("time", _clock(m.elapsed_s)),
+            "state": [(state, state_style)],
+        }
+        # A narrow terminal drops the least telling pieces rather than wrapping
+        # the phase onto the second line, which has no room for it.
+        for optional in (None, "speed", "device", "time"):
+            pieces.pop(optional, None)
+            first = Text.assemble(*(part for parts in pieces.values() for part in parts))
+            if not self.content_size.width or first.cell_len <= self.content_size.width:
+                break
         second = Text.assemble(
             *pair("wd", f"{m.weight_decay:.4g}"), *pair("lr", f"{m.lr:.4g}"),
             *(pair("l1", f"{m.l1:.3g}") if m.l1 else []),
