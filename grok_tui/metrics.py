@@ -119,7 +119,7 @@ PARTIAL_GAIN = 0.15
 
 
 def phase(train_acc: float, test_acc: float, test_acc_earlier: float | None, test_acc_at_fit: float | None = None) -> str:
-    """A one-word reading of where the run stands, from the curves' latest points.
+    """A short reading of where the run stands, from the curves' latest points.
 
     `test_acc_earlier` is the test accuracy a while back (the caller picks the
     window); a clear rise since then while the training set is already fit is
