@@ -31,6 +31,10 @@ async def wait_for(pilot, condition, timeout=10.0):
         await pilot.pause(0.05)
 
 
+async def training_past(pilot, app, step):
+    await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= step)
+
+
 def fake_app(**session_kwargs) -> GrokApp:
     """The app over a fixed synthetic run: no trainer, fully deterministic."""
     return GrokApp(session=FakeSession(*synthetic_run(), **session_kwargs))
@@ -48,7 +52,7 @@ def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
     async def scenario():
         app = live_app(tmp_path, weight_decay=0.25)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await training_past(pilot, app, 20)
             await pilot.press("right_square_bracket")
             await wait_for(pilot, lambda: app.snapshot.metrics.weight_decay == 0.5)
             await wait_for(pilot, lambda: "wd 0.5" in status_text(app))
@@ -98,7 +102,7 @@ def test_pause_stops_the_step_count_and_resume_restarts_it(tmp_path):
     async def scenario():
         app = live_app(tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await training_past(pilot, app, 20)
             await pilot.press("space")
             await wait_for(pilot, lambda: app.snapshot.paused)
             held = app.snapshot.step
@@ -115,7 +119,7 @@ def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
     async def scenario():
         app = live_app(tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 100)
+            await training_past(pilot, app, 100)
             started = time.monotonic()
             await pilot.press("q")
             await wait_for(pilot, lambda: not app.is_running, timeout=3)
@@ -235,7 +239,7 @@ def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
     async def scenario():
         app = live_app(tmp_path)
         async with app.run_test(size=(160, 48)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 20)
+            await training_past(pilot, app, 20)
             await pilot.press("u")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             app.screen.query_one("#value").value = "40"
@@ -259,7 +263,7 @@ def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
     async def scenario():
         app = live_app(tmp_path, seed=5)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 50)
+            await training_past(pilot, app, 50)
             first_dir = app.spec.run_dir
             await pilot.press("r")
             await wait_for(pilot, lambda: app.spec.cfg.seed == 6 and app.snapshot is not None)
@@ -277,7 +281,7 @@ def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_pat
     async def scenario():
         app = live_app(tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= 50)
+            await training_past(pilot, app, 50)
             await pilot.press("c", "x", "s")
             run_dir = tmp_path / "run"
             await wait_for(pilot, lambda: (run_dir / "checkpoint.pt").exists() and (run_dir / "metrics.csv").exists())

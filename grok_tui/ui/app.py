@@ -283,10 +283,11 @@ class GrokApp(App[int]):
     def action_grokfast(self) -> None:
         control = self._control()
         if control is not None and self.snapshot is not None:
-            # The run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb), not the paper's defaults.
-            cfg = self.spec.cfg if self.spec else None
-            settings = (cfg.grokfast_alpha, cfg.grokfast_lamb) if cfg else ()
-            control.grokfast(not self.snapshot.metrics.grokfast, *settings)
+            on = not self.snapshot.metrics.grokfast
+            if self.spec is None:
+                control.grokfast(on)
+            else:  # the run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb)
+                control.grokfast(on, self.spec.cfg.grokfast_alpha, self.spec.cfg.grokfast_lamb)
 
     def action_toggle_pause(self) -> None:
         control = self._control()
