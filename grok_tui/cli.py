@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
 
-from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig
-from grok_tui.runlog import RunDirError, default_run_dir, read_config
+from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig, flag_name
+from grok_tui.crash import report_crash
+from grok_tui.runlog import RunDirError, default_run_dir, load_config
+from grok_tui.train.memory import WontFit
 
 PROG = "grok-tui"
 
@@ -21,10 +23,10 @@ CONFIG_FLAGS: dict[str, type] = {
     "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
     "train_frac": float, "p": int, "op": str, "width": int, "init_scale": float,
     "eval_every": int, "threads": int, "train_size": int, "constrain_norm": float,
-    "grokfast_alpha": float, "grokfast_lamb": float,
+    "grokfast_alpha": float, "grokfast_lamb": float, "checkpoint_every_s": float,
 }
 # What --resume lets you change: nothing that would alter the run's course.
-RESUME_FLAGS = ("steps", "device", "threads")
+RESUME_FLAGS = ("steps", "device", "threads", "checkpoint_every_s")
 
 
 class UsageError(Exception):
@@ -52,8 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="start with the Grokfast EMA gradient filter on (see --grokfast-alpha, --grokfast-lamb)")
     for name, kind in CONFIG_FLAGS.items():
         allowed = RULES[name][1]
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, default=None, metavar=kind.__name__.upper(),
-                            help=allowed)
+        parser.add_argument(flag_name(name), dest=name, default=None, metavar=kind.__name__.upper(), help=allowed)
     return parser
 
 
@@ -62,13 +63,14 @@ def _convert(name: str, text: str, kind: type) -> Any:
     if kind is str:
         return text
     try:
-        return kind(text)
+        value = kind(text)
     except ValueError:
         raise ConfigError(name, text, allowed) from None
+    return value + 0.0 if kind is float else value  # "-0" is 0, not -0.0
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    name = args.experiment or DEFAULT_EXPERIMENT
+    name = DEFAULT_EXPERIMENT if args.experiment is None else args.experiment
     if name not in PRESETS:
         raise ConfigError("experiment", name, "one of " + ", ".join(PRESETS))
     changes = {
@@ -105,6 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     except ConfigError as e:
         return _fail(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}")
+    except WontFit as e:
+        return _fail(str(e))
+    except Crashed as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except Exception as e:  # a bug before any run directory exists
+        print(f"{PROG}: error: {report_crash(e)}", file=sys.stderr)
+        return 1
+
+
+class Crashed(Exception):
+    """A bug met while a run was going: the one line to print (the traceback is in its crash.log)."""
 
 
 def _run(argv: list[str]) -> int:
@@ -137,13 +151,16 @@ def _run(argv: list[str]) -> int:
     except DeviceError as e:
         raise UsageError(f"--device: {e}") from None
 
-    if args.headless:
-        from grok_tui.headless import run_headless
+    try:
+        if args.headless:
+            from grok_tui.headless import run_headless
 
-        return run_headless(spec.build())
-    from grok_tui.ui.app import run_app
+            return run_headless(spec.build())
+        from grok_tui.ui.app import run_app
 
-    return run_app(spec, theme=theme)
+        return run_app(spec, theme=theme)
+    except Exception as e:
+        raise Crashed(report_crash(e, spec.run_dir)) from None
 
 
 def _theme(name: str | None) -> str | None:
@@ -165,7 +182,7 @@ def _watch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     try:
-        read_config(Path(args.run_dir))
+        load_config(Path(args.run_dir))
     except RunDirError as e:
         raise UsageError(f"watch {args.run_dir!r}: {e}") from None
     from grok_tui.ui.app import run_watch

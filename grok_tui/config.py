@@ -31,7 +31,15 @@ class ConfigError(ValueError):
 
     @property
     def flag(self) -> str:
-        return "--" + self.field.replace("_", "-")
+        return flag_name(self.field)
+
+
+# Flags whose name is not their field's: seconds read better in the help than in the flag.
+FLAG_NAMES = {"checkpoint_every_s": "--checkpoint-every"}
+
+
+def flag_name(field: str) -> str:
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,8 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
 # Each field's own rule: a predicate and the words that say what is allowed.
 # Rules that tie two fields together live in `validate`.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "experiment": (lambda v: isinstance(v, str) and 0 < len(v) <= 100 and v.isprintable(),
+                   "a name of 1 to 100 printable characters"),
     "task": _choice(TASKS),
     "model": _choice(MODELS),
     "op": _choice(OPS),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from typing import TextIO
 
 from grok_tui.metrics import FIT_ACC, GENERALIZED_ACC
 from grok_tui.train import Metrics, Snapshot, Trainer, summarize
+from grok_tui.train.session import stop_on_signals
 
 
 def format_metrics(m: Metrics) -> str:
@@ -18,34 +18,30 @@ def format_metrics(m: Metrics) -> str:
     )
 
 
-def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
+def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Train to the end, printing as it goes; the exit status says how it ended.
+
+    0: the step budget was reached. 1: a fault (a loss that is not finite, a
+    full disk) stopped it, with one line on stderr. 128 + N: signal N stopped
+    it, flushed and checkpointed (SIGINT, SIGTERM, or SIGHUP when the terminal closed).
+    """
+    out, err = out or sys.stdout, err or sys.stderr
     cfg = trainer.cfg
     where = trainer.log.root if trainer.log else "(not saved)"
-    print(f"# {cfg.experiment} on {trainer.device}, seed {cfg.seed}, {cfg.steps} steps; run dir {where}", file=out, flush=True)
+    resumed = f", resumed at step {trainer.step}" if trainer.step else ""
+    print(f"# {cfg.experiment} on {trainer.device}, seed {cfg.seed}, {cfg.steps} steps; run dir {where}{resumed}",
+          file=out, flush=True)
     history: list[Metrics] = []
-    interrupted = []
-
-    def stop(signum: int, frame: object) -> None:
-        # Stop between two steps, so the checkpoint is whole.
-        interrupted.append(signum)
-        trainer.control.stop()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def on_snapshot(snapshot: Snapshot) -> None:
         if not history or snapshot.metrics.step != history[-1].step:
             history.append(snapshot.metrics)
             print(format_metrics(snapshot.metrics), file=out, flush=True)
         if snapshot.fault:
-            print(f"# fault: {snapshot.fault}; stopping", file=out, flush=True)
-            trainer.control.stop()
+            trainer.request_stop()
 
-    try:
+    with stop_on_signals(trainer.request_stop) as received:
         trainer.run(on_snapshot)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
     s = summarize(history, FIT_ACC, GENERALIZED_ACC)
 
@@ -57,5 +53,7 @@ def run_headless(trainer: Trainer, out: TextIO | None = None) -> int:
     print(f"# train acc >= {FIT_ACC:.0%}: {when(s['train_step'], s['train_s'])}; "
           f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}{short}", file=out, flush=True)
     if trainer.fault:
+        resume = f"; grok-tui --resume {where} continues it" if trainer.log else ""
+        print(f"grok-tui: error: stopped at step {trainer.step}: {trainer.fault}{resume}", file=err, flush=True)
         return 1
-    return 130 if interrupted else 0
+    return 128 + received[0] if received else 0

@@ -4,21 +4,28 @@ Crash safety: each JSONL line goes to the file in a single `write` of complete
 lines, metrics at most `flush_interval` seconds after they were measured, so a
 SIGKILL loses at most that much and never leaves half a line behind; readers
 still skip a torn last line in case the disk itself cut one. The checkpoint is
-written to a temporary file and renamed over the old one.
+written to a temporary file and renamed over the old one. Every write goes
+through `files.py`: a full disk raises `WriteError` (one line) and leaves every
+file whole; what could not be written stays pending for the next flush.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
-import os
+import shutil
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from grok_tui.config import ConfigError, RunConfig
+from grok_tui.files import WriteError, append_lines, write_atomic
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -44,11 +51,6 @@ def _json_line(record: dict[str, Any]) -> str:
     # NaN and infinity are not JSON: a diverged loss is written as null.
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
     return json.dumps(clean, separators=(",", ":")) + "\n"
-
-
-def _append(path: Path, lines: list[str]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write("".join(lines))
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -106,7 +108,10 @@ class RunLog:
         self.root = Path(root)
         self.flush_interval = flush_interval
         self._pending: list[str] = []
+        self._pending_events: list[str] = []
         self._last_flush = time.monotonic()
+        # Lines on disk, counted into each checkpoint: resuming cuts the files back to exactly these.
+        self._lines = {METRICS: 0, EVENTS: 0}
 
     @property
     def metrics_path(self) -> Path:
@@ -121,19 +126,27 @@ class RunLog:
         return self.root / CHECKPOINT
 
     def create(self, config: dict[str, Any]) -> None:
-        """Start a new run here; refuses a directory that already holds one."""
+        """Start a new run here; refuses a directory that already holds one, and leaves nothing on failure."""
+        if (self.root / CONFIG).exists():
+            raise RunDirError(f"{self.root} already holds a run; use --resume {self.root} or another --run-dir")
+        made_root = not self.root.exists()
+        made: list[Path] = []
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            if (self.root / CONFIG).exists():
-                raise RunDirError(f"{self.root} already holds a run; use --resume {self.root} or another --run-dir")
-            probe = self.root / ".write-test"
-            probe.write_text("")
-            probe.unlink()
-            _atomic_write_text(self.root / CONFIG, json.dumps(config, indent=2) + "\n")
             for path in (self.metrics_path, self.events_path):
-                path.touch()
-        except OSError as e:
-            raise RunDirError(f"cannot write to {self.root}: {e.strerror or e}") from None
+                if not path.exists():
+                    write_atomic(path, b"")
+                    made.append(path)
+            # config.json is what makes a directory a run: written last.
+            write_atomic(self.root / CONFIG, json.dumps(config, indent=2) + "\n")
+        except (OSError, WriteError) as e:
+            if made_root:
+                shutil.rmtree(self.root, ignore_errors=True)
+            for path in made:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            reason = e.error.strerror if isinstance(e, WriteError) else e.strerror
+            raise RunDirError(f"cannot write to {self.root}: {reason or e}") from None
 
     def metrics(self, record: dict[str, Any]) -> None:
         self._pending.append(_json_line(record))
@@ -141,33 +154,60 @@ class RunLog:
             self.flush()
 
     def event(self, record: dict[str, Any]) -> None:
-        # Events are rare and precious: written at once, after the metrics before them.
+        """Write an event at once (they are rare and precious), after the metrics before it."""
+        self.queue_event(record)
         self.flush()
-        _append(self.events_path, [_json_line(record)])
+
+    def queue_event(self, record: dict[str, Any]) -> None:
+        """Keep an event for the next flush (when writing it now is known to fail)."""
+        self._pending_events.append(_json_line(record))
 
     def flush(self) -> None:
-        if self._pending:
-            _append(self.metrics_path, self._pending)
-            self._pending = []
+        """Write what is pending; on WriteError it stays pending, and the files stay whole."""
         self._last_flush = time.monotonic()
+        for name, pending in ((METRICS, self._pending), (EVENTS, self._pending_events)):
+            if pending:
+                append_lines(self.root / name, "".join(pending))
+                self._lines[name] += len(pending)
+                pending.clear()
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         self.flush()
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        # Serialised in memory first, so that the disk sees one plain write that either lands or not.
+        buffer = io.BytesIO()
+        torch.save({**state, "log_lines": dict(self._lines)}, buffer)
+        write_atomic(self.checkpoint_path, buffer.getvalue())
 
-    def truncate_after(self, step: int) -> None:
-        """Drop records past `step`: on resume, the run continues from its checkpoint."""
-        for path in (self.metrics_path, self.events_path):
-            kept = [r for r in read_jsonl(path) if isinstance(r.get("step"), int) and r["step"] <= step]
-            _atomic_write_text(path, "".join(_json_line(r) for r in kept))
+    def rewind(self, state: dict[str, Any] | None) -> None:
+        """Cut metrics.jsonl and events.jsonl back to what they held when `state` was saved.
+
+        A run continues from its checkpoint, so what it logged after that is logged
+        again. No checkpoint (killed before the first): back to empty. A checkpoint
+        from before line counts were kept: records past its step go.
+        """
+        counts = state.get("log_lines") if state is not None else {METRICS: 0, EVENTS: 0}
+        for name in (METRICS, EVENTS):
+            try:
+                lines = (self.root / name).read_text(encoding="utf-8", errors="replace").split("\n")[:-1]
+            except FileNotFoundError:
+                lines = []
+            if isinstance(counts, dict) and isinstance(counts.get(name), int):
+                kept = lines[:counts[name]]
+            else:
+                assert state is not None
+                kept = [line for line in lines if not _past(line, state["step"], name == METRICS)]
+            write_atomic(self.root / name, "".join(line + "\n" for line in kept))
+            self._lines[name] = len(kept)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def _past(line: str, step: int, inclusive: bool) -> bool:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
+        return False
+    return record["step"] >= step if inclusive else record["step"] > step
 
 
 def read_config(root: Path) -> dict[str, Any]:
@@ -179,14 +219,30 @@ def read_config(root: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunDirError(f"{root} holds no {CONFIG}; expected a directory written by grok-tui") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise RunDirError(f"{path} is not valid JSON") from None
+    except OSError as e:
+        raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None
     if not isinstance(data, dict):
         raise RunDirError(f"{path} does not hold a config object")
     return data
 
 
+def load_config(root: Path) -> RunConfig:
+    """The run's config, every field checked; RunDirError names the file and the first bad field."""
+    path = Path(root) / CONFIG
+    try:
+        return RunConfig.from_dict(read_config(root))
+    except ConfigError as e:
+        raise RunDirError(f"{path}: {e}") from None
+
+
+def has_checkpoint(root: Path) -> bool:
+    return (Path(root) / CHECKPOINT).exists()
+
+
 def load_checkpoint(root: Path) -> dict[str, Any]:
+    """The checkpoint's dict, loaded with `weights_only=True`; its values are checked by the trainer."""
     path = Path(root) / CHECKPOINT
     if not path.exists():
         raise RunDirError(f"{root} holds no {CHECKPOINT} to resume from")
@@ -200,13 +256,14 @@ def load_checkpoint(root: Path) -> dict[str, Any]:
     return state
 
 
-def export_csv(root: Path) -> Path:
-    """metrics.jsonl as metrics.csv beside it, one column per key ever written."""
+def export_csv(root: Path, path: Path | None = None) -> Path:
+    """metrics.jsonl as CSV (beside it unless `path` says where), one column per key ever written."""
     rows = read_jsonl(Path(root) / METRICS)
     columns = list(dict.fromkeys(key for row in rows for key in row))
-    path = Path(root) / "metrics.csv"
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    path = Path(path) if path is not None else Path(root) / "metrics.csv"
+    write_atomic(path, out.getvalue())
     return path

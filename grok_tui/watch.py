@@ -1,7 +1,8 @@
 """`grok-tui watch RUN_DIR`: a session that reads a run directory instead of training.
 
 It follows metrics.jsonl and events.jsonl as they grow, and reloads the
-checkpoint whenever it changes to show the weights; it never writes.
+checkpoint whenever it changes to show the weights; it never writes. Every
+record is checked as it is read: a bad one is skipped and named in one line.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 
-from grok_tui.config import RunConfig
 from grok_tui.models import build_model
-from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, read_config
+from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
+from grok_tui.tasks import n_classes
+from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.session import Mailbox
-from grok_tui.train.snapshot import Event, Metrics, Snapshot
+from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
 from grok_tui.train.trainer import look_inside
 
 POLL_S = 0.25
@@ -26,35 +28,54 @@ class WatchSession:
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
-        self.cfg = RunConfig.from_dict(read_config(self.run_dir))
+        self.cfg = load_config(self.run_dir)
         self.mailbox = Mailbox()
+        self._bad: set[str] = set()  # files already reported: one line each, not one per poll
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         metrics, events_file = JsonlFollower(self.run_dir / METRICS), JsonlFollower(self.run_dir / EVENTS)
-        model = build_model(self.cfg, self.cfg.p if self.cfg.task == "modular" else 2)
+        model = build_model(self.cfg, n_classes(self.cfg))
         events: list[Event] = []
         last: Metrics | None = None
         inside = ({}, None, None)
         checkpoint_mtime = None
         while not cancelled():
-            rows = [Metrics.from_dict(r) for r in metrics.poll() if isinstance(r.get("step"), int)]
-            new_events = [Event(int(e["step"]), str(e["kind"]), e.get("old"), e.get("new"))
-                          for e in events_file.poll() if isinstance(e.get("step"), int) and "kind" in e]
+            rows = self._checked(METRICS, metrics.poll(), Metrics.from_dict)
+            new_events = self._checked(EVENTS, events_file.poll(), Event.from_dict)
             events += new_events
             mtime = _mtime(self.run_dir / CHECKPOINT)
             weights_changed = mtime is not None and mtime != checkpoint_mtime
             if weights_changed:
+                checkpoint_mtime = mtime
                 try:
-                    model.load_state_dict(load_checkpoint(self.run_dir)["model"])
+                    state = load_checkpoint(self.run_dir)
+                    check_state(state, dict(model.named_parameters()))
+                    model.load_state_dict(state["model"])
                     inside = look_inside(model, self.cfg)
-                    checkpoint_mtime = mtime
-                except (RunDirError, RuntimeError):
-                    pass  # caught mid-rename or from another config: try again next time
+                except RunDirError:
+                    checkpoint_mtime = None  # caught mid-rename: try again next time
+                except CheckpointError as e:
+                    self._report(CHECKPOINT, f"{e}; the weights are not shown")
             if rows:
                 last = rows[-1]
             if last is not None and (rows or new_events or weights_changed):
                 self.mailbox.put(self._snapshot(last, events, inside), rows)
             time.sleep(POLL_S)
+
+    def _checked(self, name: str, records: list, parse: Callable) -> list:
+        """The records that parse; the first bad one in each file is reported, the rest skipped quietly."""
+        good = []
+        for record in records:
+            try:
+                good.append(parse(record))
+            except RecordError as e:
+                self._report(name, f"{e}; record skipped")
+        return good
+
+    def _report(self, name: str, problem: str) -> None:
+        if name not in self._bad:
+            self._bad.add(name)
+            self.mailbox.notice(f"{self.run_dir / name}: {problem}")
 
     def _snapshot(self, last: Metrics, events: list[Event], inside: tuple) -> Snapshot:
         matrices, spectrum, parity = inside

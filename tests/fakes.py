@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from grok_tui.metrics import neuron_spectrum
@@ -47,4 +49,6 @@ class FakeSession:
         self.run_dir = None
 
     def run(self, cancelled=lambda: False) -> None:
-        pass
+        # Like a real session, it lives until the app stops it.
+        while not cancelled():
+            time.sleep(0.02)

@@ -10,6 +10,11 @@ from grok_tui.tasks.parity import parity_dataset
 from grok_tui.tasks.teacher import teacher_dataset
 
 
+def n_classes(cfg: RunConfig) -> int:
+    """The number of outputs the task's model has, without building the data."""
+    return {"modular": cfg.p, "parity": 2, "digits": 10, "teacher": 5}[cfg.task]
+
+
 def build_dataset(cfg: RunConfig) -> Dataset:
     if cfg.task == "modular":
         return modular_dataset(cfg.p, cfg.op, cfg.train_frac, cfg.seed)
@@ -20,4 +25,4 @@ def build_dataset(cfg: RunConfig) -> Dataset:
     return parity_dataset(cfg.n_bits, cfg.k_bits, cfg.n_train, cfg.n_test, cfg.seed)
 
 
-__all__ = ["Dataset", "build_dataset", "digits_dataset", "modular_dataset", "parity_dataset", "teacher_dataset"]
+__all__ = ["Dataset", "build_dataset", "n_classes", "digits_dataset", "modular_dataset", "parity_dataset", "teacher_dataset"]

@@ -4,6 +4,10 @@ Commands are small frozen dataclasses put on a queue; the trainer drains the
 queue between two steps, so a command takes effect at the next step. The queue
 is anything with `put` and `get(timeout=...)`: a `queue.SimpleQueue` for a
 thread, a `multiprocessing.Queue` when the loop runs in a child process.
+
+Commands carry meaning, not what a screen last showed: "weight decay ×2" and
+"toggle pause" are applied by the trainer to its own current state, so a burst
+of keys (or several clients) compose exactly as pressed.
 """
 
 from __future__ import annotations
@@ -14,12 +18,31 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
 HYPERPARAMETERS = ("weight_decay", "lr", "l1")
+# What `Toggle` can flip: pause, the norm constraint (held at the current norm), Grokfast (the run's alpha, lambda).
+TOGGLES = ("pause", "norm_constraint", "grokfast")
 
 
 @dataclass(frozen=True)
 class SetHyper:
+    """Set a hyperparameter to a value."""
+
     name: str
     value: float
+
+
+@dataclass(frozen=True)
+class ScaleHyper:
+    """Multiply a hyperparameter, as the trainer holds it when the command arrives, by `factor`."""
+
+    name: str
+    factor: float
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """Flip one on/off setting from whatever it is when the command arrives."""
+
+    what: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +87,9 @@ class SetGrokfast:
     lamb: float = 2.0
 
 
-Command = Union[SetHyper, Pause, Resume, Stop, SaveCheckpoint, SetTrainSize, SetNormConstraint, SetGrokfast]
+Command = Union[
+    SetHyper, ScaleHyper, Toggle, Pause, Resume, Stop, SaveCheckpoint, SetTrainSize, SetNormConstraint, SetGrokfast,
+]
 
 
 class _Queue(Protocol):
@@ -86,7 +111,14 @@ def check_hyper(name: str, value: float) -> float:
         raise ValueError(f"lr must be > 0, not {value}")
     if value < 0:
         raise ValueError(f"{name} must be >= 0, not {value}")
-    return value
+    return value + 0.0  # -0.0 reads as 0
+
+
+def scaled(value: float, factor: float) -> float:
+    """`value × factor` to 6 significant digits; doubling zero starts from a small value instead."""
+    if value == 0 and factor > 1:
+        return 1e-3
+    return float(f"{value * factor:.6g}")
 
 
 class Control:
@@ -100,6 +132,18 @@ class Control:
 
     def set(self, name: str, value: float) -> None:
         self.send(SetHyper(name, value))
+
+    def scale(self, name: str, factor: float) -> None:
+        if name not in HYPERPARAMETERS:
+            raise ValueError(f"unknown hyperparameter {name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
+        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+            raise ValueError(f"the factor must be a finite number > 0, not {factor!r}")
+        self.send(ScaleHyper(name, float(factor)))
+
+    def toggle(self, what: str) -> None:
+        if what not in TOGGLES:
+            raise ValueError(f"cannot toggle {what!r}; expected one of {', '.join(TOGGLES)}")
+        self.send(Toggle(what))
 
     def pause(self) -> None:
         self.send(Pause())

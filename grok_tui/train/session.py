@@ -16,16 +16,24 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
+
+import torch
 
 from grok_tui.config import RunConfig, validate
-from grok_tui.runlog import RunLog, load_checkpoint, read_config
+from grok_tui.models import build_model
+from grok_tui.runlog import CHECKPOINT, RunDirError, RunLog, has_checkpoint, load_checkpoint, load_config
+from grok_tui.tasks import n_classes
+from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.control import Control
+from grok_tui.train.memory import check_fits
 from grok_tui.train.snapshot import Metrics, Snapshot
 from grok_tui.train.trainer import Trainer, resolve_device
 
@@ -44,25 +52,54 @@ class RunSpec:
         trainer = Trainer(self.cfg, run_dir=self.run_dir, control=control)
         if self.resume:
             assert self.run_dir is not None and trainer.log is not None
-            trainer.load_state(load_checkpoint(self.run_dir))
-            trainer.log.truncate_after(trainer.step)
+            # No checkpoint: killed before the first one, so the run starts again from step 0.
+            state = load_checkpoint(self.run_dir) if has_checkpoint(self.run_dir) else None
+            if state is not None:
+                trainer.load_state(state)
+            trainer.log.rewind(state)
         return trainer
 
 
 def new_run(cfg: RunConfig, run_dir: Path | None) -> RunSpec:
-    """Check the device and create the run directory (DeviceError, RunDirError)."""
-    resolve_device(cfg.device)
+    """Check the device and the memory, then create the run directory (DeviceError, WontFit, RunDirError)."""
+    check_fits(cfg, resolve_device(cfg.device))
     if run_dir is not None:
         RunLog(run_dir).create(cfg.to_dict())
     return RunSpec(cfg, run_dir)
 
 
 def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
-    """Check that `run_dir` can be resumed (RunDirError, ConfigError, DeviceError)."""
-    cfg = validate(RunConfig.from_dict(read_config(run_dir)).replace(**changes))
-    resolve_device(cfg.device)
-    load_checkpoint(run_dir)
+    """Check that `run_dir` can be resumed, its checkpoint included (RunDirError, ConfigError, DeviceError,
+    WontFit), before anything is started."""
+    cfg = validate(load_config(run_dir).replace(**changes))
+    check_fits(cfg, resolve_device(cfg.device))
+    if has_checkpoint(run_dir):
+        state = load_checkpoint(run_dir)
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            params = dict(build_model(cfg, n_classes(cfg)).named_parameters())
+        try:
+            check_state(state, params)
+        except CheckpointError as e:
+            raise RunDirError(f"{Path(run_dir) / CHECKPOINT}: {e}") from None
     return RunSpec(cfg, Path(run_dir), resume=True)
+
+
+@contextmanager
+def stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
+    """While inside, SIGINT, SIGTERM and SIGHUP (the terminal closed) stop the run cleanly, so it
+    flushes and checkpoints; yields the signals received."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield received
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 @dataclass
@@ -73,6 +110,7 @@ class Mailbox:
     _latest: Snapshot | None = None
     _rows: list[Metrics] = field(default_factory=list)
     _error: str | None = None
+    _notices: list[str] = field(default_factory=list)
 
     def put(self, snapshot: Snapshot, rows: list[Metrics]) -> None:
         with self._lock:
@@ -82,6 +120,16 @@ class Mailbox:
     def fail(self, message: str) -> None:
         with self._lock:
             self._error = message
+
+    def notice(self, message: str) -> None:
+        """A line worth showing once (a bad record skipped, say) that stops nothing."""
+        with self._lock:
+            self._notices.append(message)
+
+    def take_notices(self) -> list[str]:
+        with self._lock:
+            notices, self._notices = self._notices, []
+            return notices
 
     def take(self) -> tuple[Snapshot | None, list[Metrics], str | None]:
         with self._lock:
@@ -103,7 +151,8 @@ class _Batcher:
         if not self.rows or self.rows[-1].step != snapshot.metrics.step:
             self.rows.append(snapshot.metrics)
         # Any change of state goes out at once; plain progress at the frame rate.
-        state = (len(snapshot.events), snapshot.paused, snapshot.finished, snapshot.fault)
+        state = (len(snapshot.events), snapshot.paused, snapshot.finished, snapshot.fault, snapshot.settings,
+                 snapshot.checkpoints)
         now = time.monotonic()
         if state != self.last_state or now - self.last_sent >= self.interval:
             self.send(snapshot, self.rows)
@@ -178,23 +227,27 @@ class ProcessSession:
 
 
 def _child_main(spec: RunSpec, commands: Any, frames: Any, parent_pid: int) -> None:
-    control = Control(commands)
-
-    def watch_parent() -> None:
-        # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
-        while os.getppid() == parent_pid:
-            time.sleep(1.0)
-        control.stop()
-
-    threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        trainer = spec.build(control)
-        trainer.run(_Batcher(lambda snapshot, rows: frames.put(("frame", snapshot, rows))))
+        trainer = spec.build(Control(commands))
+
+        def watch_parent() -> None:
+            # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            trainer.request_stop()
+
+        threading.Thread(target=watch_parent, daemon=True).start()
+        # The terminal's hang-up reaches this process too: stop cleanly, don't die mid-step.
+        with stop_on_signals(trainer.request_stop):
+            trainer.run(_Batcher(lambda snapshot, rows: frames.put(("frame", snapshot, rows))))
     except Exception as e:
         frames.put(("error", _describe(e)))
     finally:
         frames.put(("done",))
         frames.close()
+        if os.getppid() != parent_pid:
+            # Nobody reads the pipe any more: waiting for it to drain would hang this process.
+            frames.cancel_join_thread()
         frames.join_thread()
 
 

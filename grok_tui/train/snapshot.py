@@ -1,9 +1,15 @@
-"""What the trainer hands to the world: immutable records, no live tensors."""
+"""What the trainer hands to the world: immutable records, no live tensors.
+
+Records read back from a run directory are checked field by field
+(`Metrics.from_dict`, `Event.from_dict`): a file can hold anything, and a bad
+value must become one line naming the field, never a crash in a view.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -21,6 +27,50 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "kind": self.kind, "old": self.old, "new": self.new}
+
+    @classmethod
+    def from_dict(cls, row: Any) -> "Event":
+        """From an events.jsonl record; RecordError names the first bad field."""
+        if not isinstance(row, dict):
+            raise RecordError("record", row, "a JSON object")
+        step = _field(row, "step", _is_step, "an integer from 0 to 2**53")
+        kind = _field(row, "kind", lambda v: isinstance(v, str) and 0 < len(v) <= 64, "a short non-empty string")
+        old, new = row.get("old"), row.get("new")
+        for name, value in (("old", old), ("new", new)):
+            if not _is_scalar(value):
+                raise RecordError(name, value, "a number, a string, true/false or null")
+        return cls(step, kind, old, new)
+
+
+class RecordError(ValueError):
+    """A record read from a file with a value that is not allowed."""
+
+    def __init__(self, field: str, value: Any, allowed: str):
+        self.field, self.value, self.allowed = field, value, allowed
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        super().__init__(f"{field}: {shown} is not allowed; expected {allowed}")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_step(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 2**53
+
+
+def _is_scalar(v: Any) -> bool:
+    if isinstance(v, str):
+        return len(v) <= 500
+    return v is None or isinstance(v, bool) or (_is_num(v) and math.isfinite(v) and abs(v) <= 2**53)
+
+
+def _field(row: dict[str, Any], name: str, ok: Callable[[Any], bool], allowed: str) -> Any:
+    value = row.get(name)
+    if not ok(value):
+        raise RecordError(name, value, allowed)
+    return value
 
 
 @dataclass(frozen=True)
@@ -48,19 +98,67 @@ class Metrics:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, row: dict[str, Any]) -> "Metrics":
-        """From a metrics.jsonl record; a missing or null number reads as NaN."""
-        def num(key: str) -> float:
-            value = row.get(key)
-            return float(value) if isinstance(value, (int, float)) else float("nan")
+    def from_dict(cls, row: Any) -> "Metrics":
+        """From a metrics.jsonl record: a missing or null number reads as NaN (a diverged loss is
+        written as null); anything else out of place raises RecordError naming the field."""
+        if not isinstance(row, dict):
+            raise RecordError("record", row, "a JSON object")
+        step = _field(row, "step", _is_step, "an integer from 0 to 2**53")
 
+        def num(key: str, ok: Callable[[float], bool], allowed: str) -> float:
+            value = row.get(key)
+            if value is None:
+                return float("nan")
+            if not (_is_num(value) and not math.isinf(value) and (math.isnan(value) or ok(value))):
+                raise RecordError(key, value, allowed + " or null")
+            return float(value)
+
+        def optional(key: str, ok: Callable[[Any], bool], allowed: str) -> Any:
+            value = row.get(key)
+            if value is not None and not ok(value):
+                raise RecordError(key, value, allowed + " or null")
+            return value
+
+        share = (lambda v: 0 <= v <= 1, "a number from 0 to 1")
+        at_least_0 = (lambda v: v >= 0, "a finite number >= 0")
+        anything = (lambda v: True, "a finite number")
+        fraction = lambda v: _is_num(v) and 0 <= v <= 1  # noqa: E731
         return cls(
-            step=int(row["step"]), **{k: num(k) for k in (
-                "train_loss", "train_acc", "test_loss", "test_acc", "param_norm", "weight_decay", "lr", "l1",
-                "elapsed_s", "steps_per_s")},
-            purity=row.get("purity"), parity_share=row.get("parity_share"),
-            train_size=row.get("train_size"), norm_target=row.get("norm_target"), grokfast=bool(row.get("grokfast")),
+            step=step,
+            train_loss=num("train_loss", *anything), train_acc=num("train_acc", *share),
+            test_loss=num("test_loss", *anything), test_acc=num("test_acc", *share),
+            param_norm=num("param_norm", *at_least_0), weight_decay=num("weight_decay", *at_least_0),
+            lr=num("lr", *at_least_0), l1=num("l1", *at_least_0), elapsed_s=num("elapsed_s", *at_least_0),
+            steps_per_s=num("steps_per_s", *at_least_0),
+            purity=optional("purity", fraction, "a number from 0 to 1"),
+            parity_share=optional("parity_share", fraction, "a number from 0 to 1"),
+            train_size=optional("train_size", _is_step, "an integer >= 0"),
+            norm_target=optional("norm_target", lambda v: _is_num(v) and math.isfinite(v) and v > 0,
+                                 "a finite number > 0"),
+            grokfast=_field(row, "grokfast", lambda v: v is None or isinstance(v, bool), "true, false or null")
+            is True,
         )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the trainer holds now: the values the keys change.
+
+    A view shows these, not the settings of the last evaluation: while paused,
+    or between two evaluations, a change must show as soon as it is made.
+    """
+
+    weight_decay: float
+    lr: float
+    l1: float = 0.0
+    train_size: int | None = None  # a training subset (ungrokking); None: the whole training set
+    norm_target: float | None = None
+    grokfast: bool = False
+
+    @classmethod
+    def from_metrics(cls, m: Metrics, ungrokking: bool = False) -> "Settings":
+        """What a metrics row says was in force (for a run read from its files)."""
+        return cls(m.weight_decay, m.lr, m.l1, m.train_size if ungrokking else None, m.norm_target, m.grokfast)
 
 
 @dataclass(frozen=True)
@@ -79,13 +177,23 @@ class Snapshot:
     spectrum: Spectrum | None = None
     parity: ParityMass | None = None
     fault: str | None = None
+    settings: Settings | None = None  # None: read from the metrics (a run followed from its files)
+    checkpoint_step: int | None = None  # the step of the newest checkpoint this trainer wrote
+    checkpoints: int = 0  # how many it wrote: a new one shows even at the same step
 
     @property
     def step(self) -> int:
         return self.metrics.step
 
     @property
-    def ungrokking(self) -> bool:
-        """Training on a subset of the training set (the last train_size change set one)."""
+    def now(self) -> Settings:
+        """The settings in force: the trainer's own, or what the last metrics row and the events say."""
+        if self.settings is not None:
+            return self.settings
         changes = [e for e in self.events if e.kind == "train_size"]
-        return bool(changes) and changes[-1].new is not None
+        return Settings.from_metrics(self.metrics, ungrokking=bool(changes) and changes[-1].new is not None)
+
+    @property
+    def ungrokking(self) -> bool:
+        """Training on a subset of the training set."""
+        return self.now.train_size is not None

@@ -22,13 +22,16 @@ import numpy as np
 from grok_tui.config import RunConfig
 from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
 from grok_tui.models import GrokModel, build_model
+from grok_tui.files import WriteError
 from grok_tui.runlog import RunLog
 from grok_tui.tasks import build_dataset
+from grok_tui.train.checkpoint import as_rng_state, check_state
 from grok_tui.train.control import (
-    Command, Control, Pause, Resume, SaveCheckpoint, SetGrokfast, SetHyper, SetNormConstraint, SetTrainSize, Stop,
+    Command, Control, Pause, Resume, SaveCheckpoint, ScaleHyper, SetGrokfast, SetHyper, SetNormConstraint,
+    SetTrainSize, Stop, Toggle, scaled,
 )
 from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
-from grok_tui.train.snapshot import Event, Metrics, Snapshot
+from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
 PAUSE_POLL_S = 0.05
@@ -81,6 +84,10 @@ class Trainer:
         self.fault: str | None = None
         self.last: Snapshot | None = None
         self.log = RunLog(run_dir) if run_dir is not None else None
+        self.checkpoint_step: int | None = None
+        self.checkpoints = 0
+        # The step of the last metrics row logged: a resumed run does not log its first row twice.
+        self._logged_step: int | None = None
         self._rate_mark = (0, time.monotonic())
         self._steps_per_s = 0.0
 
@@ -100,9 +107,12 @@ class Trainer:
             },
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
+            "logged_step": self._logged_step,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Take a checkpoint's state; CheckpointError names the first value that does not fit this trainer."""
+        check_state(state, dict(self.model.named_parameters()))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
@@ -118,7 +128,9 @@ class Trainer:
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         if "python_rng" in state:
-            random.setstate(_as_rng_state(state["python_rng"]))
+            random.setstate(as_rng_state(state["python_rng"]))
+        self._logged_step = state.get("logged_step", None)
+        self.checkpoint_step = self.step
 
     # ---- hyperparameters ----------------------------------------------------
 
@@ -203,12 +215,19 @@ class Trainer:
             return ((out - y).square().mean(dim=-1) < self.cfg.acc_tol).float().mean()
         return (out.argmax(dim=-1) == y).float().mean()
 
+    def settings(self) -> Settings:
+        return Settings(
+            weight_decay=self.hyper("weight_decay"), lr=self.hyper("lr"), l1=self.l1, train_size=self.train_size,
+            norm_target=self.norm_target, grokfast=self.grokfast is not None,
+        )
+
     def snapshot(self, metrics: Metrics) -> Snapshot:
         return Snapshot(
             experiment=self.cfg.experiment, device=str(self.device), total_steps=self.cfg.steps,
             metrics=metrics, paused=self.paused, finished=self.step >= self.cfg.steps,
             events=tuple(self.events), tensor_norms=self._tensor_norms, matrices=self._matrices,
-            spectrum=self._spectrum, parity=self._parity, fault=self.fault,
+            spectrum=self._spectrum, parity=self._parity, fault=self.fault, settings=self.settings(),
+            checkpoint_step=self.checkpoint_step, checkpoints=self.checkpoints,
         )
 
     # ---- commands -------------------------------------------------------------
@@ -216,16 +235,43 @@ class Trainer:
     def _record(self, kind: str, old: Any, new: Any) -> None:
         event = Event(self.step, kind, old, new)
         self.events.append(event)
+        self._write(lambda log: log.event(event.to_dict()))
+
+    def _write(self, write: Callable[[RunLog], None]) -> None:
+        """One write to the run directory. A failed write (a full disk) pauses the run with a fault
+        instead of ending it: what was not written stays pending, and resuming retries it."""
+        if self.log is None:
+            return
+        try:
+            write(self.log)
+        except WriteError as e:
+            self._fault(str(e))
+
+    def _fault(self, message: str) -> None:
+        """Pause, and say why; the first fault is the one worth reading."""
+        if self.fault is not None:
+            return
+        self.fault = message
+        self.paused = True
+        event = Event(self.step, "fault", None, message)
+        self.events.append(event)
         if self.log is not None:
-            self.log.event(event.to_dict())
+            self.log.queue_event(event.to_dict())
+
+    def request_stop(self) -> None:
+        """Stop between two steps. Safe from a signal handler: it only sets a flag."""
+        self.stopped = True
 
     def apply(self, command: Command) -> None:
         """Carry out one command between two steps; it acts from the next step."""
-        if isinstance(command, SetHyper):
+        if isinstance(command, (SetHyper, ScaleHyper)):
             old = self.hyper(command.name)
-            if command.value != old:
-                self._set_hyper(command.name, command.value)
-                self._record(command.name, old, command.value)
+            new = command.value if isinstance(command, SetHyper) else scaled(old, command.factor)
+            if new != old:
+                self._set_hyper(command.name, new)
+                self._record(command.name, old, new)
+        elif isinstance(command, Toggle):
+            self.apply(self._toggled(command.what))
         elif isinstance(command, Pause) and not self.paused:
             self.paused = True
             self._record("paused", False, True)
@@ -233,7 +279,7 @@ class Trainer:
             self.paused = False
             self.fault = None
             self._rate_mark = (self.step, time.monotonic())
-            self._record("paused", True, False)
+            self._record("paused", True, False)  # its write also retries what a full disk held back
         elif isinstance(command, Stop):
             self.stopped = True
         elif isinstance(command, SaveCheckpoint):
@@ -255,9 +301,20 @@ class Trainer:
                 self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
                 self._record("grokfast", old, command.on)
 
+    def _toggled(self, what: str) -> Command:
+        """The command a toggle means, from the state the trainer is in now."""
+        if what == "pause":
+            return Resume() if self.paused else Pause()
+        if what == "norm_constraint":
+            return SetNormConstraint(None) if self.norm_target is not None else SetNormConstraint(current=True)
+        return SetGrokfast(self.grokfast is None, self.cfg.grokfast_alpha, self.cfg.grokfast_lamb)
+
     def save_checkpoint(self) -> None:
-        if self.log is not None:
-            self.log.save_checkpoint(self.state())
+        def save(log: RunLog) -> None:
+            log.save_checkpoint(self.state())
+            self.checkpoint_step, self.checkpoints = self.step, self.checkpoints + 1
+
+        self._write(save)
 
     # ---- the loop -------------------------------------------------------------------
 
@@ -269,6 +326,9 @@ class Trainer:
         """
         emit = on_snapshot or (lambda snapshot: None)
         metrics = self._evaluate_and_log()
+        if self.checkpoint_step != self.step:
+            self.save_checkpoint()  # at once: a run killed from here on can be resumed
+            self.last = self.snapshot(metrics)
         emit(self.last)
         last_checkpoint = clock = time.monotonic()
         try:
@@ -290,6 +350,7 @@ class Trainer:
                     metrics = self._evaluate_and_log()
                     if now - last_checkpoint >= self.cfg.checkpoint_every_s:
                         self.save_checkpoint()
+                        self.last = self.snapshot(metrics)
                         last_checkpoint = now
                 elif changed:
                     # A change shows at once, with the last measured metrics.
@@ -317,19 +378,18 @@ class Trainer:
 
     def _evaluate_and_log(self) -> Metrics:
         metrics = self.evaluate()
-        if self.log is not None:
-            self.log.metrics(metrics.to_dict())
-        if not (math.isfinite(metrics.train_loss) and math.isfinite(metrics.test_loss)) and self.fault is None:
-            self.fault = f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})"
-            self.paused = True
-            self._record("fault", None, self.fault)
+        if metrics.step != self._logged_step:
+            self._logged_step = metrics.step
+            self._write(lambda log: log.metrics(metrics.to_dict()))
+        if not (math.isfinite(metrics.train_loss) and math.isfinite(metrics.test_loss)):
+            self._fault(f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})")
+            self._write(lambda log: log.flush())
         self.last = self.snapshot(metrics)
         return metrics
 
     def close(self) -> None:
-        if self.log is not None:
-            self.save_checkpoint()
-            self.log.flush()
+        """Flush and checkpoint; called on every way out of `run`, and never raises for a full disk."""
+        self.save_checkpoint()
 
 
 def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]:
@@ -340,13 +400,6 @@ def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray]
         spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().float().cpu().numpy())
     parity = parity_mass(matrices["hidden"], cfg.k_bits) if cfg.task == "parity" else None
     return matrices, spectrum, parity
-
-
-def _as_rng_state(state: Any) -> tuple:
-    # JSON-free round trip through torch.save turns the inner tuple into a tuple
-    # again, but be lenient with lists.
-    version, internal, gauss = state
-    return (version, tuple(internal), gauss)
 
 
 def summarize(history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, general: float = 0.95) -> dict[str, Any]:

@@ -4,8 +4,9 @@ The app never trains and never waits on training. A thread worker owns the
 session (which runs the loop in a child process, see train/session.py) and
 drops frames into a Mailbox; a 10 Hz timer takes the newest frame, adds its
 metrics to the History and redraws. Keys become commands on the session's
-control channel; the trainer applies them between two steps and the next
-frame shows the change.
+control channel, by meaning ("weight decay ×2", "toggle pause"), never by
+what the screen last showed; the trainer applies them to its own state between
+two steps, and the next frame shows what it holds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Iterable
 
+from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.geometry import Size
@@ -26,9 +28,12 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from grok_tui.config import RunConfig
+from grok_tui.crash import report_crash
+from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import RunDirError, default_run_dir, export_csv
 from grok_tui.train.control import check_hyper
+from grok_tui.train.memory import WontFit
 from grok_tui.train.session import ProcessSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.curves import CurvesPane
@@ -101,6 +106,8 @@ class GrokApp(App[int]):
         self.snapshot: Snapshot | None = None
         self.error: str | None = None
         self.theme_name = theme or DEFAULT_THEME
+        self._restarting = False
+        self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
 
     # ---- layout -------------------------------------------------------------------
 
@@ -147,6 +154,8 @@ class GrokApp(App[int]):
     def draw_frame(self) -> None:
         """Take the newest frame, if any, and redraw from it (the timer's only job)."""
         snapshot, rows, error = self.session.mailbox.take()
+        for notice in self.session.mailbox.take_notices():
+            self.notify(notice, severity="warning", timeout=8)
         for row in rows:
             self.history.add(row.to_dict())
         if error and error != self.error:
@@ -157,6 +166,9 @@ class GrokApp(App[int]):
         if snapshot is not None:
             if snapshot.fault and (self.snapshot is None or self.snapshot.fault != snapshot.fault):
                 self.notify(snapshot.fault, title="training paused", severity="error", timeout=10)
+            if self._checkpoint_asked is not None and snapshot.checkpoints > self._checkpoint_asked:
+                self._checkpoint_asked = None
+                self.notify(f"checkpoint saved at step {snapshot.checkpoint_step:,} in {self.run_dir}")
             self.snapshot = snapshot
             self.history.sync_events(snapshot.events)
         for pane in (self.query_one(CurvesPane), self.query_one(WeightsPane),
@@ -175,12 +187,20 @@ class GrokApp(App[int]):
         control = getattr(self.session, "control", None)
         if control is None:
             self.notify("read-only: this view follows a run directory", severity="warning")
+        elif not self.training:
+            self.notify("the trainer is not running: nothing to steer", severity="warning")
+            return None
         return control
+
+    @property
+    def training(self) -> bool:
+        """Whether a trainer is there to take commands."""
+        return self.error is None and any(w.group == "training" and w.is_running for w in self.workers)
 
     def _current(self, name: str) -> float | None:
         if self.snapshot is None:
             return None
-        return {"weight_decay": self.snapshot.metrics.weight_decay, "lr": self.snapshot.metrics.lr}[name]
+        return {"weight_decay": self.snapshot.now.weight_decay, "lr": self.snapshot.now.lr}[name]
 
     def set_hyper(self, name: str, value: float) -> None:
         control = self._control()
@@ -188,14 +208,11 @@ class GrokApp(App[int]):
             control.set(name, value)
 
     def action_scale(self, name: str, factor: float) -> None:
-        current = self._current(name)
-        if current is None:
-            return
-        if current == 0 and factor > 1:
-            value = 1e-3  # doubling zero goes nowhere: start from a small decay
-        else:
-            value = current * factor
-        self.set_hyper(name, float(f"{value:.6g}"))
+        # Relative: the trainer multiplies the value it holds when the command arrives,
+        # so a burst of presses composes even before any frame shows the first.
+        control = self._control()
+        if control is not None:
+            control.scale(name, factor)
 
     def action_ask(self, name: str) -> None:
         current = self._current(name)
@@ -256,12 +273,8 @@ class GrokApp(App[int]):
 
     def action_constrain_norm(self) -> None:
         control = self._control()
-        if control is None or self.snapshot is None:
-            return
-        if self.snapshot.metrics.norm_target is None:
-            control.constrain_norm(current=True)
-        else:
-            control.constrain_norm(None)
+        if control is not None:
+            control.toggle("norm_constraint")
 
     def action_ask_norm(self) -> None:
         control = self._control()
@@ -282,38 +295,49 @@ class GrokApp(App[int]):
 
     def action_grokfast(self) -> None:
         control = self._control()
-        if control is not None and self.snapshot is not None:
-            on = not self.snapshot.metrics.grokfast
-            if self.spec is None:
-                control.grokfast(on)
-            else:  # the run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb)
-                control.grokfast(on, self.spec.cfg.grokfast_alpha, self.spec.cfg.grokfast_lamb)
+        if control is not None:  # with the run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb)
+            control.toggle("grokfast")
 
     def action_toggle_pause(self) -> None:
         control = self._control()
-        if control is None or self.snapshot is None:
-            return
-        if self.snapshot.paused:
-            control.resume()
-        else:
-            control.pause()
+        if control is not None:
+            control.toggle("pause")
 
     def action_checkpoint(self) -> None:
+        """Ask for a checkpoint; the trainer's next frame confirms it (or its fault says why not)."""
         control = self._control()
         if control is not None:
+            self._checkpoint_asked = self.snapshot.checkpoints if self.snapshot else 0
             control.save_checkpoint()
-            self.notify(f"checkpoint saved in {self.run_dir}")
+
+    @property
+    def exports(self) -> Path:
+        """Where `x` and `s` write: the run directory, or for a watched run (read-only) the current one."""
+        own = self.spec.run_dir if self.spec is not None else None
+        return own or Path(".")
+
+    def _export_name(self, name: str) -> str:
+        watched = getattr(self.session, "run_dir", None)
+        return f"{Path(watched).name}-{name}" if watched is not None else name
 
     def action_export_csv(self) -> None:
         if self.run_dir is None:
             return
-        path = export_csv(self.run_dir)
+        try:
+            path = export_csv(self.run_dir, self.exports / self._export_name("metrics.csv"))
+        except WriteError as e:
+            self.notify(str(e), title="CSV not written", severity="error")
+            return
         self.notify(f"metrics exported to {path}")
 
     def action_screenshot_svg(self) -> None:
-        folder = self.run_dir or Path(".")
         step = self.snapshot.step if self.snapshot else 0
-        path = self.save_screenshot(filename=f"screen-step{step}.svg", path=str(folder))
+        path = self.exports / self._export_name(f"screen-step{step}.svg")
+        try:
+            write_atomic(path, self.export_screenshot())
+        except WriteError as e:
+            self.notify(str(e), title="screenshot not written", severity="error")
+            return
         self.notify(f"screenshot saved to {path}")
 
     def action_log_x(self) -> None:
@@ -353,19 +377,25 @@ class GrokApp(App[int]):
         if self.spec is None:
             self._control()  # says read-only
             return
-        await self._stop_training()
-        cfg: RunConfig = self.spec.cfg.replace(seed=self.spec.cfg.seed + 1)
-        run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
+        if self._restarting or self.snapshot is None:
+            return  # one restart at a time, and only once the last one has shown a frame
+        self._restarting = True
         try:
-            self.spec = new_run(cfg, run_dir)
-        except RunDirError as e:
-            self.notify(str(e), title="cannot restart", severity="error")
-            return
-        self.session = self._new_session(self.spec)
-        self.history = History()
-        self.snapshot, self.error = None, None
-        self._start_worker()
-        self.notify(f"restarted with seed {cfg.seed} in {run_dir}")
+            await self._stop_training()
+            cfg: RunConfig = self.spec.cfg.replace(seed=self.spec.cfg.seed + 1)
+            run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
+            try:
+                self.spec = new_run(cfg, run_dir)
+            except (RunDirError, WontFit) as e:
+                self.notify(str(e), title="cannot restart", severity="error")
+                return
+            self.session = self._new_session(self.spec)
+            self.history = History()
+            self.snapshot, self.error = None, None
+            self._start_worker()
+            self.notify(f"restarted with seed {cfg.seed} in {run_dir}")
+        finally:
+            self._restarting = False
 
     async def action_quit_app(self) -> None:
         await self._stop_training()
@@ -391,6 +421,23 @@ class GrokApp(App[int]):
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
 
+    def _handle_exception(self, error: Exception) -> None:
+        # A bug in the app: the traceback goes to crash.log in the run directory (never into a watched
+        # one), one line to the screen, and the app exits with status 1 (Textual's own handling).
+        own = self.spec.run_dir if self.spec is not None else None
+        super()._handle_exception(_Crash(report_crash(error, own), error))
+
+
+class _Crash(Exception):
+    """What the app prints on the way out of a crash: one line (Textual prints a `__rich__` as it is)."""
+
+    def __init__(self, line: str, error: Exception):
+        super().__init__(line)
+        self.__cause__ = error
+
+    def __rich__(self) -> Text:
+        return Text(f"grok-tui: error: {self}")
+
 
 async def _wait(workers: list[Worker], timeout: float) -> None:
     async def all_done() -> None:
@@ -404,17 +451,19 @@ async def _wait(workers: list[Worker], timeout: float) -> None:
 
 
 def run_app(spec: RunSpec, theme: str | None = None, backend: str = "process") -> int:
-    app = GrokApp(spec, theme=theme, backend=backend)
-    code = app.run()
-    return code if isinstance(code, int) else 0
+    return _exit_status(GrokApp(spec, theme=theme, backend=backend))
 
 
 def run_watch(run_dir: Path, theme: str | None = None) -> int:
     from grok_tui.watch import WatchSession
 
-    session = WatchSession(run_dir)
-    app = GrokApp(session=session, theme=theme)
+    return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme))
+
+
+def _exit_status(app: GrokApp) -> int:
     code = app.run()
+    if app.return_code:  # a crash: non-zero, so a script can tell
+        return app.return_code
     return code if isinstance(code, int) else 0
 
 

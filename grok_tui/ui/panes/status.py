@@ -33,13 +33,13 @@ def _clock(seconds: float) -> str:
 
 def _interventions(snapshot: Snapshot, style) -> list[tuple[str, object]]:
     """The interventions in force, loud: they change what the curves mean."""
-    m = snapshot.metrics
+    now = snapshot.now
     active = []
-    if snapshot.ungrokking:
-        active.append(f"UNGROK {m.train_size}")
-    if m.norm_target is not None:
-        active.append(f"NORM={m.norm_target:.1f}")
-    if m.grokfast:
+    if now.train_size is not None:
+        active.append(f"UNGROK {now.train_size}")
+    if now.norm_target is not None:
+        active.append(f"NORM={now.norm_target:.1f}")
+    if now.grokfast:
         active.append("GROKFAST")
     return [(" ".join(active), style)] if active else []
 
@@ -96,9 +96,11 @@ class StatusPane(Static):
             first = Text.assemble(*(part for parts in pieces.values() for part in parts))
             if not self.content_size.width or first.cell_len <= self.content_size.width:
                 break
+        # The settings as the trainer holds them now; the accuracies as last measured.
+        now = snapshot.now
         second = Text.assemble(
-            *pair("wd", f"{m.weight_decay:.4g}"), *pair("lr", f"{m.lr:.4g}"),
-            *(pair("l1", f"{m.l1:.3g}") if m.l1 else []),
+            *pair("wd", f"{now.weight_decay:.4g}"), *pair("lr", f"{now.lr:.4g}"),
+            *(pair("l1", f"{now.l1:.3g}") if now.l1 else []),
             *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
             *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),
             *pair("norm", f"{m.param_norm:.1f}"),

@@ -20,7 +20,7 @@ class ValueInput(ModalScreen[float | None]):
         width: 56; height: auto; padding: 1 2;
         border: thick $primary; background: $surface;
     }
-    ValueInput #error { color: $error; height: auto; }
+    ValueInput #error { color: $error; width: 100%; height: auto; }
     ValueInput #hint { color: $text-muted; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
