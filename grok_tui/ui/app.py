@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,7 +31,6 @@ from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import RunDirError, default_run_dir, export_csv
-from grok_tui.train.control import check_hyper
 from grok_tui.train.memory import WontFit
 from grok_tui.train.session import ProcessSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
@@ -42,7 +40,7 @@ from grok_tui.ui.panes.norm import NormPane
 from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.panes.weights import WeightsPane
 from grok_tui.ui.screens.help import HelpScreen
-from grok_tui.ui.screens.value_input import ValueInput
+from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
 from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
 
 FRAME_INTERVAL_S = 0.1
@@ -219,26 +217,8 @@ class GrokApp(App[int]):
         if current is None or self._control() is None:
             return
         label = {"weight_decay": "weight decay", "lr": "learning rate"}[name]
-        allowed = "a finite number > 0" if name == "lr" else "a finite number >= 0"
-
-        def check(text: str) -> float:
-            text = text.strip()
-            if not text:
-                raise ValueError(f"empty: type {allowed}")
-            try:
-                float(text)
-            except ValueError:
-                raise ValueError(f"{text!r} is not a number: type {allowed}") from None
-            try:
-                return check_hyper(name, text)
-            except ValueError as e:
-                raise ValueError(f"{e}: type {allowed}") from None
-
-        def apply(value: float | None) -> None:
-            if value is not None:
-                self.set_hyper(name, value)
-
-        self.push_screen(ValueInput(f"New {label} (now {current:g})", current, check), apply)
+        self._ask_number(f"New {label} (now {current:g})", current, lambda text: parse_hyper(name, text),
+                         lambda value: self.set_hyper(name, value))
 
     def _ask_number(self, title: str, current: float, parse, apply) -> None:
         """Open the value modal; `parse` turns text into a value or raises ValueError saying why."""
@@ -253,23 +233,12 @@ class GrokApp(App[int]):
         control = self._control()
         if control is None or self.snapshot is None:
             return
-        m = self.snapshot.metrics
         if self.snapshot.ungrokking:
             control.train_size(None)
             return
-        default = max(1, round(0.075 * (m.train_size or 100)))
-
-        def parse(text: str) -> int:
-            try:
-                n = int(text.strip())
-            except ValueError:
-                raise ValueError(f"{text.strip()!r} is not a whole number: type how many examples to keep") from None
-            if not 1 <= n < (m.train_size or n + 1):
-                raise ValueError(f"keep between 1 and {(m.train_size or 2) - 1} examples")
-            return n
-
-        self._ask_number(f"Ungrok: train on how many of the {m.train_size} examples?", default, parse,
-                         control.train_size)
+        size = self.snapshot.metrics.train_size or 100
+        self._ask_number(f"Ungrok: train on how many of the {size} examples?", max(1, round(0.075 * size)),
+                         lambda text: parse_subset(text, size), control.train_size)
 
     def action_constrain_norm(self) -> None:
         control = self._control()
@@ -280,17 +249,7 @@ class GrokApp(App[int]):
         control = self._control()
         if control is None or self.snapshot is None:
             return
-
-        def parse(text: str) -> float:
-            try:
-                value = float(text.strip())
-            except ValueError:
-                raise ValueError(f"{text.strip()!r} is not a number: type a finite norm > 0") from None
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError("the norm must be a finite number > 0")
-            return value
-
-        self._ask_number("Hold the weight norm at", self.snapshot.metrics.param_norm, parse,
+        self._ask_number("Hold the weight norm at", self.snapshot.metrics.param_norm, parse_norm,
                          lambda value: control.constrain_norm(value))
 
     def action_grokfast(self) -> None:

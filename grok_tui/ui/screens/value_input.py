@@ -1,7 +1,12 @@
-"""A modal that asks for one number and refuses a bad one, saying why."""
+"""A modal that asks for one number and refuses a bad one, saying why; and the parsers it uses.
+
+Each parser takes whatever was typed and returns a value the trainer accepts,
+or raises ValueError with one line that says what is wrong and what to type.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 from textual.app import ComposeResult
@@ -9,6 +14,51 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from grok_tui.train.control import check_hyper
+
+
+def parse_hyper(name: str, text: str) -> float:
+    """A weight decay (>= 0) or learning rate (> 0)."""
+    allowed = "a finite number > 0" if name == "lr" else "a finite number >= 0"
+    text = text.strip()
+    if not text:
+        raise ValueError(f"empty: type {allowed}")
+    try:
+        float(text)
+    except ValueError:
+        raise ValueError(f"{_shown(text)} is not a number: type {allowed}") from None
+    try:
+        return check_hyper(name, text)
+    except ValueError as e:
+        raise ValueError(f"{e}: type {allowed}") from None
+
+
+def parse_norm(text: str) -> float:
+    text = text.strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{_shown(text)} is not a number: type a finite norm > 0") from None
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError("the norm must be a finite number > 0")
+    return value
+
+
+def parse_subset(text: str, size: int) -> int:
+    """How many of the `size` training examples to keep while ungrokking: 1 to size - 1."""
+    text = text.strip()
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"{_shown(text)} is not a whole number: type how many examples to keep") from None
+    if not 1 <= n < size:
+        raise ValueError(f"keep between 1 and {size - 1} examples")
+    return n
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 24 else text[:21] + "...")
 
 
 class ValueInput(ModalScreen[float | None]):
