@@ -2,10 +2,15 @@
 
 import asyncio
 import dataclasses
+import json
+import resource
+import signal
 import time
 
 import numpy as np
 import pytest
+import torch
+from textual import events
 
 from grok_tui.history import History
 from grok_tui.runlog import read_jsonl
@@ -322,3 +327,219 @@ def test_status_names_a_run_that_settles_part_way_partly_generalized():
     assert phase_at(500) == "memorizing"
     assert phase_at(1000) == "generalizing"
     assert phase_at(3000) == "partly generalized"
+
+
+# ---- reliability: bursts of keys, the checkpoint key, a full disk, restarts, watch, crashes ----------------
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, weight_decay=0.25)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await training_past(pilot, app, 20)
+            # All at once, well inside one frame: each acts on what the trainer holds, not on the screen.
+            await pilot.press("right_square_bracket", "left_square_bracket", "space", "space", "n", "n", "a", "a")
+            await wait_for(pilot, lambda: len(app.snapshot.events) == 8)
+            await wait_for(pilot, lambda: app.snapshot.step > app.snapshot.events[-1].step + 20)
+            now = app.snapshot.now
+            assert (now.weight_decay, now.norm_target, now.grokfast, app.snapshot.paused) == (0.25, None, False, False)
+            await pilot.press("q")
+        events = [(e["kind"], e["old"], e["new"]) for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
+        assert [e[:2] for e in events] == [("weight_decay", 0.25), ("weight_decay", 0.5), ("paused", False),
+                                          ("paused", True), ("norm_constraint", None), ("norm_constraint", events[4][2]),
+                                          ("grokfast", False), ("grokfast", True)]
+        assert events[1][2] == 0.25 and events[5][2] is None and events[7][2] is False
+
+    run(scenario())
+
+
+def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, weight_decay=0.25)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await training_past(pilot, app, 20)
+            await pilot.press("space")
+            await wait_for(pilot, lambda: app.snapshot.paused)
+            for _ in range(3):
+                await pilot.press("right_square_bracket")
+                await pilot.pause(0.3)
+            await wait_for(pilot, lambda: "wd 2 " in status_text(app))  # 0.25 × 8, with no evaluation since
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
+            assert app.screen.title_text == "New weight decay (now 2)"
+            await pilot.press("escape")
+            await pilot.press("q")
+        new = [e["new"] for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["kind"] == "weight_decay"]
+        assert new == [0.5, 1.0, 2.0]
+
+    run(scenario())
+
+
+def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
+    async def scenario():
+        cfg = tiny_config(steps=10_000_000, checkpoint_every_s=3600.0)
+        app = GrokApp(new_run(cfg, tmp_path / "run"), backend="process", frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 200, timeout=30)
+            await pilot.press("c")
+            await wait_for(pilot, lambda: any("checkpoint saved at step" in n for n in notes(app)))
+            said = next(n for n in notes(app) if "checkpoint saved at step" in n)
+            written = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
+            assert f"step {written:,}" in said and written > 200
+            app.session._process.kill()  # the trainer dies
+            await wait_for(pilot, lambda: app.error is not None)
+            mtime = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime
+            await pilot.press("c")
+            await pilot.pause(0.5)
+            assert any("not running" in n for n in notes(app))
+            assert sum("checkpoint saved" in n for n in notes(app)) == 1
+            assert (tmp_path / "run" / "checkpoint.pt").stat().st_mtime == mtime
+
+    run(scenario())
+
+
+def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_there_is_room(tmp_path):
+    run_dir = tmp_path / "run"
+
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: (run_dir / "metrics.jsonl").stat().st_size > 2000)
+            # From here no file may grow past 1,000 bytes: every write fails as on a full disk.
+            previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1000, limits[1]))
+            try:
+                await pilot.press("x", "s")
+                await wait_for(pilot, lambda: app.snapshot.fault is not None)
+                await wait_for(pilot, lambda: "PAUSED (fault)" in status_text(app) and "File too large" in status_text(app))
+                assert sum("cannot write" in n for n in notes(app)) == 3  # the log, the CSV, the screenshot: said, not crashed
+                assert app.is_running
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+                signal.signal(signal.SIGXFSZ, previous)
+            assert not [p.name for p in run_dir.iterdir() if p.suffix in (".csv", ".svg", ".tmp")]
+            held = app.snapshot.step
+            await pilot.press("space")  # room again: resume, and what was held back is written
+            await wait_for(pilot, lambda: app.snapshot.step > held + 100 and app.snapshot.fault is None)
+            await pilot.press("q")
+
+    run(scenario())
+    text = (run_dir / "metrics.jsonl").read_text()
+    assert text.endswith("\n")
+    steps = [json.loads(line)["step"] for line in text.splitlines()]
+    # Nothing lost, nothing twice (the last row is where `q` stopped it, between two evaluations).
+    assert steps[:-1] == list(range(0, steps[-2] + 1, 10)) and steps[-1] > steps[-2]
+    kinds = [e["kind"] for e in read_jsonl(run_dir / "events.jsonl")]
+    assert kinds == ["fault", "paused"]
+
+
+def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await training_past(pilot, app, 20)
+            for _ in range(10):  # as a terminal delivers a burst: all queued before the first is handled
+                app.post_message(events.Key("r", "r"))
+            await pilot.pause(0.5)
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 20)
+            await pilot.press("q")
+
+    run(scenario())
+    runs = [d for d in tmp_path.iterdir() if d.is_dir()]
+    assert len(runs) == 2  # the first run, and one restart: the other presses came while it restarted
+    for d in runs:
+        assert (d / "checkpoint.pt").exists() and read_jsonl(d / "metrics.jsonl"), sorted(p.name for p in d.iterdir())
+
+
+def test_watch_writes_nothing_into_the_run_it_watches(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    new_run(tiny_config(steps=30), run_dir).build().run()
+    before = {p.name: p.stat().st_mtime for p in run_dir.iterdir()}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    async def scenario():
+        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
+            await pilot.press("x", "s")
+            await wait_for(pilot, lambda: sum("saved to" in n or "exported to" in n for n in notes(app)) == 2)
+            await pilot.press("q")
+
+    run(scenario())
+    assert {p.name: p.stat().st_mtime for p in run_dir.iterdir()} == before
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["run-metrics.csv", "run-screen-step30.svg"]
+
+
+def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
+    run_dir = tmp_path / "run"
+    new_run(tiny_config(steps=30), run_dir).build().run()
+    good = read_jsonl(run_dir / "metrics.jsonl")[-1]
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        for bad in ({"train_acc": "abc"}, {"step": -1}, {"test_acc": 7.0}, {"param_norm": [1]}, {"step": "x"}):
+            f.write(json.dumps({**good, "step": 40, **bad}) + "\n")
+        f.write(json.dumps({**good, "step": 60}) + "\n")
+    with open(run_dir / "events.jsonl", "a") as f:
+        f.write('{"step": 3, "kind": ["x"], "old": 1, "new": 2}\n{"step": 5, "kind": "weight_decay", "old": 1, "new": 2}\n')
+
+    async def scenario():
+        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
+            await wait_for(pilot, lambda: len(notes(app)) == 2)
+            said = " | ".join(notes(app))
+            assert "metrics.jsonl: train_acc: 'abc'" in said and "events.jsonl: kind: ['x']" in said
+            assert [e.kind for e in app.snapshot.events] == ["weight_decay"]
+            assert app.is_running
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def test_the_modals_error_wraps_inside_the_modal():
+    async def scenario():
+        rows, snapshot = synthetic_run()
+
+        class Control:
+            def set(self, name, value):
+                pass
+
+        app = GrokApp(session=FakeSession(rows, snapshot, control=Control()))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
+            app.screen.query_one("#value").value = "-1"
+            await pilot.press("enter")
+            await pilot.pause()
+            label = app.screen.query_one("#error")
+            shown = " ".join(strip.text.strip() for strip in label.render_lines(label.region.reset_offset))
+            assert shown.endswith("type a finite number >= 0")
+            assert label.region.right <= app.screen.query_one("Vertical").content_region.right
+
+    run(scenario())
+
+
+def test_a_crash_in_the_app_exits_1_with_one_line_and_the_details_in_the_run_directory(tmp_path, monkeypatch, capfd):
+    from grok_tui.ui.app import _exit_status
+    from grok_tui.ui.panes.norm import NormPane
+
+    def broken(self, snapshot, history):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(NormPane, "show", broken)
+    code = _exit_status(live_app(tmp_path), headless=True, size=(120, 40))
+    err = capfd.readouterr().err.strip()  # Textual adds nothing: no traceback
+    run_dir = tmp_path / "run"
+    assert code == 1
+    assert err.splitlines() == [f"grok-tui: error: crashed: RuntimeError: boom (details in {run_dir / 'crash.log'})"]
+    log = (run_dir / "crash.log").read_text()
+    assert "Traceback" in log and "RuntimeError: boom" in log and "NormPane" not in err
+    # The trainer was stopped on the way out, and checkpointed where its metrics end.
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == rows[-1]["step"]

@@ -10,8 +10,10 @@ estimate counts what `Trainer` holds and computes on its device, per model famil
 - one evaluation: a no_grad forward over the whole training set, then the whole test set;
 - `look_inside`: the per-neuron spectrum of the p x H input weights (numpy, float64).
 
-Counts are in float32 units per example, read off the models' forward passes; they lean
-high, so the estimate is an upper bound of the real peak (tests/test_memory.py measures it).
+Activations are counted in float32 units per example, read off the models' forward passes
+and autograd's backward; on top comes a fixed allowance for the allocator. The estimate is
+meant to sit at or above the real peak, and within about 3x of it (tests/test_memory.py
+measures it for three model families).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ import psutil
 import torch
 
 from grok_tui.config import N_DIGITS, RunConfig
-from grok_tui.models import build_model
 from grok_tui.tasks.teacher import HIDDEN as TEACHER_HIDDEN, IN_DIM as TEACHER_IN, OUT_DIM as TEACHER_OUT
 
 FLOAT = 4  # bytes in a float32
@@ -70,118 +71,172 @@ def examples(cfg: RunConfig) -> Examples:
     return Examples(cfg.n_train, cfg.n_test, 2)
 
 
-def dataset_floats_per_example(cfg: RunConfig) -> int:
-    """The peak while the dataset is built, which is above what it keeps (see grok_tui/tasks/)."""
+@dataclass(frozen=True)
+class DatasetBytes:
+    kept: int  # the tensors the trainer holds for the whole run
+    building: int  # the peak inside build_dataset, before the model exists
+
+
+def dataset_bytes(cfg: RunConfig, ex: Examples) -> DatasetBytes:
+    """See grok_tui/tasks/: the building peak is well above what is kept for some tasks."""
     if cfg.task == "modular":
-        # All pairs as int64 (cartesian product, stacked copy, train/test copies), the labels,
-        # the permutation: about eight int64 values per pair at once.
-        return 8 * INDEX
+        # Kept: int64 pairs and labels. Building: the cartesian product, its stacked copy, the
+        # labels, the permutation and the train/test copies, about eight int64s per pair.
+        return DatasetBytes(FLOAT * ex.total * 3 * INDEX, FLOAT * ex.total * 8 * INDEX)
     if cfg.task == "parity":
-        # int64 bits, then .float(), *2 and -1 each make a float copy.
-        return cfg.n_bits * (INDEX + 3) + INDEX
+        kept = FLOAT * ex.total * (cfg.n_bits + INDEX)
+        # Each batch is drawn as int64 bits, then .float() and *2 make copies before -1.
+        batch = FLOAT * max(ex.n_train, ex.n_test) * (INDEX + 2) * cfg.n_bits
+        return DatasetBytes(kept, kept + batch)
     if cfg.task == "teacher":
-        # The teacher's forward over every input: two hidden layers of its own width.
-        return TEACHER_IN + 2 * TEACHER_HIDDEN + TEACHER_OUT
-    # Digits: scikit-learn's float64 pixels and images, our float32 copy and the split.
-    return 64 * (2 * INDEX + 2) + 2 * INDEX
-
-
-# ---- the loss, the same for every model ----------------------------------------------------
-
-
-def loss_floats(cfg: RunConfig, classes: int, training: bool) -> int:
-    """Per example, the logits and what the loss keeps beside them.
-
-    Cross-entropy: log_softmax's output, then in backward the nll gradient and the
-    log_softmax gradient, all N x classes. MSE on class labels builds an int64 one-hot
-    and its float copy; on the teacher's float targets only the differences.
-    """
-    if cfg.loss == "ce" and cfg.task != "teacher":
-        return 4 * classes if training else 3 * classes
-    return 7 * classes
+        # The teacher labels every input in one no_grad forward through its two hidden layers.
+        kept = FLOAT * ex.total * (TEACHER_IN + TEACHER_OUT)
+        return DatasetBytes(kept, kept + FLOAT * ex.total * 2 * TEACHER_HIDDEN)
+    # Digits: scikit-learn's float64 pixels and images, our float32 copy, its scaled copy, the split.
+    return DatasetBytes(FLOAT * N_DIGITS * (64 + INDEX), FLOAT * N_DIGITS * 64 * (2 * INDEX + 3))
 
 
 # ---- activations, per model family (float32 units per example) ---------------------------
+#
+# Each count is the largest set of tensors alive at one moment, phase by phase, read off
+# the model's forward and autograd's backward (which frees a node's saved tensors as soon
+# as it has run). Measured with glibc's mmap threshold pinned, so that RSS follows the live
+# tensors, the counts are 1.0x to 1.1x of the real peak.
 
 
 @dataclass(frozen=True)
 class Activations:
-    train: int  # one forward + backward with autograd: what is saved plus the largest gradients
-    forward: int  # one no_grad forward, up to the logits, including the loss and accuracy
+    train: int  # one forward + backward with autograd
+    forward: int  # one no_grad forward, including the loss and accuracy on its logits
+
+
+def loss_floats(cfg: RunConfig, classes: int, training: bool) -> int:
+    """Per example, the logits and what the loss makes beside them.
+
+    Cross-entropy: log_softmax's output beside the logits; backward, the nll and log_softmax
+    gradients beside the saved output (the logits are gone by then). MSE on class labels builds
+    an int64 one-hot (two floats' worth) and its float copy; the teacher's targets are floats.
+    """
+    if cfg.loss == "ce":
+        return 3 * classes if training else 2 * classes + 4 * INDEX
+    return 6 * classes
 
 
 def pair_activations(cfg: RunConfig, classes: int) -> Activations:
-    w = cfg.width
-    # Forward: both operands' embeddings (2W) beside their sum (W). Backward: the embedding
-    # gradient is made contiguous (2W) beside the relu gradient (W), plus the sorted indices.
-    train = 3 * w + loss_floats(cfg, classes, True) + 2 * INDEX
+    w, loss = cfg.width, loss_floats(cfg, classes, True)
+    # Forward: both operands' embeddings (2W) beside their sum (W); the relu (W) is saved for
+    # the loss. Backward ends the same way round: the embedding gradient made contiguous (2W)
+    # beside the relu gradient (W), with the sorted indices.
+    train = max(3 * w, w + loss) + 2 * INDEX
     forward = max(3 * w, w + classes, loss_floats(cfg, classes, False))
     return Activations(train, forward)
 
 
 def concat_activations(cfg: RunConfig, classes: int) -> Activations:
-    e, w = cfg.embed_dim, cfg.width
-    # Forward: two embeddings and their concatenation (4E); the concatenation (2E), hidden
-    # relu (W) and logits are saved. Backward: relu's and the hidden layer's gradients (2W),
-    # the concatenation's gradient split back into two contiguous embedding gradients (2E).
-    train = 4 * e + 3 * w + loss_floats(cfg, classes, True) + 2 * INDEX
-    forward = max(4 * e, 2 * e + w, 2 * w, w + classes, loss_floats(cfg, classes, False))
+    e, w, loss = cfg.embed_dim, cfg.width, loss_floats(cfg, classes, True)
+    # The concatenation (2E) is saved for the hidden layer's backward, so it sits under every
+    # phase: the hidden layer and its relu (2W) forward, the loss beside the relu, two more
+    # W-sized gradients at the relu's backward, and at the end its own gradient split back
+    # into two contiguous embedding gradients (2E) beside the relu gradient (W).
+    train = max(2 * e + 3 * w, 2 * e + w + loss, 4 * e + w) + 2 * INDEX
+    # `h` is a local of forward: the concatenation lives until the logits are made.
+    forward = max(4 * e, 2 * e + 2 * w, 2 * e + w + classes, loss_floats(cfg, classes, False))
     return Activations(train, forward)
 
 
 def transformer_activations(cfg: RunConfig, classes: int) -> Activations:
     d, m = cfg.embed_dim, cfg.width
-    # Saved per token: the residual stream three times (3D), q k v (3D), the attention
-    # output and its reshaped copy (2D), the MLP's input residual (D) and relu output (M);
-    # backward adds gradients of the same sizes, MLP (2M) and q k v (3D) at the widest.
-    train = N_CTX * (12 * d + 2 * d + 4 * m) + loss_floats(cfg, classes, True) + 3 * INDEX
-    # no_grad keeps only the residual stream beside the layer being computed: at the
-    # attention q k v, the output and its reshaped copy (6D), at the MLP 2M.
-    forward = N_CTX * (3 * d + max(6 * d, 2 * m)) + loss_floats(cfg, classes, False)
+    # Saved per token: the residual stream three times, q k v, the attention output and its
+    # reshaped copy (8D), and the MLP's relu (M). Backward adds two M-sized gradients and one D
+    # at the MLP, and at the attention the q, k, v gradients and their stacked copy (6D) beside
+    # what the attention saved.
+    train = N_CTX * max(9 * d + 3 * m, 13 * d) + loss_floats(cfg, classes, True) + N_CTX * INDEX
+    # no_grad: q, k, v and the attention output are locals of forward, alive to its end, so the
+    # MLP runs beside them (5D + 2M), then its output and the last residual beside the relu.
+    forward = max(
+        N_CTX * max(7 * d + m, 5 * d + 2 * m),
+        N_CTX * 7 * d + classes,
+        loss_floats(cfg, classes, False),
+    )
     return Activations(train, forward)
 
 
 def parity_activations(cfg: RunConfig, classes: int) -> Activations:
     w = cfg.width
-    # The ±1 inputs need no gradient: hidden relu (W) saved, its two gradients (2W) in backward.
-    train = 3 * w + loss_floats(cfg, classes, True)
+    # The ±1 inputs need no gradient: the relu (W) is saved, and its backward holds two more W.
+    train = max(3 * w, w + loss_floats(cfg, classes, True))
     forward = max(2 * w, w + classes, loss_floats(cfg, classes, False))
     return Activations(train, forward)
 
 
 def three_layer_activations(cfg: RunConfig, classes: int) -> Activations:
     w = cfg.width
-    # Omnigrok's MLPs (digits relu, teacher tanh): two activations saved (2W), one more layer
-    # output while computing (W), and two gradients at once in backward (2W).
-    train = 5 * w + loss_floats(cfg, classes, True)
+    # Omnigrok's MLPs (digits relu, teacher tanh): both activations are saved (2W); the second
+    # layer's output sits beside them forward, two gradients beside them backward.
+    train = max(4 * w, 2 * w + loss_floats(cfg, classes, True))
     forward = max(2 * w, w + classes, loss_floats(cfg, classes, False))
     return Activations(train, forward)
+
+
+# ---- parameters, per model family (see grok_tui/models/) --------------------------------
+#
+# By formula rather than by building the model on the meta device: nn.Embedding's normal_
+# init runs there through torch's Python decompositions, whose first use imports ~800
+# modules (~1 s, ~75 MB) into the calling process, the UI's included. A test holds each
+# formula to the real model.
+
+
+def linear(n_in: int, n_out: int, bias: bool = True) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def pair_parameters(cfg: RunConfig, classes: int) -> int:
+    return cfg.p * cfg.width + linear(cfg.width, classes, bias=False)
+
+
+def concat_parameters(cfg: RunConfig, classes: int) -> int:
+    return 2 * cfg.p * cfg.embed_dim + linear(2 * cfg.embed_dim, cfg.width) + linear(cfg.width, classes)
+
+
+def transformer_parameters(cfg: RunConfig, classes: int) -> int:
+    d, m = cfg.embed_dim, cfg.width
+    embed = (cfg.p + 1) * d + N_CTX * d  # the tokens with "=", and the positions
+    attention = linear(d, 3 * d, bias=False) + linear(d, d, bias=False)
+    return embed + attention + linear(d, m) + linear(m, d) + linear(d, classes, bias=False)
+
+
+def parity_parameters(cfg: RunConfig, classes: int) -> int:
+    return linear(cfg.n_bits, cfg.width) + linear(cfg.width, classes)
+
+
+def three_layer_parameters(cfg: RunConfig, classes: int) -> int:
+    n_in = 64 if cfg.model == "omni_mlp" else TEACHER_IN  # 8x8 digits, or the teacher's inputs
+    return linear(n_in, cfg.width) + linear(cfg.width, cfg.width) + linear(cfg.width, classes)
 
 
 @dataclass(frozen=True)
 class Family:
     activations: Callable[[RunConfig, int], Activations]
+    parameters: Callable[[RunConfig, int], int]
     drivers: tuple[str, ...]  # the config fields the size grows with, named in WontFit
 
 
 FAMILIES: dict[str, Family] = {
-    "pair": Family(pair_activations, ("p", "width")),
-    "concat": Family(concat_activations, ("p", "embed_dim", "width")),
-    "transformer": Family(transformer_activations, ("p", "embed_dim", "width")),
-    "parity_mlp": Family(parity_activations, ("n_train", "n_test", "n_bits", "width")),
-    "omni_mlp": Family(three_layer_activations, ("width",)),  # n_train is capped by the 1,797 digits
-    "teacher_mlp": Family(three_layer_activations, ("n_train", "n_test", "width")),
+    "pair": Family(pair_activations, pair_parameters, ("p", "width")),
+    "concat": Family(concat_activations, concat_parameters, ("p", "embed_dim", "width")),
+    "transformer": Family(transformer_activations, transformer_parameters, ("p", "embed_dim", "width")),
+    "parity_mlp": Family(parity_activations, parity_parameters, ("n_train", "n_test", "n_bits", "width")),
+    # The digits' n_train is capped by the 1,797 images: only the width can make it big.
+    "omni_mlp": Family(three_layer_activations, three_layer_parameters, ("width",)),
+    "teacher_mlp": Family(three_layer_activations, three_layer_parameters, ("n_train", "n_test", "width")),
 }
 
 
-# ---- weights, and the look inside --------------------------------------------------------
-
-
 def count_parameters(cfg: RunConfig, n_classes: int) -> int:
-    """Exact, from the real model built on the meta device: shapes only, nothing allocated."""
-    with torch.device("meta"):
-        model = build_model(cfg, n_classes)
-    return sum(p.numel() for p in model.parameters())
+    return FAMILIES[cfg.model].parameters(cfg, n_classes)
+
+
+# ---- optimizer state, and the look inside ---------------------------------------------
 
 
 def weight_copies(cfg: RunConfig) -> int:
@@ -193,9 +248,7 @@ def weight_copies(cfg: RunConfig) -> int:
 
 def spectrum_input_shape(cfg: RunConfig) -> tuple[int, int] | None:
     """The p x H matrix neuron_spectrum transforms, for the models that have one."""
-    if cfg.model == "pair":
-        return cfg.p, cfg.width
-    if cfg.model == "concat":
+    if cfg.model in ("pair", "concat"):
         return cfg.p, cfg.width
     if cfg.model == "transformer":
         return cfg.p, cfg.embed_dim
@@ -220,13 +273,22 @@ def inspection_bytes(cfg: RunConfig) -> int:
 # ---- the estimate ----------------------------------------------------------------------------
 
 
+# glibc's malloc serves blocks under its mmap threshold (which adapts up to 32 MB) from a heap
+# that keeps the holes steps and evaluations leave. Over a long run (60-400 steps, measured
+# with ru_maxrss) the holes grew to 0.7x-1.6x of the counted activations, 150-190 MB at most:
+# pair p 200 width 512 reached 452 MB of RSS for 283 MB counted, mod-add 19 MB for 8 MB.
+# Blocks over 32 MB are mmapped and handed back at once, so the holes stop growing with the run.
+HEAP_SLACK_FACTOR = 2
+HEAP_SLACK_MAX = 384 * 2**20
+
+
 @dataclass(frozen=True)
 class Footprint:
     """The estimate in parts, in bytes; `total` is what check_fits compares."""
 
     examples: Examples
     n_params: int
-    dataset: int
+    dataset: DatasetBytes
     weights: int
     training: int
     evaluation: int
@@ -234,14 +296,18 @@ class Footprint:
 
     @property
     def activations(self) -> int:
-        # Summed, not the larger of the two: the CPU allocator keeps the step's freed
-        # mid-sized blocks (under glibc's 32 MB mmap threshold), and CUDA's caching allocator
-        # its blocks, so the evaluation's peak lands on top of part of the step's.
+        # Summed, not the larger of the two: steps and evaluations take turns, and the heap
+        # keeps much of what one freed in shapes the other cannot reuse.
         return self.training + self.evaluation
 
     @property
+    def heap_slack(self) -> int:
+        return min(HEAP_SLACK_FACTOR * self.activations, HEAP_SLACK_MAX)
+
+    @property
     def total(self) -> int:
-        return self.dataset + self.weights + self.activations + self.inspection
+        running = self.dataset.kept + self.weights + self.activations + self.inspection + self.heap_slack
+        return max(self.dataset.building, running)
 
 
 def footprint(cfg: RunConfig) -> Footprint:
@@ -253,7 +319,7 @@ def footprint(cfg: RunConfig) -> Footprint:
     return Footprint(
         examples=ex,
         n_params=n_params,
-        dataset=FLOAT * ex.total * dataset_floats_per_example(cfg),
+        dataset=dataset_bytes(cfg, ex),
         weights=FLOAT * n_params * weight_copies(cfg),
         training=FLOAT * ex.n_train * act.train,
         evaluation=FLOAT * evaluation,
@@ -288,7 +354,7 @@ def _largest_part(fp: Footprint, cfg: RunConfig) -> str:
     parts = {
         f"activations of {fp.examples.total:,} examples": fp.activations,
         f"weights and optimizer state of {fp.n_params:,} parameters": fp.weights,
-        f"a dataset of {fp.examples.total:,} examples": fp.dataset,
+        f"a dataset of {fp.examples.total:,} examples": fp.dataset.building,
         "the spectrum of the {} x {} input weights".format(*(spectrum_input_shape(cfg) or (0, 0))): fp.inspection,
     }
     return max(parts, key=parts.__getitem__)

@@ -170,16 +170,22 @@ class ThreadSession:
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         try:
             trainer = self.spec.build(self.control)
-            batcher = _Batcher(self.mailbox.put)
-
-            def on_snapshot(snapshot: Snapshot) -> None:
-                if cancelled():
-                    self.control.stop()
-                batcher(snapshot)
-
-            trainer.run(on_snapshot)
+            done = threading.Event()
+            # A paused loop emits nothing, so cancellation is watched from beside it.
+            threading.Thread(target=_stop_when, args=(lambda: cancelled() or done.is_set(), trainer.request_stop),
+                             daemon=True).start()
+            try:
+                trainer.run(_Batcher(self.mailbox.put))
+            finally:
+                done.set()
         except Exception as e:  # shown in the app, never a traceback on the screen
             self.mailbox.fail(_describe(e))
+
+
+def _stop_when(condition: Callable[[], bool], stop: Callable[[], None], every: float = 0.05) -> None:
+    while not condition():
+        time.sleep(every)
+    stop()
 
 
 class ProcessSession:
@@ -229,14 +235,9 @@ class ProcessSession:
 def _child_main(spec: RunSpec, commands: Any, frames: Any, parent_pid: int) -> None:
     try:
         trainer = spec.build(Control(commands))
-
-        def watch_parent() -> None:
-            # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
-            while os.getppid() == parent_pid:
-                time.sleep(0.5)
-            trainer.request_stop()
-
-        threading.Thread(target=watch_parent, daemon=True).start()
+        # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
+        threading.Thread(target=_stop_when, args=(lambda: os.getppid() != parent_pid, trainer.request_stop, 0.5),
+                         daemon=True).start()
         # The terminal's hang-up reaches this process too: stop cleanly, don't die mid-step.
         with stop_on_signals(trainer.request_stop):
             trainer.run(_Batcher(lambda snapshot, rows: frames.put(("frame", snapshot, rows))))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -104,6 +105,7 @@ class GrokApp(App[int]):
         self.snapshot: Snapshot | None = None
         self.error: str | None = None
         self.theme_name = theme or DEFAULT_THEME
+        self.crash: str | None = None  # the one line a crash leaves (details in crash.log)
         self._restarting = False
         self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
 
@@ -376,26 +378,31 @@ class GrokApp(App[int]):
             if action != "help":
                 yield SystemCommand(description, f"key {display}", lambda action=action: self.run_action(action))
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        # Our messages quote files and values, whose brackets are not markup.
+        super().notify(message, markup=markup, **kwargs)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
 
     def _handle_exception(self, error: Exception) -> None:
         # A bug in the app: the traceback goes to crash.log in the run directory (never into a watched
-        # one), one line to the screen, and the app exits with status 1 (Textual's own handling).
+        # one), and the app exits with status 1 (Textual's own handling); `run_app` prints one line.
         own = self.spec.run_dir if self.spec is not None else None
-        super()._handle_exception(_Crash(report_crash(error, own), error))
+        self.crash = report_crash(error, own)
+        super()._handle_exception(_Crash(self.crash, error))
 
 
 class _Crash(Exception):
-    """What the app prints on the way out of a crash: one line (Textual prints a `__rich__` as it is)."""
+    """Stands in for the error on Textual's way out: it prints nothing (no traceback on the screen)."""
 
     def __init__(self, line: str, error: Exception):
         super().__init__(line)
         self.__cause__ = error
 
     def __rich__(self) -> Text:
-        return Text(f"grok-tui: error: {self}")
+        return Text("", end="")
 
 
 async def _wait(workers: list[Worker], timeout: float) -> None:
@@ -419,9 +426,11 @@ def run_watch(run_dir: Path, theme: str | None = None) -> int:
     return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme))
 
 
-def _exit_status(app: GrokApp) -> int:
-    code = app.run()
-    if app.return_code:  # a crash: non-zero, so a script can tell
+def _exit_status(app: GrokApp, **run: Any) -> int:
+    code = app.run(**run)
+    if app.crash is not None:  # one line, once the terminal is ours again; non-zero, so a script can tell
+        print(f"grok-tui: error: {app.crash}", file=sys.stderr)
+    if app.return_code:
         return app.return_code
     return code if isinstance(code, int) else 0
 
