@@ -91,7 +91,7 @@ class RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(unknown[0], data[unknown[0]], "a known config field")
+            raise ConfigError(repr(unknown[0]), data[unknown[0]], "a known config field")
         return validate(cls(**data))
 
     def replace(self, **changes: Any) -> "RunConfig":
@@ -107,7 +107,8 @@ def _int(x: Any) -> bool:
 
 
 def _finite(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    # An int past float's range would overflow math.isfinite: no field wants one.
+    return (isinstance(x, float) and math.isfinite(x)) or (_int(x) and abs(x) < 2**63)
 
 
 def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:

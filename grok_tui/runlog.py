@@ -63,13 +63,19 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     for line in text.split("\n"):
         if not line:
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
+        record = _parse(line)
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def _parse(line: str | bytes) -> Any:
+    """One JSON line, or None: json.loads raises ValueError (bad JSON, an int of 5,000 digits) or
+    RecursionError (brackets nested 100,000 deep), and a reader must survive both."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return None
 
 
 class JsonlFollower:
@@ -92,10 +98,7 @@ class JsonlFollower:
         *lines, self._partial = data.split(b"\n")
         records = []
         for line in lines:
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
+            record = _parse(line)
             if isinstance(record, dict):
                 records.append(record)
         return records
@@ -187,8 +190,9 @@ class RunLog:
         """
         counts = state.get("log_lines") if state is not None else {METRICS: 0, EVENTS: 0}
         for name in (METRICS, EVENTS):
+            # Bytes, not text: lines are what we wrote, split at our own newlines and kept byte for byte.
             try:
-                lines = (self.root / name).read_text(encoding="utf-8", errors="replace").split("\n")[:-1]
+                lines = (self.root / name).read_bytes().split(b"\n")[:-1]
             except FileNotFoundError:
                 lines = []
             if isinstance(counts, dict) and isinstance(counts.get(name), int):
@@ -196,15 +200,12 @@ class RunLog:
             else:
                 assert state is not None
                 kept = [line for line in lines if not _past(line, state["step"], name == METRICS)]
-            write_atomic(self.root / name, "".join(line + "\n" for line in kept))
+            write_atomic(self.root / name, b"".join(line + b"\n" for line in kept))
             self._lines[name] = len(kept)
 
 
-def _past(line: str, step: int, inclusive: bool) -> bool:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError:
-        return False
+def _past(line: bytes, step: int, inclusive: bool) -> bool:
+    record = _parse(line)
     if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
         return False
     return record["step"] >= step if inclusive else record["step"] > step
@@ -219,7 +220,7 @@ def read_config(root: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RunDirError(f"{root} holds no {CONFIG}; expected a directory written by grok-tui") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit number, deep nesting
         raise RunDirError(f"{path} is not valid JSON") from None
     except OSError as e:
         raise RunDirError(f"cannot read {path}: {e.strerror or e}") from None

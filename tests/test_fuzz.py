@@ -1,9 +1,8 @@
 """Property-based fuzz tests: whatever a run directory or a text box holds, the readers either
 return a checked value or raise the module's own one-line error, never a crash.
 
-Each general property below runs on inputs that exercise everything except the classes of input
-with a known bug; each known bug is pinned by its own test, marked xfail(strict=True) with the
-input that triggers it, so that fixing it turns the test into a regression test (remove the mark).
+Each general property runs on everything the strategies draw; each bug the fuzzing once found is
+pinned by its own test with the input that triggered it (an `@example`), as a regression test.
 """
 
 from __future__ import annotations
@@ -31,8 +30,7 @@ from grok_tui.watch import WatchSession
 from tests.conftest import tiny_config
 
 # Derandomized (the same examples on every run, so CI cannot flake) and no example database (nothing
-# written into the repository); a single failure is reported as its own exception, so that an xfail's
-# `raises=` can check the bug is the one described.
+# written into the repository).
 FUZZ = settings(
     deadline=None, derandomize=True, database=None, max_examples=60, report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
@@ -62,10 +60,10 @@ def same(a, b) -> bool:
 
 # ---- strategies ----------------------------------------------------------------------------------
 
-# Ints any reader must take; past ±2**1024 float() overflows, which has its own (xfail) tests below.
-SAFE_INTS = st.integers(-(2**64), 2**64)
 # Ints that JSON carries (Python parses up to 4300 digits) but that no float can hold.
 HUGE_INTS = st.integers(2**1024, 10**400) | st.integers(-(10**400), -(2**1024))
+# Ints any reader must take, float-sized or not.
+SAFE_INTS = st.integers(-(2**64), 2**64) | HUGE_INTS
 # Text with no line break in it: keys whose echo in a message must stay on one line.
 SAFE_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), max_size=10)
 
@@ -164,9 +162,6 @@ def _tensor(dtype: torch.dtype, shape: list[int], fill: float) -> torch.Tensor:
 
 TENSORS = st.builds(_tensor, st.sampled_from(DTYPES), st.lists(st.integers(0, 4), max_size=3),
                     st.sampled_from([0.0, 1.0, -1.0, 2.5, NAN, float("inf")]))
-# At most one dimension: a tensor whose repr is one line (see the xfail test on nested tensors in messages).
-FLAT_TENSORS = st.builds(_tensor, st.sampled_from(DTYPES), st.lists(st.integers(0, 4), max_size=1),
-                         st.sampled_from([0.0, 1.0, -1.0, 2.5, NAN, float("inf")]))
 PLAIN_LEAVES = st.none() | st.booleans() | SAFE_INTS | st.floats() | SAFE_TEXT
 
 
@@ -181,24 +176,16 @@ def checkpoint_values(tensors):
 
 # What a checkpoint entry may be replaced by.
 CHECKPOINT_VALUES = checkpoint_values(TENSORS)
-# The same with only tensors whose repr is one line, where a message must stay one line: a value put into a
-# container is shown as part of the container's repr.
-ONE_LINE_VALUES = checkpoint_values(FLAT_TENSORS)
-# No tensor at all, for the entries where a tensor is a known bug (see the xfail tests).
-PLAIN_VALUES = st.recursive(PLAIN_LEAVES, _containers, max_leaves=6)
+# Where a message must stay one line: any value, nested tensors (whose repr spans lines) included.
+ONE_LINE_VALUES = CHECKPOINT_VALUES
 
 
 def values_like(original, path: tuple = (), values=CHECKPOINT_VALUES):
     # Mostly arbitrary; for a tensor also the same tensor in another dtype or another shape.
     if isinstance(original, torch.Tensor):
-        dims = 1 if values is ONE_LINE_VALUES else 3
         return (st.sampled_from(DTYPES).map(lambda dt: original.to(dt))
-                | st.lists(st.integers(0, 30), max_size=dims).map(lambda s: torch.zeros(s, dtype=original.dtype))
+                | st.lists(st.integers(0, 30), max_size=3).map(lambda s: torch.zeros(s, dtype=original.dtype))
                 | values)
-    if path[-1:] in (("capturable",), ("fused",)) or path[:1] == ("python_rng",):  # a tensor: known bugs, xfail below
-        return PLAIN_VALUES | st.just(DELETE)
-    if path == ("grokfast", "ema"):  # removing it is a known bug (xfail test below)
-        return values
     return values | st.just(DELETE)
 
 
@@ -367,9 +354,6 @@ def test_metrics_round_trip_through_a_jsonl_line(m):
     assert same(back.to_dict(), m.to_dict())
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "BUG: Metrics.from_dict: math.isinf / math.isfinite on an int beyond float range raises OverflowError "
-    "instead of RecordError"))
 @settings(FUZZ, max_examples=10)
 @given(m=VALID_METRICS, name=st.sampled_from(FLOAT_METRIC_FIELDS), value=HUGE_INTS)
 @example(m=Metrics(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), name="train_loss", value=10**400)
@@ -403,9 +387,6 @@ def test_event_round_trip_through_a_jsonl_line(e):
     assert back == e and type(back.old) is type(e.old) and type(back.new) is type(e.new)
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "BUG: Event.from_dict: _is_scalar calls math.isfinite on an int beyond float range (OverflowError) "
-    "before the abs(v) <= 2**53 bound"))
 @settings(FUZZ, max_examples=10)
 @given(e=VALID_EVENTS, name=st.sampled_from(["old", "new"]), value=HUGE_INTS)
 @example(e=Event(0, "lr", 1, 2), name="old", value=10**400)
@@ -482,19 +463,11 @@ def test_rewind_leaves_whole_lines_of_what_was_there(run_dir, metrics, events, s
             assert not any(_past(line, state["step"], name == METRICS) for line in lines)
         else:
             assert len(lines) <= counts[name]
-        try:
-            clean = b"\r" not in data and data.decode("utf-8") is not None
-        except UnicodeDecodeError:
-            clean = False
-        if clean:  # exactly what should stay (with \r or bad UTF-8 it is not: see the xfail test below)
-            before = data.split(b"\n")[:-1]
-            assert lines == ([ln for ln in before if not _past(ln, state["step"], name == METRICS)] if by_step
-                             else before[:counts[name]])
+        before = data.split(b"\n")[:-1]  # exactly what should stay, byte for byte
+        assert lines == ([ln for ln in before if not _past(ln, state["step"], name == METRICS)] if by_step
+                         else before[:counts[name]])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (minor): rewind reads the files in text mode: a stray \\r counts as a line break and invalid UTF-8 is "
-    "rewritten as U+FFFD, so a count of N lines keeps other bytes than the first N lines written"))
 @settings(FUZZ, max_examples=10)
 @given(lines=st.lists(LINES.filter(lambda b: b"\n" not in b), min_size=1, max_size=5), count=st.integers(0, 5))
 @example(lines=[b'{"step":0}\r', b'{"step":1}', b'{"step":2}'], count=3)
@@ -524,9 +497,6 @@ def _rewind_by_step(run_dir):
     RunLog(run_dir).rewind({"step": 0})
 
 
-@pytest.mark.xfail(strict=True, raises=(RecursionError, ValueError), reason=(
-    "BUG: JsonlFollower.poll, read_jsonl and rewind's _past catch only JSONDecodeError (and UnicodeDecodeError): "
-    "json.loads raises RecursionError for deep nesting and plain ValueError for an int of more than 4300 digits"))
 @pytest.mark.parametrize("reader", [_follow, _read, _rewind_by_step], ids=["follower", "read_jsonl", "rewind"])
 @settings(FUZZ, max_examples=5)
 @given(line=UNPARSEABLE_LINES)
@@ -594,9 +564,6 @@ FLOAT_CONFIG_FIELDS = ["train_frac", "acc_tol", "init_scale", "lr", "weight_deca
                        "constrain_norm", "grokfast_alpha", "grokfast_lamb", "checkpoint_every_s"]
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "BUG: config.py _finite calls math.isfinite on an int beyond float range: OverflowError escapes "
-    "RunConfig.from_dict / load_config instead of ConfigError / RunDirError"))
 @settings(FUZZ, max_examples=10)
 @given(name=st.sampled_from(FLOAT_CONFIG_FIELDS), value=HUGE_INTS)
 @example(name="train_frac", value=10**400)
@@ -605,9 +572,6 @@ def test_config_with_a_huge_int_is_run_dir_error(config_dir, name, value):
     assert load_config_checked(config_dir) is None
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: read_config catches JSONDecodeError, UnicodeDecodeError and RecursionError, but json.loads raises plain "
-    "ValueError for an int of more than 4300 digits (sys.get_int_max_str_digits)"))
 @settings(FUZZ, max_examples=5)
 @given(digits=st.integers(4_301, 6_000))
 @example(digits=5_000)
@@ -619,9 +583,6 @@ def test_config_with_a_too_long_int_is_run_dir_error(config_dir, digits):
 LINE_BREAKS = st.sampled_from(["\n", "\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (minor): RunConfig.from_dict puts an unknown key into ConfigError unquoted (f'{field}: ...'), so a key "
-    "holding a line break makes load_config's RunDirError more than one line"))
 @settings(FUZZ, max_examples=10)
 @given(key=st.tuples(SAFE_TEXT, LINE_BREAKS, SAFE_TEXT).map("".join))
 @example(key="x\ny")
@@ -689,9 +650,6 @@ def _tensor_mutation(path, make):
     return replaced(state, path, make(get_at(state, path)))
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "BUG: checkpoint.py _finite calls math.isfinite on an int beyond float range: OverflowError escapes "
-    "check_state (so load_state and resume_run) instead of CheckpointError"))
 @settings(FUZZ, max_examples=10)
 @given(path=st.sampled_from([("elapsed_s",), ("l1",), ("norm_target",), ("grokfast", "alpha"), ("grokfast", "lamb"),
                              ("optimizer", "param_groups", 0, "lr"), ("optimizer", "param_groups", 0, "weight_decay"),
@@ -702,9 +660,6 @@ def test_checkpoint_with_a_huge_int_is_checkpoint_error(path, value):
     load_or_checkpoint_error(replaced(base_state("full"), path, value))
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "BUG: _check_model does ', '.join(sorted(unknown)): a model key that is not a str (an int, say) raises "
-    "TypeError (join; or sorted on mixed types) instead of CheckpointError"))
 @settings(FUZZ, max_examples=10)
 @given(key=SAFE_INTS | st.tuples(SAFE_INTS) | st.none(), also_str=st.booleans())
 @example(key=1, also_str=False)
@@ -716,9 +671,6 @@ def test_checkpoint_with_a_non_str_model_key_is_checkpoint_error(key, also_str):
     load_or_checkpoint_error(state)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (minor): _check_model joins unknown model keys unquoted into the message, so a key with a line break "
-    "makes resume_run's RunDirError more than one line"))
 @settings(FUZZ, max_examples=5)
 @given(key=st.tuples(SAFE_TEXT, LINE_BREAKS, SAFE_TEXT).map("".join))
 @example(key="a\nb")
@@ -731,9 +683,6 @@ def test_checkpoint_error_for_an_unknown_model_key_is_one_line(resume_dir, key):
     assert one_line(str(e.value)), str(e.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (minor): checkpoint._shown writes a tensor as its shape only at the top level; a tensor inside a list "
-    "or dict goes through repr(), whose line breaks reach the message, so resume_run's RunDirError is not one line"))
 @settings(FUZZ, max_examples=5)
 @given(path=st.sampled_from([("model",), ("grokfast", "ema"), ("optimizer",)]), rows=st.integers(2, 4))
 @example(path=("model",), rows=2)
@@ -744,9 +693,6 @@ def test_checkpoint_error_for_a_nested_tensor_is_one_line(resume_dir, path, rows
     assert one_line(str(e.value)), str(e.value)
 
 
-@pytest.mark.xfail(strict=True, raises=(TypeError, RuntimeError), reason=(
-    "BUG: _check_optimizer compares step.item() >= 0: a complex step tensor raises TypeError, a meta one "
-    "RuntimeError (Tensor.item() on meta), instead of CheckpointError"))
 @settings(FUZZ, max_examples=5)
 @given(step=st.sampled_from([torch.tensor(1j), torch.tensor(2 + 0j, dtype=torch.complex64),
                              torch.empty((), device="meta")]))
@@ -755,10 +701,6 @@ def test_checkpoint_with_an_odd_step_tensor_is_checkpoint_error(step):
     load_or_checkpoint_error(replaced(base_state("plain"), ("optimizer", "state", 0, "step"), step))
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "BUG: check_state accepts the parameter indices split over several param_groups, but "
-    "torch's Optimizer.load_state_dict needs exactly the optimizer's one group: ValueError "
-    "'loaded state dict has a different number of parameter groups'"))
 @settings(FUZZ, max_examples=5)
 @given(split=st.integers(0, 2))
 @example(split=1)
@@ -770,9 +712,6 @@ def test_checkpoint_with_other_param_groups_is_checkpoint_error(split):
     assert load_or_checkpoint_error(state) is None
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "BUG: check_state lets grokfast go without 'ema' (it only checks ema when present), but load_state reads "
-    "grokfast['ema']: KeyError"))
 @settings(FUZZ, max_examples=5)
 @given(alpha=st.floats(0, 1, exclude_max=True), lamb=st.floats(0, 10))
 @example(alpha=0.98, lamb=2.0)
@@ -780,10 +719,6 @@ def test_checkpoint_with_grokfast_but_no_ema_is_loaded_or_checkpoint_error(alpha
     load_or_checkpoint_error(replaced(base_state("full"), ("grokfast",), {"alpha": alpha, "lamb": lamb}))
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "BUG: check_state does not look at a param_group's capturable/fused flags; Optimizer.load_state_dict "
-    "evaluates `capturable or fused` for every step tensor, so a tensor of 0 or 2+ elements there raises "
-    "RuntimeError ('Boolean value of Tensor with more than one value is ambiguous')"))
 @settings(FUZZ, max_examples=5)
 @given(key=st.sampled_from(["capturable", "fused"]), n=st.integers(2, 5) | st.just(0))
 @example(key="fused", n=3)
@@ -791,9 +726,6 @@ def test_checkpoint_with_a_tensor_optimizer_flag_is_checkpoint_error(key, n):
     load_or_checkpoint_error(replaced(base_state("plain"), ("optimizer", "param_groups", 0, key), torch.zeros(n)))
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "BUG: _check_rng catches TypeError/ValueError/OverflowError from random.setstate, but a python_rng whose "
-    "version is a tensor of 0 or 2+ elements makes setstate's `version == 3` test raise RuntimeError"))
 @settings(FUZZ, max_examples=5)
 @given(n=st.integers(2, 5) | st.just(0))
 @example(n=0)
@@ -801,10 +733,6 @@ def test_checkpoint_with_a_tensor_in_python_rng_is_checkpoint_error(n):
     load_or_checkpoint_error(replaced(base_state("plain"), ("python_rng", 0), torch.zeros(n)))
 
 
-@pytest.mark.xfail(strict=True, raises=(RuntimeError, NotImplementedError), reason=(
-    "BUG: check_state accepts a sparse or meta-device float tensor of the right shape (torch.load with "
-    "weights_only=True returns both), so resume_run says yes and then load_state_dict raises RuntimeError / "
-    "NotImplementedError in RunSpec.build"))
 @settings(FUZZ, max_examples=5)
 @given(path=st.sampled_from([("model", "embed.weight"), ("optimizer", "state", 0, "exp_avg")]),
        layout=st.sampled_from(["sparse", "meta"]))
@@ -819,10 +747,6 @@ def test_resume_with_a_sparse_or_meta_tensor_is_run_dir_error_or_builds(resume_d
     spec.build()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (beyond load_state): check_state does not look at the param_group keys AdamW steps with (eps, amsgrad, "
-    "capturable, ...) nor at the dtype/layout of step and grokfast.ema, so a checkpoint it accepts can make the "
-    "first train_step raise (eps='x': TypeError in add_)"))
 @settings(FUZZ, max_examples=10)
 @given(key=st.sampled_from(["eps", "amsgrad", "capturable", "maximize", "foreach", "differentiable", "fused"]),
        value=CHECKPOINT_VALUES | st.just(DELETE))
@@ -905,9 +829,6 @@ def test_a_formatted_number_round_trips_through_the_parsers(name, v):
         assert parse_norm(repr(v)) == v
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG (minor): value_input._shown cuts the text to 24 characters before repr(), and repr() writes a "
-    "non-printable character as an escape of up to 10 characters (\\U000e0001): the message grows to ~270 characters"))
 @settings(FUZZ, max_examples=20)
 @given(text=st.text(st.characters(categories=["Cc", "Cf", "Co", "Cn"]), min_size=25))
 @example(text="\U000e0001" * 30)

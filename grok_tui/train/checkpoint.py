@@ -26,7 +26,7 @@ class CheckpointError(ValueError):
 def _shown(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {_shape(value)}"
-    text = repr(value)
+    text = " ".join(repr(value).split())  # one line, whatever is nested inside
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -44,7 +44,14 @@ def _int(v: Any) -> bool:
 
 
 def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    # An int past float's range would overflow math.isfinite: no field wants one.
+    return (isinstance(v, float) and math.isfinite(v)) or (_int(v) and abs(v) < 2**63)
+
+
+def _dense(t: Any, shape: torch.Size | None = None) -> bool:
+    """A plain float tensor in memory (weights_only loading still hands back sparse or meta ones)."""
+    return (isinstance(t, torch.Tensor) and t.is_floating_point() and t.layout == torch.strided
+            and t.device.type == "cpu" and (shape is None or t.shape == shape))
 
 
 def as_rng_state(state: Any) -> tuple:
@@ -82,20 +89,20 @@ def _check_tensors(field: str, tensors: Any, params: dict[str, torch.Tensor]) ->
     _need(isinstance(tensors, (list, tuple)) and len(tensors) == len(shapes), field, tensors,
           f"a list of {len(shapes)} tensors, one per parameter")
     for i, (t, shape) in enumerate(zip(tensors, shapes)):
-        _need(isinstance(t, torch.Tensor) and t.is_floating_point() and t.shape == shape, f"{field}[{i}]", t,
-              f"a float tensor of shape {'×'.join(map(str, shape))}")
+        _need(_dense(t, shape), f"{field}[{i}]", t, f"a float tensor of shape {'×'.join(map(str, shape))}")
 
 
 def _check_model(model: Any, params: dict[str, torch.Tensor]) -> None:
     _need(isinstance(model, dict), "model", model, "a dict of weight tensors")
     missing = sorted(set(params) - set(model))
-    unknown = sorted(set(model) - set(params))
+    unknown = sorted(map(repr, set(model) - set(params)))
     if missing or unknown:
-        raise CheckpointError("model", f"holds {', '.join(unknown) or 'no ' + missing[0]}, not the weights of the "
-                              "model config.json describes (has config.json been changed?)")
+        held = ", ".join(unknown)[:60] if unknown else f"no {missing[0]}"
+        raise CheckpointError("model", f"holds {held}, not the weights of the model config.json describes "
+                              "(has config.json been changed?)")
     for name, param in params.items():
         t = model[name]
-        if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
+        if not _dense(t):
             raise CheckpointError(f"model.{name}", f"{_shown(t)} is not a float tensor")
         if t.shape != param.shape:
             raise CheckpointError(f"model.{name}", f"is {_shape(t)}, but config.json makes it {_shape(param)} "
@@ -103,34 +110,40 @@ def _check_model(model: Any, params: dict[str, torch.Tensor]) -> None:
 
 
 def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
+    # The trainer builds one AdamW group over every parameter, with none of the optional modes.
     _need(isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
-          and isinstance(optimizer.get("param_groups"), list) and optimizer["param_groups"],
-          "optimizer", optimizer, "AdamW's state dict (state, param_groups)")
+          and isinstance(optimizer.get("param_groups"), list) and len(optimizer["param_groups"]) == 1,
+          "optimizer", optimizer, "AdamW's state dict (state, and one param group)")
     shapes = [p.shape for p in params.values()]
-    indices: list[Any] = []
-    for i, group in enumerate(optimizer["param_groups"]):
-        where = f"optimizer.param_groups[{i}]"
-        _need(isinstance(group, dict), where, group, "a dict")
-        _need(_finite(group.get("lr")) and group["lr"] > 0, f"{where}.lr", group.get("lr"), "a finite number > 0")
-        wd = group.get("weight_decay")
-        _need(_finite(wd) and wd >= 0, f"{where}.weight_decay", wd, "a finite number >= 0")
-        betas = group.get("betas")
-        _need(isinstance(betas, (list, tuple)) and len(betas) == 2
-              and all(_finite(b) and 0 <= b < 1 for b in betas), f"{where}.betas", betas, "two numbers in [0, 1)")
-        _need(isinstance(group.get("params"), list), f"{where}.params", group.get("params"), "a list of indices")
-        indices += group["params"]
-    _need(all(_int(i) for i in indices) and sorted(indices) == list(range(len(shapes))), "optimizer.param_groups", indices,
-          f"the indices 0 to {len(shapes) - 1}, one per parameter")
+    group, where = optimizer["param_groups"][0], "optimizer.param_groups[0]"
+    _need(isinstance(group, dict), where, group, "a dict")
+    for key, ok, allowed in (
+        ("lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
+        ("weight_decay", lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
+        ("eps", lambda v: _finite(v) and v > 0, "a finite number > 0"),
+        ("betas", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_finite(b) and 0 <= b < 1 for b in v),
+         "two numbers in [0, 1)"),
+        ("params", lambda v: isinstance(v, list) and all(_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
+         f"the indices 0 to {len(shapes) - 1}, one per parameter"),
+    ):
+        _need(ok(group.get(key)), f"{where}.{key}", group.get(key), allowed)
+    for key, allowed_values in (("amsgrad", (False,)), ("maximize", (False,)), ("capturable", (False,)),
+                                ("differentiable", (False,)), ("foreach", (None, False, True)),
+                                ("fused", (None, False)), ("decoupled_weight_decay", (True,))):
+        if key in group:
+            value = group[key]
+            _need(any(value is v for v in allowed_values), f"{where}.{key}", value,
+                  " or ".join(str(v).lower() if v is not None else "null" for v in allowed_values))
     for index, entry in optimizer["state"].items():
-        where = f"optimizer.state[{index!r}]"
+        where = f"optimizer.state[{_shown(index)}]"
         _need(_int(index) and 0 <= index < len(shapes), where, index, "a parameter's index")
         _need(isinstance(entry, dict), where, entry, "a dict")
         for key in ("exp_avg", "exp_avg_sq"):
-            t = entry.get(key)
-            _need(isinstance(t, torch.Tensor) and t.is_floating_point() and t.shape == shapes[index],
-                  f"{where}.{key}", t, f"a float tensor of shape {'×'.join(map(str, shapes[index]))}")
+            _need(_dense(entry.get(key), shapes[index]), f"{where}.{key}", entry.get(key),
+                  f"a float tensor of shape {'×'.join(map(str, shapes[index]))}")
         step = entry.get("step")
-        ok = (isinstance(step, torch.Tensor) and step.numel() == 1 and step.item() >= 0) or (_finite(step) and step >= 0)
+        ok = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
+            _finite(step) and step >= 0)
         _need(ok, f"{where}.step", step, "a step count >= 0")
 
 
@@ -154,7 +167,7 @@ def _check_rng(state: dict[str, Any]) -> None:
     if "python_rng" in state:
         try:
             random.Random().setstate(as_rng_state(state["python_rng"]))
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError, RuntimeError):  # RuntimeError: a tensor compared as a number
             raise CheckpointError("python_rng", f"{_shown(state['python_rng'])} is not a Python RNG state") from None
 
 

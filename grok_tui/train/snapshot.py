@@ -53,7 +53,8 @@ class RecordError(ValueError):
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    # An int past 2**63 is no count we write, and past float's range it would overflow every check.
+    return isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63)
 
 
 def _is_step(v: Any) -> bool:

@@ -124,7 +124,7 @@ class Trainer:
         self.grokfast = None
         if grokfast is not None:
             self.grokfast = GrokfastFilter(self._params, GrokfastSettings(grokfast["alpha"], grokfast["lamb"]))
-            self.grokfast.ema = grokfast["ema"]
+            self.grokfast.ema = grokfast.get("ema")
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
         if "python_rng" in state:

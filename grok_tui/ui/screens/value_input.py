@@ -58,7 +58,8 @@ def parse_subset(text: str, size: int) -> int:
 
 
 def _shown(text: str) -> str:
-    return repr(text if len(text) <= 24 else text[:21] + "...")
+    shown = repr(text)  # repr first: it may lengthen what it escapes
+    return shown if len(shown) <= 26 else shown[:23] + "..."
 
 
 class ValueInput(ModalScreen[float | None]):
