@@ -335,13 +335,20 @@ def notes(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+def burst(app, *keys: str) -> None:
+    """Keys as a terminal delivers a burst: all queued before the first is handled (Pilot waits between them)."""
+    for key in keys:
+        app.post_message(events.Key(key, {"right_square_bracket": "]", "left_square_bracket": "[",
+                                          "space": " "}.get(key, key)))
+
+
 def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
     async def scenario():
         app = live_app(tmp_path, weight_decay=0.25)
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 20)
-            # All at once, well inside one frame: each acts on what the trainer holds, not on the screen.
-            await pilot.press("right_square_bracket", "left_square_bracket", "space", "space", "n", "n", "a", "a")
+            # All at once, as a terminal delivers a burst: each acts on what the trainer holds, not on the screen.
+            burst(app, "right_square_bracket", "left_square_bracket", "space", "space", "n", "n", "a", "a")
             await wait_for(pilot, lambda: len(app.snapshot.events) == 8)
             await wait_for(pilot, lambda: app.snapshot.step > app.snapshot.events[-1].step + 20)
             now = app.snapshot.now
@@ -442,8 +449,7 @@ def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path):
         app = live_app(tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 20)
-            for _ in range(10):  # as a terminal delivers a burst: all queued before the first is handled
-                app.post_message(events.Key("r", "r"))
+            burst(app, *["r"] * 10)
             await pilot.pause(0.5)
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 20)
             await pilot.press("q")
@@ -543,3 +549,18 @@ def test_a_crash_in_the_app_exits_1_with_one_line_and_the_details_in_the_run_dir
     # The trainer was stopped on the way out, and checkpointed where its metrics end.
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == rows[-1]["step"]
+
+
+def test_a_trainer_that_fails_before_its_first_frame_says_why(tmp_path):
+    from grok_tui.train import RunSpec
+
+    spec = new_run(tiny_config(), tmp_path / "run")
+    (tmp_path / "run" / "checkpoint.pt").write_bytes(b"garbage")  # damaged after the CLI's checks
+
+    async def scenario():
+        app = GrokApp(RunSpec(spec.cfg, spec.run_dir, resume=True), backend="thread", frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: "STOPPED" in status_text(app))
+            assert "not a readable checkpoint" in status_text(app) and "starting" not in status_text(app)
+
+    run(scenario())

@@ -136,3 +136,112 @@ def test_installed_wheel_carries_the_themes(tmp_path):
     names = zipfile.ZipFile(next(tmp_path.glob("grok_tui-*.whl"))).namelist()
     for theme in ("dark", "light", "mono"):
         assert f"grok_tui/themes/{theme}.tcss" in names
+
+
+# ---- files in a run directory are checked, not trusted ------------------------------------------------
+
+def _finished_run(capsys, tmp_path, *flags):
+    target = tmp_path / "r"
+    assert run_cli(capsys, "--headless", "--steps", "20", "--p", "23", "--width", "16", "--run-dir", str(target),
+                   *flags)[0] == 0
+    return target
+
+
+def _edit_checkpoint(target, edit):
+    import torch
+
+    state = torch.load(target / "checkpoint.pt", weights_only=True)
+    edit(state)
+    torch.save(state, target / "checkpoint.pt")
+
+
+@pytest.mark.parametrize("edit, names", [
+    (lambda s: s.update(step=-3), ["step", "-3", ">= 0"]),
+    (lambda s: s.update(step="abc"), ["step", "'abc'"]),
+    (lambda s: s["optimizer"]["param_groups"][0].update(lr="x"), ["param_groups[0].lr", "'x'", "> 0"]),
+    (lambda s: s["optimizer"]["param_groups"][0].update(weight_decay=float("nan")), ["weight_decay", "nan"]),
+    (lambda s: s["model"].update({"embed.weight": s["model"]["embed.weight"][:, :8]}),
+     ["model.embed.weight", "23×8", "23×16", "config.json"]),
+    (lambda s: s.update(grokfast={"alpha": 5.0, "lamb": 1.0, "ema": None}), ["grokfast.alpha", "5.0"]),
+    (lambda s: s.update(torch_rng="garbage"), ["torch_rng"]),
+    (lambda s: s.update(log_lines={"metrics.jsonl": -1}), ["log_lines"]),
+    (lambda s: s.update(train_size=0), ["train_size", "0"]),
+])
+def test_resume_refuses_a_checkpoint_with_wrong_values_in_one_line(capsys, tmp_path, edit, names):
+    target = _finished_run(capsys, tmp_path)
+    _edit_checkpoint(target, edit)
+    code, _, err = run_cli(capsys, "--headless", "--resume", str(target), "--steps", "40")
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    for name in ["--resume", "checkpoint.pt", *names]:
+        assert name in err, (name, err)
+
+
+def test_resume_refuses_a_config_that_no_longer_matches_its_checkpoint(capsys, tmp_path):
+    target = _finished_run(capsys, tmp_path)
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, "width": 64}))
+    code, _, err = run_cli(capsys, "--headless", "--resume", str(target))
+    assert code == 2 and err.count("\n") == 1
+    assert "model.embed.weight" in err and "23×16" in err and "23×64" in err and "config.json" in err
+
+
+@pytest.mark.parametrize("change, names", [
+    ({"width": "abc"}, ["width", "'abc'", "integer"]),
+    ({"lr": -1}, ["lr", "-1", "> 0"]),
+    ({"steps": 1.5}, ["steps", "1.5"]),
+    ({"bogus": 1}, ["'bogus'", "known config field"]),
+    ({"experiment": ""}, ["experiment"]),
+])
+@pytest.mark.parametrize("command", ["resume", "watch"])
+def test_a_bad_value_in_config_json_is_one_line_naming_the_file_and_field(capsys, tmp_path, change, names, command):
+    target = _finished_run(capsys, tmp_path)
+    config = json.loads((target / "config.json").read_text())
+    (target / "config.json").write_text(json.dumps({**config, **change}))
+    argv = ["--headless", "--resume", str(target)] if command == "resume" else ["watch", str(target)]
+    code, _, err = run_cli(capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    for name in ["config.json", *names]:
+        assert name in err, (name, err)
+
+
+# ---- flags --------------------------------------------------------------------------------------------
+
+def test_an_empty_experiment_name_is_refused_not_defaulted(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--headless", "--experiment", "", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "--experiment: ''" in err and "mod-add" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_minus_zero_is_zero(capsys, tmp_path):
+    import math
+
+    assert run_cli(capsys, "--headless", "--steps", "0", "--weight-decay", "-0", "--run-dir", str(tmp_path / "r"))[0] == 0
+    wd = json.loads((tmp_path / "r" / "config.json").read_text())["weight_decay"]
+    assert wd == 0 and math.copysign(1, wd) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_bad_checkpoint_interval(capsys, tmp_path, value):
+    code, _, err = run_cli(capsys, "--headless", "--checkpoint-every", value, "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "--checkpoint-every" in err and "seconds" in err
+
+
+def test_flags_that_together_need_more_memory_than_the_machine_has(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--headless", "--p", "1000", "--width", "65536", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "needs about" in err and "GB" in err and "available" in err and "--width" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_bug_in_a_headless_run_exits_1_with_one_line_and_a_crash_log(capsys, tmp_path, monkeypatch):
+    from grok_tui.train.trainer import Trainer
+
+    def broken(self):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Trainer, "train_step", broken)
+    code, _, err = run_cli(capsys, "--headless", "--steps", "20", "--run-dir", str(tmp_path / "r"))
+    assert code == 1
+    assert err.splitlines() == [f"grok-tui: error: crashed: RuntimeError: boom (details in {tmp_path / 'r' / 'crash.log'})"]
+    assert "Traceback" in (tmp_path / "r" / "crash.log").read_text()
+    assert (tmp_path / "r" / "checkpoint.pt").exists()  # written on the way out

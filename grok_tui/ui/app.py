@@ -161,7 +161,11 @@ class GrokApp(App[int]):
         if error and error != self.error:
             self.error = error
             self.notify(error, title="training stopped", severity="error", timeout=10)
-        if snapshot is None and not (error and self.snapshot):
+        if snapshot is None and self.snapshot is None:
+            if error:  # it failed before its first frame: say so, don't go on "starting" for ever
+                self.query_one(StatusPane).show_failure(error)
+            return
+        if snapshot is None and not error:
             return
         if snapshot is not None:
             if snapshot.fault and (self.snapshot is None or self.snapshot.fault != snapshot.fault):

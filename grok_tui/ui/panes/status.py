@@ -63,6 +63,11 @@ class StatusPane(Static):
         if self._shown is not None:
             self.show(*self._shown)
 
+    def show_failure(self, error: str) -> None:
+        """A trainer that failed before its first frame: nothing to show but why."""
+        alert = self.get_component_rich_style("status--alert")
+        self.update(Text.assemble(("STOPPED", alert), "\n", (error, alert)))
+
     def show(self, snapshot: Snapshot, history: History, error: str | None = None) -> None:
         self._shown = (snapshot, history, error)
         label = self.get_component_rich_style("status--label")
