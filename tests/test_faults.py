@@ -125,14 +125,26 @@ def test_a_signal_stops_headless_cleanly_with_a_checkpoint_at_the_last_step(tmp_
 # ---- the monitor: a hang-up ------------------------------------------------------------------------------
 
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_closing_the_terminal_checkpoints_the_monitors_run_where_it_stopped(tmp_path):
-    run_dir = tmp_path / "run"
+@pytest.mark.parametrize("how", ["terminal closed", "SIGTERM"])
+def test_the_monitor_stopped_from_outside_checkpoints_where_it_stopped(tmp_path, how):
+    run_dir, status = tmp_path / "run", tmp_path / "status"
     exe = Path(sys.executable).parent / "grok-tui"
     socket = f"grok-test-{uuid.uuid4().hex[:8]}"
     tmux = lambda *args: subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True)  # noqa: E731
-    tmux("new-session", "-d", "-x", "120", "-y", "40", f"{exe} {' '.join(TINY)} --steps 1000000 --run-dir {run_dir}")
+    tmux("new-session", "-d", "-x", "120", "-y", "40",
+         f"{exe} {' '.join(TINY)} --steps 1000000 --run-dir {run_dir}; echo $? > {status}; sleep 30")
     try:
         wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 30, every=0.1)
+        pid = int(subprocess.run(["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"],
+                                 capture_output=True, text=True).stdout.split()[0])
+        children = [int(c) for c in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+        assert children  # the trainer, and multiprocessing's resource tracker
+        if how == "SIGTERM":  # `kill PID`: quits as `q` does, and gives the terminal back
+            os.kill(pid, signal.SIGTERM)
+            wait_until(status.exists, timeout=15, every=0.1)
+            assert status.read_text().strip() == str(128 + signal.SIGTERM)
+            assert "step" not in tmux("capture-pane", "-p").stdout  # the screen is the shell's again
     finally:
         tmux("kill-server")  # the terminal goes away: SIGHUP to everything in it
     # The trainer stops where it is and checkpoints that step, however far the metrics got.
@@ -140,6 +152,8 @@ def test_closing_the_terminal_checkpoints_the_monitors_run_where_it_stopped(tmp_
                and checkpoint_step(run_dir) == read_jsonl(run_dir / "metrics.jsonl")[-1]["step"], timeout=15)
     assert checkpoint_step(run_dir) >= 290
     assert_whole(run_dir)
+    # And nothing is left behind: the trainer does not wait for ever on a pipe nobody reads.
+    wait_until(lambda: not any(Path(f"/proc/{c}").exists() for c in children), timeout=15, every=0.1)
 
 
 # ---- a full disk ---------------------------------------------------------------------------------------

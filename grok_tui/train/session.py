@@ -246,10 +246,13 @@ def _child_main(spec: RunSpec, commands: Any, frames: Any, parent_pid: int) -> N
     finally:
         frames.put(("done",))
         frames.close()
-        if os.getppid() != parent_pid:
-            # Nobody reads the pipe any more: waiting for it to drain would hang this process.
+        # Let the frames drain to a parent that reads them, but a parent that is gone, or going
+        # without reading, would leave this process waiting on a full pipe for ever.
+        drained = threading.Thread(target=frames.join_thread, daemon=True)
+        drained.start()
+        drained.join(timeout=ProcessSession.JOIN_TIMEOUT_S)
+        if drained.is_alive():
             frames.cancel_join_thread()
-        frames.join_thread()
 
 
 def _describe(e: BaseException) -> str:

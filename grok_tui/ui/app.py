@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Iterable
@@ -130,6 +131,12 @@ class GrokApp(App[int]):
         self._apply_size()
         self.set_interval(self.frame_interval, self.draw_frame)
         self._start_worker()
+        # `kill PID` quits as `q` does: the run flushed and checkpointed, the terminal given back.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app,
+                                                      128 + signal.SIGTERM)
+
+    def on_unmount(self) -> None:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size)
@@ -362,9 +369,9 @@ class GrokApp(App[int]):
         finally:
             self._restarting = False
 
-    async def action_quit_app(self) -> None:
+    async def action_quit_app(self, status: int = 0) -> None:
         await self._stop_training()
-        self.exit(0)
+        self.exit(status)
 
     async def _stop_training(self, timeout: float = 5.0) -> None:
         """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed."""
