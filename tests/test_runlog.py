@@ -96,3 +96,17 @@ def test_history_memory_is_bounded_and_keeps_extremes():
     for i in range(1000):
         history.add_event(Event(i, "weight_decay", i, i + 1))
     assert len(history.events) == 1000
+
+
+def test_a_resumed_run_keeps_the_changes_made_before_its_checkpoint(tmp_path):
+    from grok_tui.train import Control
+
+    control = Control()
+    trainer = new_run(tiny_config(steps=30, weight_decay=0.5), tmp_path / "r").build(control)
+    trainer.run(lambda s: control.set("weight_decay", 1.5) if s.step == 10 and s.metrics.weight_decay == 0.5 else None)
+    resumed = resume_run(tmp_path / "r", steps=60).build()
+    assert resumed.events == [Event(10, "weight_decay", 0.5, 1.5)]
+    assert resumed.settings().weight_decay == 1.5
+    last = resumed.run()
+    assert [e.kind for e in last.events] == ["weight_decay"]  # shown on the resumed run's curves
+    assert [e["step"] for e in read_jsonl(tmp_path / "r" / "events.jsonl")] == [10]  # and written once

@@ -29,12 +29,14 @@ import torch
 
 from grok_tui.config import RunConfig, validate
 from grok_tui.models import build_model
-from grok_tui.runlog import CHECKPOINT, RunDirError, RunLog, has_checkpoint, load_checkpoint, load_config
+from grok_tui.runlog import (
+    CHECKPOINT, RunDirError, RunLog, has_checkpoint, load_checkpoint, load_config, read_jsonl,
+)
 from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.control import Control
 from grok_tui.train.memory import check_fits
-from grok_tui.train.snapshot import Metrics, Snapshot
+from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
 from grok_tui.train.trainer import Trainer, resolve_device
 
 FRAME_INTERVAL_S = 0.05
@@ -57,7 +59,16 @@ class RunSpec:
             if state is not None:
                 trainer.load_state(state)
             trainer.log.rewind(state)
+            # The changes made before the checkpoint stay marked on the curves of the resumed run.
+            trainer.events = [event for event in map(_event, read_jsonl(trainer.log.events_path)) if event]
         return trainer
+
+
+def _event(record: dict[str, Any]) -> Event | None:
+    try:
+        return Event.from_dict(record)
+    except RecordError:
+        return None
 
 
 def new_run(cfg: RunConfig, run_dir: Path | None) -> RunSpec:
