@@ -181,13 +181,15 @@ class RunLog:
         torch.save({**state, "log_lines": dict(self._lines)}, buffer)
         write_atomic(self.checkpoint_path, buffer.getvalue())
 
-    def rewind(self, state: dict[str, Any] | None) -> None:
-        """Cut metrics.jsonl and events.jsonl back to what they held when `state` was saved.
+    def rewind(self, state: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Cut metrics.jsonl and events.jsonl back to what they held when `state` was saved, and
+        return the event records cut (the changes made since, for the trainer to make again).
 
         A run continues from its checkpoint, so what it logged after that is logged
         again. No checkpoint (killed before the first): back to empty. A checkpoint
         from before line counts were kept: records past its step go.
         """
+        dropped: list[bytes] = []
         counts = state.get("log_lines") if state is not None else {METRICS: 0, EVENTS: 0}
         for name in (METRICS, EVENTS):
             # Bytes, not text: lines are what we wrote, split at our own newlines and kept byte for byte.
@@ -196,12 +198,17 @@ class RunLog:
             except FileNotFoundError:
                 lines = []
             if isinstance(counts, dict) and isinstance(counts.get(name), int):
-                kept = lines[:counts[name]]
+                kept, cut = lines[:counts[name]], lines[counts[name]:]
             else:
                 assert state is not None
-                kept = [line for line in lines if not _past(line, state["step"], name == METRICS)]
+                past = [_past(line, state["step"], name == METRICS) for line in lines]
+                kept = [line for line, gone in zip(lines, past) if not gone]
+                cut = [line for line, gone in zip(lines, past) if gone]
             write_atomic(self.root / name, b"".join(line + b"\n" for line in kept))
             self._lines[name] = len(kept)
+            if name == EVENTS:
+                dropped = cut
+        return [record for record in map(_parse, dropped) if isinstance(record, dict)]
 
 
 def _past(line: bytes, step: int, inclusive: bool) -> bool:

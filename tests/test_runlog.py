@@ -110,3 +110,41 @@ def test_a_resumed_run_keeps_the_changes_made_before_its_checkpoint(tmp_path):
     last = resumed.run()
     assert [e.kind for e in last.events] == ["weight_decay"]  # shown on the resumed run's curves
     assert [e["step"] for e in read_jsonl(tmp_path / "r" / "events.jsonl")] == [10]  # and written once
+
+
+def test_changes_made_after_the_last_checkpoint_are_made_again_on_resume(tmp_path):
+    """Killed after changing wd, the ungrok subset and the norm, with its last checkpoint from before:
+    the resumed run trains those steps as they were trained, and ends equal to an unbroken run."""
+    import shutil
+
+    from grok_tui.train import Control
+    from grok_tui.train.control import SetNormConstraint, SetTrainSize
+
+    def steer(control):
+        def on_snapshot(s):
+            if s.step == 20 and s.now.weight_decay == 0.5:
+                control.set("weight_decay", 1.5)
+                control.send(SetTrainSize(40))
+            if s.step == 50 and s.now.norm_target is None:
+                control.send(SetNormConstraint(30.0))
+        return on_snapshot
+
+    cfg = tiny_config(steps=100, weight_decay=0.5, checkpoint_every_s=3600.0)
+    control = Control()
+    new_run(cfg, tmp_path / "whole").build(control).run(steer(control))
+
+    control = Control()
+    trainer = new_run(cfg.replace(steps=70), tmp_path / "broken").build(control)
+    first_checkpoint = tmp_path / "step0.pt"
+    trainer.run(lambda s: (steer(control)(s), s.step == 0 and shutil.copy(tmp_path / "broken" / "checkpoint.pt",
+                                                                          first_checkpoint)))
+    # As if killed at step 70 with nothing saved since the start-up checkpoint.
+    shutil.copy(first_checkpoint, tmp_path / "broken" / "checkpoint.pt")
+    resumed = resume_run(tmp_path / "broken", steps=100).build()
+    assert resumed.step == 0 and resumed.events == []
+    resumed.run()
+
+    for name in ("metrics.jsonl", "events.jsonl"):
+        assert strip(read_jsonl(tmp_path / "broken" / name)) == strip(read_jsonl(tmp_path / "whole" / name)), name
+    assert [e["kind"] for e in read_jsonl(tmp_path / "whole" / "events.jsonl")] == [
+        "weight_decay", "train_size", "norm_constraint"]

@@ -58,9 +58,11 @@ class RunSpec:
             state = load_checkpoint(self.run_dir) if has_checkpoint(self.run_dir) else None
             if state is not None:
                 trainer.load_state(state)
-            trainer.log.rewind(state)
-            # The changes made before the checkpoint stay marked on the curves of the resumed run.
+            since = trainer.log.rewind(state)
+            # The changes made before the checkpoint stay marked on the curves of the resumed run;
+            # those made after it are made again, at their steps.
             trainer.events = [event for event in map(_event, read_jsonl(trainer.log.events_path)) if event]
+            trainer.replay([event for event in map(_event, since) if event])
         return trainer
 
 

@@ -28,7 +28,7 @@ from grok_tui.tasks import build_dataset
 from grok_tui.train.checkpoint import as_rng_state, check_state
 from grok_tui.train.control import (
     Command, Control, Pause, Resume, SaveCheckpoint, ScaleHyper, SetGrokfast, SetHyper, SetNormConstraint,
-    SetTrainSize, Stop, Toggle, scaled,
+    SetTrainSize, Stop, Toggle, check_hyper, scaled,
 )
 from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
 from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
@@ -88,6 +88,8 @@ class Trainer:
         self.checkpoints = 0
         # The step of the last metrics row logged: a resumed run does not log its first row twice.
         self._logged_step: int | None = None
+        # Changes a killed run made after its checkpoint, made again at their steps (see `replay`).
+        self._replay: list[tuple[int, Command]] = []
         self._rate_mark = (0, time.monotonic())
         self._steps_per_s = 0.0
 
@@ -301,6 +303,15 @@ class Trainer:
                 self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
                 self._record("grokfast", old, command.on)
 
+    def replay(self, events: list[Event]) -> None:
+        """Make again, each at its own step, the changes a killed run made after the checkpoint this
+        trainer resumed from: the steps trained again are then trained as they were the first time."""
+        for event in events:
+            command = _remade(event, self.cfg)
+            if command is not None and event.step >= self.step:
+                self._replay.append((event.step, command))
+        self._replay.sort(key=lambda item: item[0])
+
     def _toggled(self, what: str) -> Command:
         """The command a toggle means, from the state the trainer is in now."""
         if what == "pause":
@@ -367,9 +378,12 @@ class Trainer:
         return self.last
 
     def _drain(self, timeout: float) -> bool:
-        """Apply every pending command, waiting up to `timeout` for the first."""
-        command = self.control.get(timeout=timeout)
+        """Apply the replayed commands due now, then every pending one, waiting up to `timeout` for the first."""
         changed = False
+        while self._replay and self._replay[0][0] <= self.step:
+            self.apply(self._replay.pop(0)[1])
+            changed = True
+        command = self.control.get(timeout=0 if changed else timeout)
         while command is not None:
             self.apply(command)
             changed = True
@@ -400,6 +414,23 @@ def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray]
         spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().float().cpu().numpy())
     parity = parity_mass(matrices["hidden"], cfg.k_bits) if cfg.task == "parity" else None
     return matrices, spectrum, parity
+
+
+def _remade(event: Event, cfg: RunConfig) -> Command | None:
+    """The command that made `event`, or None for what is not a change to training (pause, fault)."""
+    new = event.new
+    try:
+        if event.kind in ("weight_decay", "lr", "l1"):
+            return SetHyper(event.kind, check_hyper(event.kind, new))
+        if event.kind == "train_size" and (new is None or (isinstance(new, int) and new >= 1)):
+            return SetTrainSize(new)
+        if event.kind == "norm_constraint" and (new is None or (isinstance(new, float) and math.isfinite(new) and new > 0)):
+            return SetNormConstraint(new)
+        if event.kind == "grokfast" and isinstance(new, bool):
+            return SetGrokfast(new, cfg.grokfast_alpha, cfg.grokfast_lamb)
+    except ValueError:
+        pass
+    return None
 
 
 def summarize(history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, general: float = 0.95) -> dict[str, Any]:
