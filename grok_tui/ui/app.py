@@ -12,6 +12,7 @@ two steps, and the next frame shows what it holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import signal
 import sys
@@ -132,11 +133,14 @@ class GrokApp(App[int]):
         self.set_interval(self.frame_interval, self.draw_frame)
         self._start_worker()
         # `kill PID` quits as `q` does: the run flushed and checkpointed, the terminal given back.
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app,
-                                                      128 + signal.SIGTERM)
+        # (Only a main thread's loop takes signals; elsewhere the default stands.)
+        with contextlib.suppress(RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app,
+                                                          128 + signal.SIGTERM)
 
     def on_unmount(self) -> None:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+        with contextlib.suppress(RuntimeError, NotImplementedError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size)
