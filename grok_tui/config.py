@@ -102,13 +102,13 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
 
-def _int(x: Any) -> bool:
+def is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _finite(x: Any) -> bool:
+def is_finite(x: Any) -> bool:
     # An int past float's range would overflow math.isfinite: no field wants one.
-    return (isinstance(x, float) and math.isfinite(x)) or (_int(x) and abs(x) < 2**63)
+    return (isinstance(x, float) and math.isfinite(x)) or (is_int(x) and abs(x) < 2**63)
 
 
 def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
@@ -125,31 +125,31 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "op": _choice(OPS),
     "loss": _choice(LOSSES),
     "device": _choice(DEVICES),
-    "p": (lambda v: _int(v) and 2 <= v <= 1000, "an integer from 2 to 1000"),
-    "train_frac": (lambda v: _finite(v) and 0 < v < 1, "a number strictly between 0 and 1"),
-    "n_bits": (lambda v: _int(v) and 1 <= v <= 1000, "an integer from 1 to 1000"),
-    "k_bits": (lambda v: _int(v) and v >= 1, "an integer from 1 to the number of bits"),
-    "n_train": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
-    "n_test": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
-    "acc_tol": (lambda v: _finite(v) and v > 0, "a finite number > 0 (a per-sample mean squared error)"),
-    "width": (lambda v: _int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
-    "embed_dim": (lambda v: _int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
-    "init_scale": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
-    "lr": (lambda v: _finite(v) and v > 0, "a finite number > 0"),
-    "weight_decay": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "beta1": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "beta2": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "l1": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "train_size": (lambda v: _int(v) and v >= 0, "an integer >= 0 (0: the whole training set)"),
-    "constrain_norm": (lambda v: _finite(v) and v >= 0, "a finite number >= 0 (0: off)"),
+    "p": (lambda v: is_int(v) and 2 <= v <= 1000, "an integer from 2 to 1000"),
+    "train_frac": (lambda v: is_finite(v) and 0 < v < 1, "a number strictly between 0 and 1"),
+    "n_bits": (lambda v: is_int(v) and 1 <= v <= 1000, "an integer from 1 to 1000"),
+    "k_bits": (lambda v: is_int(v) and v >= 1, "an integer from 1 to the number of bits"),
+    "n_train": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "n_test": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "acc_tol": (lambda v: is_finite(v) and v > 0, "a finite number > 0 (a per-sample mean squared error)"),
+    "width": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
+    "embed_dim": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
+    "init_scale": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
+    "lr": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
+    "weight_decay": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "beta1": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "beta2": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "l1": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "train_size": (lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: the whole training set)"),
+    "constrain_norm": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0 (0: off)"),
     "grokfast": (lambda v: isinstance(v, bool), "true or false"),
-    "grokfast_alpha": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "grokfast_lamb": (lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-    "steps": (lambda v: _int(v) and v >= 0, "an integer >= 0"),
-    "eval_every": (lambda v: _int(v) and v >= 1, "an integer >= 1"),
-    "checkpoint_every_s": (lambda v: _finite(v) and v > 0, "a number of seconds > 0"),
-    "seed": (lambda v: _int(v) and 0 <= v < 2**63, "an integer >= 0"),
-    "threads": (lambda v: _int(v) and 1 <= v <= 256, "an integer from 1 to 256"),
+    "grokfast_alpha": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "grokfast_lamb": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "steps": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
+    "eval_every": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
+    "checkpoint_every_s": (lambda v: is_finite(v) and v > 0, "a number of seconds > 0"),
+    "seed": (lambda v: is_int(v) and 0 <= v < 2**63, "an integer >= 0"),
+    "threads": (lambda v: is_int(v) and 1 <= v <= 256, "an integer from 1 to 256"),
 }
 
 

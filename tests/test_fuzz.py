@@ -775,16 +775,23 @@ def refusal_ok(e: ValueError, text: str) -> None:
         assert len(message) <= 120, message
 
 
+def accepted(parse, text):
+    """What `parse` makes of `text`, or None once its refusal is checked to be a short single line."""
+    try:
+        return parse(text)
+    except ValueError as e:
+        refusal_ok(e, text)
+        return None
+
+
 @settings(FUZZ, max_examples=300)
 @given(name=st.sampled_from(["weight_decay", "lr"]), text=ANY_TEXT)
 @example(name="weight_decay", text="-0")
 @example(name="weight_decay", text="-1e-400")
 @example(name="lr", text="1" * 5000)
 def test_parse_hyper_of_any_text_is_allowed_or_value_error(name, text):
-    try:
-        v = parse_hyper(name, text)
-    except ValueError as e:
-        refusal_ok(e, text)
+    v = accepted(lambda t: parse_hyper(name, t), text)
+    if v is None:
         return
     assert type(v) is float and math.isfinite(v) and math.copysign(1, v) == 1
     assert v > 0 if name == "lr" else v >= 0
@@ -794,10 +801,8 @@ def test_parse_hyper_of_any_text_is_allowed_or_value_error(name, text):
 @given(text=ANY_TEXT)
 @example(text="-0")
 def test_parse_norm_of_any_text_is_allowed_or_value_error(text):
-    try:
-        v = parse_norm(text)
-    except ValueError as e:
-        refusal_ok(e, text)
+    v = accepted(parse_norm, text)
+    if v is None:
         return
     assert type(v) is float and math.isfinite(v) and v > 0 and math.copysign(1, v) == 1
 
@@ -807,10 +812,8 @@ def test_parse_norm_of_any_text_is_allowed_or_value_error(text):
 @example(text="1" * 5000, size=10)
 @example(text="-0", size=10)
 def test_parse_subset_of_any_text_is_allowed_or_value_error(text, size):
-    try:
-        n = parse_subset(text, size)
-    except ValueError as e:
-        refusal_ok(e, text)
+    n = accepted(lambda t: parse_subset(t, size), text)
+    if n is None:
         return
     assert type(n) is int and 1 <= n < size
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from grok_tui.config import is_finite, is_int
 
 class CheckpointError(ValueError):
     """A checkpoint value that is not allowed: names the field, and what would be right."""
@@ -39,15 +40,6 @@ def _need(ok: bool, field: str, value: Any, allowed: str) -> None:
         raise CheckpointError(field, f"{_shown(value)} is not allowed; expected {allowed}")
 
 
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _finite(v: Any) -> bool:
-    # An int past float's range would overflow math.isfinite: no field wants one.
-    return (isinstance(v, float) and math.isfinite(v)) or (_int(v) and abs(v) < 2**63)
-
-
 def _dense(t: Any, shape: torch.Size | None = None) -> bool:
     """A plain float tensor in memory (weights_only loading still hands back sparse or meta ones)."""
     return (isinstance(t, torch.Tensor) and t.is_floating_point() and t.layout == torch.strided
@@ -65,14 +57,14 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
     if not isinstance(state, dict):
         raise CheckpointError("checkpoint", f"{_shown(state)} is not a dict of the trainer's state")
     step = state.get("step")
-    _need(_int(step) and 0 <= step <= steps_max, "step", step, "an integer >= 0")
+    _need(is_int(step) and 0 <= step <= steps_max, "step", step, "an integer >= 0")
     for name, ok, allowed in (
-        ("elapsed_s", lambda v: _finite(v) and v >= 0, "a finite number of seconds >= 0"),
-        ("l1", lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-        ("train_size", lambda v: v is None or (_int(v) and v >= 1), "null or an integer >= 1"),
-        ("norm_target", lambda v: v is None or (_finite(v) and v > 0), "null or a finite number > 0"),
-        ("logged_step", lambda v: v is None or (_int(v) and 0 <= v <= step), "null or a step <= the checkpoint's"),
-        ("log_lines", lambda v: isinstance(v, dict) and all(isinstance(k, str) and _int(n) and n >= 0
+        ("elapsed_s", lambda v: is_finite(v) and v >= 0, "a finite number of seconds >= 0"),
+        ("l1", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+        ("train_size", lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
+        ("norm_target", lambda v: v is None or (is_finite(v) and v > 0), "null or a finite number > 0"),
+        ("logged_step", lambda v: v is None or (is_int(v) and 0 <= v <= step), "null or a step <= the checkpoint's"),
+        ("log_lines", lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(n) and n >= 0
                                                              for k, n in v.items()), "a dict of line counts >= 0"),
     ):
         if name in state:
@@ -118,12 +110,12 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
     group, where = optimizer["param_groups"][0], "optimizer.param_groups[0]"
     _need(isinstance(group, dict), where, group, "a dict")
     for key, ok, allowed in (
-        ("lr", lambda v: _finite(v) and v > 0, "a finite number > 0"),
-        ("weight_decay", lambda v: _finite(v) and v >= 0, "a finite number >= 0"),
-        ("eps", lambda v: _finite(v) and v > 0, "a finite number > 0"),
-        ("betas", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_finite(b) and 0 <= b < 1 for b in v),
+        ("lr", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
+        ("weight_decay", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+        ("eps", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
+        ("betas", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(is_finite(b) and 0 <= b < 1 for b in v),
          "two numbers in [0, 1)"),
-        ("params", lambda v: isinstance(v, list) and all(_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
+        ("params", lambda v: isinstance(v, list) and all(is_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
          f"the indices 0 to {len(shapes) - 1}, one per parameter"),
     ):
         _need(ok(group.get(key)), f"{where}.{key}", group.get(key), allowed)
@@ -136,14 +128,14 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
                   " or ".join(str(v).lower() if v is not None else "null" for v in allowed_values))
     for index, entry in optimizer["state"].items():
         where = f"optimizer.state[{_shown(index)}]"
-        _need(_int(index) and 0 <= index < len(shapes), where, index, "a parameter's index")
+        _need(is_int(index) and 0 <= index < len(shapes), where, index, "a parameter's index")
         _need(isinstance(entry, dict), where, entry, "a dict")
         for key in ("exp_avg", "exp_avg_sq"):
             _need(_dense(entry.get(key), shapes[index]), f"{where}.{key}", entry.get(key),
                   f"a float tensor of shape {'×'.join(map(str, shapes[index]))}")
         step = entry.get("step")
         ok = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
-            _finite(step) and step >= 0)
+            is_finite(step) and step >= 0)
         _need(ok, f"{where}.step", step, "a step count >= 0")
 
 
@@ -152,8 +144,8 @@ def _check_grokfast(grokfast: Any, params: dict[str, torch.Tensor]) -> None:
         return
     _need(isinstance(grokfast, dict), "grokfast", grokfast, "null or a dict (alpha, lamb, ema)")
     alpha, lamb = grokfast.get("alpha"), grokfast.get("lamb")
-    _need(_finite(alpha) and 0 <= alpha < 1, "grokfast.alpha", alpha, "a number in [0, 1)")
-    _need(_finite(lamb) and lamb >= 0, "grokfast.lamb", lamb, "a finite number >= 0")
+    _need(is_finite(alpha) and 0 <= alpha < 1, "grokfast.alpha", alpha, "a number in [0, 1)")
+    _need(is_finite(lamb) and lamb >= 0, "grokfast.lamb", lamb, "a finite number >= 0")
     if grokfast.get("ema") is not None:
         _check_tensors("grokfast.ema", grokfast["ema"], params)
 

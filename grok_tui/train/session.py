@@ -88,7 +88,9 @@ def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
     check_fits(cfg, resolve_device(cfg.device))
     if has_checkpoint(run_dir):
         state = load_checkpoint(run_dir)
-        with torch.device("meta"):  # shapes only: nothing is allocated
+        # The shapes a trainer of this config has (a CPU build takes well under a millisecond; the
+        # meta device would take a second to initialise its weights), the process RNG left alone.
+        with torch.random.fork_rng(devices=[]):
             params = dict(build_model(cfg, n_classes(cfg)).named_parameters())
         try:
             check_state(state, params)
