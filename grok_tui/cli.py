@@ -1,4 +1,4 @@
-"""Command line: `grok-tui [flags]`, `grok-tui --headless`, `grok-tui watch RUN_DIR`.
+"""Command line: `grok-tui [flags]`, `--headless`, `--detach`, and `attach`, `ls`, `stop`, `watch`.
 
 Every wrong input ends here as one line on stderr, naming the flag, the value
 and what is allowed, with exit status 2 and no traceback.
@@ -14,6 +14,7 @@ from typing import Any, NoReturn, Sequence
 from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig, flag_name
 from grok_tui.crash import report_crash
 from grok_tui.runlog import RunDirError, default_run_dir, load_config
+from grok_tui.train.channel import ChannelError
 from grok_tui.train.memory import WontFit
 
 PROG = "grok-tui"
@@ -42,11 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Train a model in which grokking happens and watch it live. "
-        f"`{PROG} watch RUN_DIR` follows a run started elsewhere.",
+        f"`{PROG} attach [RUN_DIR]` opens a run training in the background, `{PROG} ls [DIR]` lists runs, "
+        f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR` follows a run directory read-only.",
     )
     parser.add_argument("--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})")
     parser.add_argument("--list-experiments", action="store_true", help="list the presets and exit")
     parser.add_argument("--headless", action="store_true", help="train with no UI, one line per evaluation")
+    parser.add_argument("--detach", action="store_true",
+                        help="train in the background (no terminal; output in RUN_DIR/output.log) and return at once")
     parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
@@ -100,14 +104,15 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv[:1] == ["watch"]:
-            return _watch(argv[1:])
+        commands = {"watch": _watch, "attach": _attach, "ls": _ls, "stop": _stop}
+        if argv[:1] and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
         return _run(argv)
     except UsageError as e:
         return _fail(str(e))
     except ConfigError as e:
         return _fail(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}")
-    except WontFit as e:
+    except (WontFit, ChannelError) as e:
         return _fail(str(e))
     except Crashed as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -129,8 +134,11 @@ def _run(argv: list[str]) -> int:
         print(list_experiments())
         return 0
     theme = _theme(args.theme)
+    if args.detach and args.headless:
+        raise UsageError("--detach and --headless cannot be combined: a detached run is headless already")
     try:
         if args.resume:
+            _not_running(Path(args.resume), "--resume")
             given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
             if args.experiment or args.run_dir or args.grokfast or given:
                 extra = "--" + (given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir"))
@@ -151,14 +159,18 @@ def _run(argv: list[str]) -> int:
     except DeviceError as e:
         raise UsageError(f"--device: {e}") from None
 
+    if args.detach:
+        return _detach(spec)
     try:
         if args.headless:
-            from grok_tui.headless import run_headless
+            from grok_tui.runner import serve
 
-            return run_headless(spec.build())
+            return serve(spec)
         from grok_tui.ui.app import run_app
 
         return run_app(spec, theme=theme)
+    except ChannelError:
+        raise  # another process trains this run: one line, not a crash
     except Exception as e:
         raise Crashed(report_crash(e, spec.run_dir)) from None
 
@@ -188,6 +200,102 @@ def _watch(argv: list[str]) -> int:
     from grok_tui.ui.app import run_watch
 
     return run_watch(Path(args.run_dir), theme=theme)
+
+
+def _detach(spec: Any) -> int:
+    from grok_tui.train.launch import OUTPUT, StartError, start, wait_until_served
+
+    process = start(spec)
+    try:
+        wait_until_served(spec.run_dir, process)
+    except StartError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    run_dir = spec.run_dir
+    print(f"{PROG}: training {run_dir} in the background (pid {process.pid}); its output goes to {run_dir / OUTPUT}\n"
+          f"  watch and steer it: {PROG} attach {run_dir}\n"
+          f"  stop it:            {PROG} stop {run_dir}")
+    return 0
+
+
+def _run_dir_arg(command: str, text: str) -> Path:
+    """A run directory named on the command line, with a readable config (UsageError otherwise)."""
+    try:
+        load_config(Path(text))
+    except RunDirError as e:
+        raise UsageError(f"{command} {text!r}: {e}") from None
+    return Path(text)
+
+
+def _not_running(run_dir: Path, command: str) -> None:
+    from grok_tui.runs import running_pid
+
+    pid = running_pid(run_dir)
+    if pid is not None:
+        raise UsageError(f"{command} {str(run_dir)!r}: it is training now (pid {pid}); {PROG} attach {run_dir} opens it")
+
+
+def _attach(argv: list[str]) -> int:
+    from grok_tui.runs import describe, newest_running
+    from grok_tui.train.channel import is_served
+
+    parser = _Parser(prog=f"{PROG} attach", description="Open the monitor over a run training in the background: "
+                     "every pane and every key, as if it had started here.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
+                        help="the run (default: the newest run training under runs/)")
+    parser.add_argument("--theme", metavar="NAME")
+    args = parser.parse_args(argv)
+    theme = _theme(args.theme)
+    if args.run_dir is None:
+        run_dir = newest_running(Path("runs"))
+        if run_dir is None:
+            raise UsageError(f"attach: no run is training under runs/; {PROG} ls lists the runs, "
+                             f"{PROG} --detach starts one")
+    else:
+        run_dir = _run_dir_arg("attach", args.run_dir)
+    if not is_served(run_dir):
+        state = describe(run_dir).state
+        raise UsageError(f"attach {str(run_dir)!r}: the run is not training ({state}); {PROG} watch {run_dir} shows it, "
+                         f"{PROG} --resume {run_dir} continues it")
+    from grok_tui.ui.app import run_attach
+
+    return run_attach(run_dir, theme=theme)
+
+
+def _ls(argv: list[str]) -> int:
+    from grok_tui.runs import find_runs, format_table
+
+    parser = _Parser(prog=f"{PROG} ls", description="List the runs under a directory, with the state of each.")
+    parser.add_argument("root", metavar="DIR", nargs="?", default="runs", help="where the runs are (default runs/)")
+    args = parser.parse_args(argv)
+    if not Path(args.root).is_dir():
+        raise UsageError(f"ls: {args.root!r} is not a directory; expected the folder that holds the run directories")
+    infos = find_runs(Path(args.root))
+    print(format_table(infos) if infos else f"no runs under {args.root}")
+    return 0
+
+
+def _stop(argv: list[str]) -> int:
+    from grok_tui.runs import describe
+    from grok_tui.train.channel import ChannelError
+    from grok_tui.train.launch import stop
+
+    parser = _Parser(prog=f"{PROG} stop", description="Stop a run training in the background, cleanly: "
+                     "it flushes its logs and checkpoints first.")
+    parser.add_argument("run_dir", metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    run_dir = _run_dir_arg("stop", args.run_dir)
+    try:
+        reason, step = stop(run_dir)
+    except ChannelError:
+        print(f"{PROG}: error: {run_dir} is not training ({describe(run_dir).state}); nothing to stop", file=sys.stderr)
+        return 1
+    except TimeoutError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    at = f" at step {step:,}" if step is not None else ""
+    print(f"{PROG}: {run_dir} {reason}{at}; {PROG} --resume {run_dir} continues it")
+    return 0
 
 
 def entry_point() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Callable, TextIO
 
 from grok_tui.metrics import FIT_ACC, GENERALIZED_ACC
 from grok_tui.train import Metrics, Snapshot, Trainer, summarize
@@ -18,12 +18,15 @@ def format_metrics(m: Metrics) -> str:
     )
 
 
-def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None = None,
+                 also: Callable[[Snapshot], None] | None = None, watched: Callable[[], bool] = lambda: False) -> int:
     """Train to the end, printing as it goes; the exit status says how it ended.
 
     0: the step budget was reached. 1: a fault (a loss that is not finite, a
     full disk) stopped it, with one line on stderr. 128 + N: signal N stopped
     it, flushed and checkpointed (SIGINT, SIGTERM, or SIGHUP when the terminal closed).
+    `also` sees every snapshot too (the run's channel, runner.py). A fault stops the run unless
+    `watched()` says someone is there to see it, who can resume (space) or stop it.
     """
     out, err = out or sys.stdout, err or sys.stderr
     cfg = trainer.cfg
@@ -34,10 +37,12 @@ def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None
     history: list[Metrics] = []
 
     def on_snapshot(snapshot: Snapshot) -> None:
+        if also is not None:
+            also(snapshot)
         if not history or snapshot.metrics.step != history[-1].step:
             history.append(snapshot.metrics)
             print(format_metrics(snapshot.metrics), file=out, flush=True)
-        if snapshot.fault:
+        if snapshot.fault and not watched():
             trainer.request_stop()
 
     with stop_on_signals(trainer.request_stop) as received:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from grok_tui.metrics import FIT_ACC, phase
 from grok_tui.train.snapshot import Event
 
 SERIES = ("train_loss", "test_loss", "train_acc", "test_acc", "param_norm", "purity", "parity_share")
@@ -111,6 +112,22 @@ class History:
     @property
     def nbytes(self) -> int:
         return self._data.nbytes
+
+    def phase(self) -> str | None:
+        """Where the run stands, from its curves: test accuracy now against a while back, and at the fit."""
+        if not self._n:
+            return None
+        step = self.last_step
+        assert step is not None
+        train_acc, test_acc = self.value_at("train_acc", step), self.value_at("test_acc", step)
+        if train_acc is None or test_acc is None:
+            return None
+        window = max(200, step // 10)
+        earlier = self.value_at("test_acc", step - window) if step >= window else None
+        train = self.series("train_acc")
+        fit = np.flatnonzero(train.values >= FIT_ACC)
+        at_fit = None if fit.size == 0 else self.value_at("test_acc", train.steps[fit[0]])
+        return phase(train_acc, test_acc, earlier, at_fit)
 
 
 def _num(value: Any) -> float:

@@ -396,7 +396,7 @@ def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
             said = next(n for n in notes(app) if "checkpoint saved at step" in n)
             written = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
             assert f"step {written:,}" in said and written > 200
-            app.session._process.kill()  # the trainer dies
+            app.session.process.kill()  # the run's process dies
             await wait_for(pilot, lambda: app.error is not None)
             mtime = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime
             await pilot.press("c")

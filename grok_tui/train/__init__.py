@@ -3,10 +3,10 @@
 from grok_tui.train.control import Control, Pause, Resume, SaveCheckpoint, SetHyper, Stop, check_hyper
 from grok_tui.train.snapshot import Event, Metrics, Snapshot
 from grok_tui.train.trainer import DeviceError, Trainer, resolve_device, summarize
-from grok_tui.train.session import Mailbox, ProcessSession, RunSpec, ThreadSession, new_run, resume_run
+from grok_tui.train.session import AttachSession, Mailbox, RunSpec, ThreadSession, new_run, resume_run
 
 __all__ = [
     "Control", "Pause", "Resume", "SaveCheckpoint", "SetHyper", "Stop", "check_hyper",
     "Event", "Metrics", "Snapshot", "DeviceError", "Trainer", "resolve_device", "summarize",
-    "Mailbox", "ProcessSession", "RunSpec", "ThreadSession", "new_run", "resume_run",
+    "AttachSession", "Mailbox", "RunSpec", "ThreadSession", "new_run", "resume_run",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import queue
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, Protocol, Union
 
 HYPERPARAMETERS = ("weight_decay", "lr", "l1")
@@ -114,6 +114,78 @@ def check_hyper(name: str, value: float) -> float:
     return value + 0.0  # -0.0 reads as 0
 
 
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check(command: Any) -> Command:
+    """The command with its values checked (a hyperparameter as a float), or ValueError saying what
+    is allowed: commands come from keys, from tests and, through a run's channel, from other processes."""
+    if isinstance(command, SetHyper):
+        if isinstance(command.value, (bool, str)):
+            raise ValueError(f"{command.name} must be a number, not {command.value!r}")
+        return SetHyper(command.name, check_hyper(command.name, command.value))
+    if isinstance(command, ScaleHyper):
+        if command.name not in HYPERPARAMETERS:
+            raise ValueError(f"unknown hyperparameter {command.name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
+        if not (_number(command.factor) and command.factor > 0):
+            raise ValueError(f"the factor must be a finite number > 0, not {command.factor!r}")
+        return ScaleHyper(command.name, float(command.factor))
+    if isinstance(command, Toggle):
+        if command.what not in TOGGLES:
+            raise ValueError(f"cannot toggle {command.what!r}; expected one of {', '.join(TOGGLES)}")
+        return command
+    if isinstance(command, SetTrainSize):
+        size = command.size
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ValueError(f"the training subset must be a whole number >= 1, not {size!r}")
+        return command
+    if isinstance(command, SetNormConstraint):
+        if command.norm is not None and not (_number(command.norm) and command.norm > 0):
+            raise ValueError(f"the norm must be a finite number > 0, not {command.norm!r}")
+        if not isinstance(command.current, bool):
+            raise ValueError(f"current must be true or false, not {command.current!r}")
+        return command
+    if isinstance(command, SetGrokfast):
+        if not (isinstance(command.on, bool) and _number(command.alpha) and 0 <= command.alpha < 1
+                and _number(command.lamb) and command.lamb >= 0):
+            raise ValueError("grokfast needs on true/false, 0 <= alpha < 1 and a finite lamb >= 0")
+        return command
+    if isinstance(command, (Pause, Resume, Stop, SaveCheckpoint)):
+        return command
+    raise ValueError(f"not a command: {command!r}")
+
+
+# On a run's channel a command is a JSON object: {"command": NAME, ...its fields}.
+WIRE_NAMES: dict[str, type] = {
+    "set": SetHyper, "scale": ScaleHyper, "toggle": Toggle, "pause": Pause, "resume": Resume, "stop": Stop,
+    "checkpoint": SaveCheckpoint, "train_size": SetTrainSize, "norm": SetNormConstraint, "grokfast": SetGrokfast,
+}
+
+
+def to_wire(command: Command) -> dict[str, Any]:
+    name = next(name for name, kind in WIRE_NAMES.items() if isinstance(command, kind))
+    return {"command": name, **{f.name: getattr(command, f.name) for f in fields(command)}}
+
+
+def from_wire(record: Any) -> Command:
+    """A command from its JSON object, checked; ValueError says what is wrong with it."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a command is a JSON object, not {type(record).__name__}")
+    name = record.get("command")
+    kind = WIRE_NAMES.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ValueError(f"unknown command {name!r}; expected one of {', '.join(WIRE_NAMES)}")
+    names = {f.name for f in fields(kind)}
+    required = {f.name for f in fields(kind) if f.default is MISSING}
+    given = set(record) - {"command"}
+    if given - names or required - given:
+        wrong = sorted(given - names) or sorted(required - given)
+        raise ValueError(f"{name}: {'unknown' if given - names else 'missing'} field {wrong[0]!r}; "
+                         f"it takes {', '.join(sorted(names)) or 'no fields'}")
+    return check(kind(**{key: record[key] for key in given}))
+
+
 def scaled(value: float, factor: float) -> float:
     """`value × factor` to 6 significant digits; doubling zero starts from a small value instead."""
     if value == 0 and factor > 1:
@@ -126,23 +198,15 @@ class Control:
         self._queue: _Queue = channel if channel is not None else queue.SimpleQueue()
 
     def send(self, command: Command) -> None:
-        if isinstance(command, SetHyper):
-            command = SetHyper(command.name, check_hyper(command.name, command.value))
-        self._queue.put(command)
+        self._queue.put(check(command))
 
     def set(self, name: str, value: float) -> None:
         self.send(SetHyper(name, value))
 
     def scale(self, name: str, factor: float) -> None:
-        if name not in HYPERPARAMETERS:
-            raise ValueError(f"unknown hyperparameter {name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
-        if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
-            raise ValueError(f"the factor must be a finite number > 0, not {factor!r}")
-        self.send(ScaleHyper(name, float(factor)))
+        self.send(ScaleHyper(name, factor))
 
     def toggle(self, what: str) -> None:
-        if what not in TOGGLES:
-            raise ValueError(f"cannot toggle {what!r}; expected one of {', '.join(TOGGLES)}")
         self.send(Toggle(what))
 
     def pause(self) -> None:
@@ -158,18 +222,12 @@ class Control:
         self.send(SaveCheckpoint())
 
     def train_size(self, size: int | None) -> None:
-        if size is not None and (not isinstance(size, int) or size < 1):
-            raise ValueError(f"the training subset must be a whole number >= 1, not {size!r}")
         self.send(SetTrainSize(size))
 
     def constrain_norm(self, norm: float | None = None, current: bool = False) -> None:
-        if norm is not None and not (math.isfinite(norm) and norm > 0):
-            raise ValueError(f"the norm must be a finite number > 0, not {norm}")
         self.send(SetNormConstraint(norm, current))
 
     def grokfast(self, on: bool, alpha: float = 0.98, lamb: float = 2.0) -> None:
-        if not (0 <= alpha < 1 and math.isfinite(lamb) and lamb >= 0):
-            raise ValueError("grokfast needs 0 <= alpha < 1 and a finite lamb >= 0")
         self.send(SetGrokfast(on, alpha, lamb))
 
     def get(self, timeout: float | None = None) -> Command | None:

@@ -2,19 +2,18 @@
 
 The UI shares the GIL with anything in its process, and every millisecond it
 spends rendering is taken from training (DESIGN.md measures 0.45-0.55 of the
-bare loop's speed with the loop in a thread). So the loop runs in a child
-process: commands go in through a multiprocessing queue (read between two
-steps) and frames come back through another, at most `FRAME_INTERVAL_S` apart.
-A thread in the parent (the UI's worker) relays them into a Mailbox, from which
-the UI takes the latest frame when it next draws; neither side ever waits on
-the other. `ThreadSession` runs the same loop in the calling thread, for
-tests and for machines where a child process is not wanted.
+bare loop's speed with the loop in a thread). So a run trains in a process of
+its own (runner.py), which serves its channel in the run directory; the
+monitor is an `AttachSession`, a client of that channel like any other: a
+thread (the UI's worker) relays frames, at most `FRAME_INTERVAL_S` apart, into
+a Mailbox, from which the UI takes the latest frame when it next draws, and
+keys go out as commands, applied by the trainer between two steps; neither
+side ever waits on the other. `ThreadSession` runs the loop in the calling
+thread, for tests and for runs with no run directory.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import queue
 import signal
 import threading
@@ -33,8 +32,10 @@ from grok_tui.runlog import (
     CHECKPOINT, RunDirError, RunLog, has_checkpoint, load_checkpoint, load_config, read_jsonl,
 )
 from grok_tui.tasks import n_classes
+from grok_tui.train.channel import ChannelError, connect, encode_command
 from grok_tui.train.checkpoint import CheckpointError, check_state
-from grok_tui.train.control import Control
+from grok_tui.train.control import Control, to_wire
+from grok_tui.train.launch import StartError, last_words, wait_until_served
 from grok_tui.train.memory import check_fits
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
 from grok_tui.train.trainer import Trainer, resolve_device
@@ -146,6 +147,10 @@ class Mailbox:
             notices, self._notices = self._notices, []
             return notices
 
+    def put_rows(self, rows: list[Metrics]) -> None:
+        with self._lock:
+            self._rows.extend(rows)
+
     def take(self) -> tuple[Snapshot | None, list[Metrics], str | None]:
         with self._lock:
             latest, rows, error = self._latest, self._rows, self._error
@@ -153,7 +158,7 @@ class Mailbox:
             return latest, rows, error
 
 
-class _Batcher:
+class Batcher:
     """Collects a trainer's snapshots and passes one frame on at most every interval."""
 
     def __init__(self, send: Callable[[Snapshot, list[Metrics]], None], interval: float = FRAME_INTERVAL_S):
@@ -161,6 +166,7 @@ class _Batcher:
         self.rows: list[Metrics] = []
         self.last_sent = 0.0
         self.last_state: tuple[Any, ...] | None = None
+        self.held: Snapshot | None = None
 
     def __call__(self, snapshot: Snapshot) -> None:
         if not self.rows or self.rows[-1].step != snapshot.metrics.step:
@@ -172,6 +178,14 @@ class _Batcher:
         if state != self.last_state or now - self.last_sent >= self.interval:
             self.send(snapshot, self.rows)
             self.rows, self.last_sent, self.last_state = [], now, state
+        else:
+            self.held = snapshot
+
+    def flush(self) -> None:
+        """Pass on the frame held back, if any: the last one of a run must not be lost."""
+        if self.rows and self.held is not None:
+            self.send(self.held, self.rows)
+            self.rows = []
 
 
 class ThreadSession:
@@ -189,8 +203,10 @@ class ThreadSession:
             # A paused loop emits nothing, so cancellation is watched from beside it.
             threading.Thread(target=_stop_when, args=(lambda: cancelled() or done.is_set(), trainer.request_stop),
                              daemon=True).start()
+            frames = Batcher(self.mailbox.put)
             try:
-                trainer.run(_Batcher(self.mailbox.put))
+                trainer.run(frames)
+                frames.flush()
             finally:
                 done.set()
         except Exception as e:  # shown in the app, never a traceback on the screen
@@ -203,71 +219,105 @@ def _stop_when(condition: Callable[[], bool], stop: Callable[[], None], every: f
     stop()
 
 
-class ProcessSession:
-    """Runs the loop in a child process and relays its frames from the calling thread."""
+class AttachSession:
+    """A client of a run's channel (train/channel.py): its frames into a Mailbox, keys out as commands.
 
-    JOIN_TIMEOUT_S = 5.0
+    The monitor is this client whether it started the run a moment ago (`process`, the run's own
+    process, which it watches start) or attaches to one started elsewhere. Leaving (cancelled) only
+    detaches; the run goes on until a Stop command or its step budget.
+    """
 
-    def __init__(self, spec: RunSpec):
-        self.spec = spec
-        ctx = mp.get_context("spawn")  # fork is unsafe with the UI's threads running
-        self._commands: Any = ctx.Queue()
-        self._frames: Any = ctx.Queue()
-        self.control = Control(self._commands)
+    CONNECT_POLL_S = 0.05
+
+    def __init__(self, run_dir: Path, process: Any = None):
+        self.run_dir = Path(run_dir)
+        self.process = process  # a subprocess.Popen while the run's own process is starting, or None
         self.mailbox = Mailbox()
-        self._process = ctx.Process(
-            target=_child_main, args=(spec, self._commands, self._frames, os.getpid()), daemon=True,
-            name="grok-tui-trainer",
-        )
+        self.control = Control(_Commands(self))
+        self.ended: str | None = None  # the run's goodbye: "finished", "stopped", "fault: ..."
+        self.info: dict[str, Any] = {}
+        self._conn: Any = None
+        self._send_lock = threading.Lock()
+        self._next_id = 0
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
-        self._process.start()
-        stop_sent = False
         try:
-            while True:
-                if cancelled() and not stop_sent:
-                    self.control.stop()
-                    stop_sent = True
-                try:
-                    kind, *payload = self._frames.get(timeout=0.1)
-                except queue.Empty:
-                    if not self._process.is_alive():
-                        self.mailbox.fail(f"the training process ended unexpectedly (exit code {self._process.exitcode})")
-                        return
+            self._conn = self._connect(cancelled)
+        except ChannelError as e:
+            self.mailbox.fail(str(e))
+            return
+        if self._conn is None:
+            return
+        try:
+            while not cancelled():
+                if not self._conn.poll(0.1):
                     continue
-                if kind == "frame":
-                    self.mailbox.put(*payload)
-                elif kind == "error":
-                    self.mailbox.fail(payload[0])
-                elif kind == "done":
+                if not self._take(self._conn.recv()):
                     return
+        except (EOFError, OSError):
+            self.mailbox.fail(self._gone())
         finally:
-            self._process.join(self.JOIN_TIMEOUT_S)
-            if self._process.is_alive():
-                self._process.terminate()
+            self._conn.close()
+
+    def _connect(self, cancelled: Callable[[], bool]) -> Any:
+        if self.process is not None:
+            try:
+                wait_until_served(self.run_dir, self.process, cancelled=cancelled)
+            except StartError as e:
+                raise ChannelError(str(e)) from None
+            if cancelled():
+                return None
+        return connect(self.run_dir)
+
+    def _take(self, message: Any) -> bool:
+        """Act on one message from the run; False once it has said goodbye."""
+        kind = message[0]
+        if kind == "hello":
+            _, self.info, rows, snapshot = message
+            if snapshot is not None:
+                self.mailbox.put(snapshot, rows)
+            elif rows:
+                self.mailbox.put_rows(rows)
+        elif kind == "frame":
+            self.mailbox.put(message[1], message[2])
+        elif kind == "reply" and message[2] is not None:
+            self.mailbox.notice(f"the run refused a command: {message[2]}")
+        elif kind == "bye":
+            self.ended = message[1]
+            if self.ended != "finished":  # stopped from elsewhere (another terminal, grok-tui stop), or a fault
+                self.mailbox.notice(f"the run has ended: {self.ended}")
+            return False
+        return True
+
+    def _gone(self) -> str:
+        if self.process is not None and self.process.poll() is not None:
+            return last_words(self.run_dir) or f"the run's process ended (exit status {self.process.returncode})"
+        return "the run's process ended without saying goodbye (killed?); grok-tui ls tells its state"
+
+    def send(self, command: Any) -> None:
+        """Send a command (control.py checks it first); a run that has gone is said once, not raised."""
+        if self._conn is None:
+            self.mailbox.notice("not connected to the run yet")
+            return
+        with self._send_lock:
+            self._next_id += 1
+            try:
+                self._conn.send_bytes(encode_command({"id": self._next_id, **to_wire(command)}))
+            except (OSError, ValueError):
+                self.mailbox.notice("the run is not reachable: the command was not sent")
 
 
-def _child_main(spec: RunSpec, commands: Any, frames: Any, parent_pid: int) -> None:
-    try:
-        trainer = spec.build(Control(commands))
-        # A daemon child is not reaped if the parent is SIGKILLed: stop cleanly instead.
-        threading.Thread(target=_stop_when, args=(lambda: os.getppid() != parent_pid, trainer.request_stop, 0.5),
-                         daemon=True).start()
-        # The terminal's hang-up reaches this process too: stop cleanly, don't die mid-step.
-        with stop_on_signals(trainer.request_stop):
-            trainer.run(_Batcher(lambda snapshot, rows: frames.put(("frame", snapshot, rows))))
-    except Exception as e:
-        frames.put(("error", _describe(e)))
-    finally:
-        frames.put(("done",))
-        frames.close()
-        # Let the frames drain to a parent that reads them, but a parent that is gone, or going
-        # without reading, would leave this process waiting on a full pipe for ever.
-        drained = threading.Thread(target=frames.join_thread, daemon=True)
-        drained.start()
-        drained.join(timeout=ProcessSession.JOIN_TIMEOUT_S)
-        if drained.is_alive():
-            frames.cancel_join_thread()
+class _Commands:
+    """The queue Control puts on: commands go to the run's channel."""
+
+    def __init__(self, session: AttachSession):
+        self.session = session
+
+    def put(self, command: Any) -> None:
+        self.session.send(command)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        raise queue.Empty  # commands go out, never in
 
 
 def _describe(e: BaseException) -> str:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -33,9 +35,10 @@ from grok_tui.config import RunConfig
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
-from grok_tui.runlog import RunDirError, default_run_dir, export_csv
+from grok_tui.runlog import RunDirError, default_run_dir, export_csv, load_config
 from grok_tui.train.memory import WontFit
-from grok_tui.train.session import ProcessSession, RunSpec, ThreadSession, new_run
+from grok_tui.train.launch import start as start_run
+from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.frequencies import FrequenciesPane
@@ -70,8 +73,11 @@ KEYS = [
     ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", False),
     ("t", "t", "cycle_theme", "theme", "Switch theme", False),
     ("question_mark", "?", "help", "help", "Show every key", True),
+    ("d", "d", "detach", "detach", "Detach: leave the run training in the background (grok-tui attach reopens it)", True),
     ("q", "q", "quit_app", "quit", "Quit: stop training and flush the run directory", True),
 ]
+# After a hang-up, how long the monitor may take to let go of the run before it simply ends.
+HANG_UP_GRACE_S = 2.0
 # Below this width or height the panes stack and the norm pane folds into the status line.
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 
@@ -110,6 +116,7 @@ class GrokApp(App[int]):
         self.crash: str | None = None  # the one line a crash leaves (details in crash.log)
         self._restarting = False
         self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
+        self.detached = False  # left with `d` or a hang-up while the run trains on
 
     # ---- layout -------------------------------------------------------------------
 
@@ -134,13 +141,16 @@ class GrokApp(App[int]):
         self._start_worker()
         # `kill PID` quits as `q` does: the run flushed and checkpointed, the terminal given back.
         # (Only a main thread's loop takes signals; elsewhere the default stands.)
+        # A hang-up (the terminal closed, the SSH link dropped) detaches: the run goes on.
         with contextlib.suppress(RuntimeError, NotImplementedError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app,
-                                                          128 + signal.SIGTERM)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app, 128 + signal.SIGTERM)
+            loop.add_signal_handler(signal.SIGHUP, self._hang_up)
 
     def on_unmount(self) -> None:
         with contextlib.suppress(RuntimeError, NotImplementedError):
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                asyncio.get_running_loop().remove_signal_handler(sig)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size)
@@ -153,7 +163,10 @@ class GrokApp(App[int]):
 
     def _new_session(self, spec: RunSpec | None) -> Any:
         assert spec is not None, "either a RunSpec or a session"
-        return (ThreadSession if self.backend == "thread" else ProcessSession)(spec)
+        if self.backend == "thread" or spec.run_dir is None:
+            return ThreadSession(spec)
+        # The run trains in a process of its own, and this monitor attaches to it like any other client.
+        return AttachSession(spec.run_dir, start_run(spec))
 
     def _start_worker(self) -> None:
         self.run_worker(self._train, name="training", group="training", thread=True, exclusive=True)
@@ -293,7 +306,7 @@ class GrokApp(App[int]):
         return own or Path(".")
 
     def _export_name(self, name: str) -> str:
-        watched = getattr(self.session, "run_dir", None)
+        watched = getattr(self.session, "run_dir", None) if self.spec is None else None
         return f"{Path(watched).name}-{name}" if watched is not None else name
 
     def action_export_csv(self) -> None:
@@ -377,12 +390,34 @@ class GrokApp(App[int]):
         await self._stop_training()
         self.exit(status)
 
-    async def _stop_training(self, timeout: float = 5.0) -> None:
-        """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed."""
-        control = getattr(self.session, "control", None)
-        if control is not None:
-            control.stop()
+    def _hang_up(self) -> None:
+        """The terminal is gone: detach. Textual's way out may block writing to a terminal that no
+        longer reads, and nothing on the screen is worth waiting for, so a watchdog ends the process."""
+        self.detached = self.training
+        threading.Timer(HANG_UP_GRACE_S, os._exit, args=(0,)).start()
+        self.call_later(self.action_detach)
+
+    async def action_detach(self) -> None:
+        """Leave the run training on its own; `grok-tui attach RUN_DIR` comes back to it."""
+        if not isinstance(self.session, AttachSession):
+            what = "this view only reads a run directory" if self.spec is None else "this run trains inside the monitor"
+            self.notify(f"cannot detach: {what}", severity="warning")
+            return
+        self.detached = self.training
         workers = [w for w in self.workers if w.group == "training"]
+        for worker in workers:
+            worker.cancel()
+        await _wait(workers, 2.0)
+        self.exit(0)
+
+    async def _stop_training(self, timeout: float = 10.0) -> None:
+        """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed:
+        the session ends when the run says goodbye, after its last checkpoint."""
+        control = getattr(self.session, "control", None)
+        workers = [w for w in self.workers if w.group == "training"]
+        if control is not None and self.training:
+            control.stop()
+            await _wait(workers, timeout)
         for worker in workers:
             worker.cancel()
         await _wait(workers, timeout)
@@ -441,13 +476,22 @@ def run_watch(run_dir: Path, theme: str | None = None) -> int:
     return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme))
 
 
+def run_attach(run_dir: Path, theme: str | None = None) -> int:
+    spec = RunSpec(load_config(run_dir), Path(run_dir))  # `r` restarts it with the next seed, as anywhere
+    return _exit_status(GrokApp(spec, session=AttachSession(run_dir), theme=theme))
+
+
 def _exit_status(app: GrokApp, **run: Any) -> int:
     code = app.run(**run)
     if app.crash is not None:  # one line, once the terminal is ours again; non-zero, so a script can tell
         print(f"grok-tui: error: {app.crash}", file=sys.stderr)
+    elif app.detached and app.run_dir is not None:
+        with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
+            print(f"grok-tui: detached; {app.run_dir} trains on. Come back with: grok-tui attach {app.run_dir}",
+                  flush=True)
     if app.return_code:
         return app.return_code
     return code if isinstance(code, int) else 0
 
 
-__all__ = ["GrokApp", "run_app", "run_watch"]
+__all__ = ["GrokApp", "run_app", "run_attach", "run_watch"]

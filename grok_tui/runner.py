@@ -1,0 +1,94 @@
+"""A run as a process of its own: it trains, serves its channel, and records how it ends.
+
+Every run with a run directory is trained this way, whoever starts it:
+`grok-tui --headless` in the foreground, `grok-tui --detach` in the background
+(a session of its own, no terminal, its output in RUN/output.log), and the
+monitor, which starts one in the background and attaches to it as any other
+client does. So a run outlives the terminal it was started from, and frames and
+commands take one path, whether the run started a second ago in this terminal
+or yesterday in another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Sequence
+
+from grok_tui.config import ConfigError, RunConfig
+from grok_tui.crash import report_crash
+from grok_tui.headless import run_headless
+from grok_tui.runlog import METRICS, read_jsonl
+from grok_tui.runs import mark_ended, mark_running
+from grok_tui.train.channel import ChannelError
+from grok_tui.train.control import Control
+from grok_tui.train.launch import STARTED
+from grok_tui.train.server import RunServer
+from grok_tui.train.session import RunSpec, Batcher
+from grok_tui.train.snapshot import Metrics, RecordError
+from grok_tui.train.trainer import Trainer
+
+def serve(spec: RunSpec, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Train the run to its end while serving its channel; the exit status is run_headless's."""
+    assert spec.run_dir is not None, "a served run has a run directory"
+    control = Control()
+    server = RunServer(spec.run_dir, control)
+    with server.bind():  # ChannelError if another process trains this run: before the logs are touched
+        trainer = spec.build(control)
+        server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
+        mark_running(spec.run_dir)
+        frames = Batcher(server.publish)
+        try:
+            status = run_headless(trainer, out, err, also=frames, watched=lambda: server.clients > 0)
+        except BaseException:
+            mark_ended(spec.run_dir, "crashed", trainer.step)
+            raise
+        frames.flush()
+        ending = _ending(trainer)
+        mark_ended(spec.run_dir, ending, trainer.step)
+        server.close(ending if ending != "fault" else f"fault: {trainer.fault}")
+    return status
+
+
+def _ending(trainer: Trainer) -> str:
+    if trainer.fault:
+        return "fault"
+    return "finished" if trainer.step >= trainer.cfg.steps else "stopped"
+
+
+def _rows(run_dir: Path) -> list[Metrics]:
+    """The rows logged before this process took over (a resumed run's history), those that parse."""
+    rows = []
+    for record in read_jsonl(run_dir / METRICS):
+        try:
+            rows.append(Metrics.from_dict(record))
+        except RecordError:
+            pass
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grok_tui.runner",
+                                     description="Train a run directory's run and serve its channel (started by grok-tui).")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--config", required=True, help="the run's config as JSON")
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    # Where this process's words in output.log begin (launch.last_words reads from here on).
+    print(f"{STARTED} {os.getpid()} for {args.run_dir}", flush=True)
+    try:
+        cfg = RunConfig.from_dict(json.loads(args.config))
+        return serve(RunSpec(cfg, args.run_dir, resume=args.resume))
+    except (ConfigError, ValueError, ChannelError) as e:
+        print(f"grok-tui: error: {e}", file=sys.stderr, flush=True)
+        return 2
+    except Exception as e:
+        print(f"grok-tui: error: {report_crash(e, args.run_dir)}", file=sys.stderr, flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

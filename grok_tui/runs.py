@@ -1,0 +1,156 @@
+"""The runs under a directory, and the truth about each: `grok-tui ls`.
+
+A process that trains a run records itself in the run's `process.json`: its
+pid, when it started, and, when it ends, how. A record that says "running"
+is believed only while that very process lives (the pid alone could have been
+reused), so a run whose process was killed shows as crashed, never as running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from grok_tui.files import write_atomic
+from grok_tui.history import History
+from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
+
+PROCESS = "process.json"
+# Ways a run's process ends, as process.json records them.
+ENDINGS = ("finished", "stopped", "fault", "crashed")
+
+
+def mark_running(run_dir: Path) -> None:
+    me = psutil.Process()
+    _write(run_dir, {"state": "running", "pid": me.pid, "created": me.create_time(), "host": socket.gethostname(),
+                     "started": time.time()})
+
+
+def mark_ended(run_dir: Path, state: str, step: int) -> None:
+    assert state in ENDINGS, state
+    record = read_record(run_dir) or {}
+    _write(run_dir, {**record, "state": state, "step": step, "ended": time.time()})
+
+
+def _write(run_dir: Path, record: dict[str, Any]) -> None:
+    write_atomic(Path(run_dir) / PROCESS, json.dumps(record) + "\n")
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """process.json, or None where there is none or it is not a record we wrote."""
+    try:
+        record = json.loads((Path(run_dir) / PROCESS).read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("state"), str) else None
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The pid of the process training the run now, or None."""
+    record = read_record(run_dir)
+    if record is None or record["state"] != "running":
+        return None
+    pid, created = record.get("pid"), record.get("created")
+    if not (isinstance(pid, int) and isinstance(created, (int, float))):
+        return None
+    if record.get("host") not in (None, socket.gethostname()):
+        return pid  # another machine's process (a shared disk): take its word
+    try:
+        alive = abs(psutil.Process(pid).create_time() - created) < 1.0
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+    return pid if alive else None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One line of `grok-tui ls`."""
+
+    run_dir: Path
+    experiment: str
+    state: str  # running, finished, stopped, fault, crashed
+    pid: int | None
+    step: int | None
+    total: int
+    phase: str | None
+    test_acc: float | None
+    age_s: float
+
+
+def describe(run_dir: Path) -> RunInfo:
+    """What is known of one run (RunDirError if it is not a readable run directory)."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    history = History()
+    for row in read_jsonl(run_dir / METRICS):
+        if isinstance(row.get("step"), int):
+            history.add(row)
+    step = history.last_step
+    pid = running_pid(run_dir)
+    record = read_record(run_dir)
+    if pid is not None:
+        state = "running"
+    elif record is not None and record["state"] in ENDINGS:
+        state = record["state"]
+    elif record is not None or (run_dir / "crash.log").exists():
+        state = "crashed"  # it said it was running, and its process is gone
+    else:  # never recorded (a run from before process.json): its files say what they can
+        state = "finished" if step is not None and step >= cfg.steps else "stopped"
+    test_acc = history.value_at("test_acc", step) if step is not None else None
+    age = 0.0
+    with contextlib.suppress(OSError):
+        age = time.time() - (run_dir / CONFIG).stat().st_mtime
+    return RunInfo(run_dir, cfg.experiment, state, pid, step, cfg.steps, history.phase(), test_acc, age)
+
+
+def find_runs(root: Path) -> list[RunInfo]:
+    """Every run directory directly under `root`, oldest first; what is not a run is skipped."""
+    infos = []
+    for path in sorted(_run_dirs(root)):
+        with contextlib.suppress(RunDirError):
+            infos.append(describe(path))
+    return infos
+
+
+def newest_running(root: Path) -> Path | None:
+    """The most recently started run under `root` that is training now."""
+    running = [path for path in _run_dirs(root) if running_pid(path) is not None]
+    return max(running, key=lambda path: (path / CONFIG).stat().st_mtime, default=None)
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    return [path for path in Path(root).iterdir() if (path / CONFIG).is_file()] if Path(root).is_dir() else []
+
+
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{max(seconds, 0):.0f}s"
+
+
+def format_table(infos: list[RunInfo]) -> str:
+    header = ("RUN", "EXPERIMENT", "STATE", "STEP", "PHASE", "TEST ACC", "AGE")
+    rows = [header]
+    for info in infos:
+        state = f"running (pid {info.pid})" if info.state == "running" else info.state
+        step = f"{info.step or 0:,} of {info.total:,}"
+        acc = "" if info.test_acc is None else f"{info.test_acc:.1%}"
+        rows.append((info.run_dir.name, info.experiment, state, step, info.phase or "", acc, _age(info.age_s)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {3, 5, 6}
+    return "\n".join(
+        "  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in rows
+    )
+
+
+__all__ = ["PROCESS", "RunInfo", "describe", "find_runs", "format_table", "mark_ended", "mark_running",
+           "newest_running", "running_pid"]
