@@ -141,7 +141,7 @@ class RunLog:
                     write_atomic(path, b"")
                     made.append(path)
             # config.json is what makes a directory a run: written last.
-            write_atomic(self.root / CONFIG, json.dumps(config, indent=2) + "\n")
+            write_config(self.root, config)
         except (OSError, WriteError) as e:
             if made_root:
                 shutil.rmtree(self.root, ignore_errors=True)
@@ -243,6 +243,10 @@ def load_config(root: Path) -> RunConfig:
         return RunConfig.from_dict(read_config(root))
     except ConfigError as e:
         raise RunDirError(f"{path}: {e}") from None
+
+
+def write_config(root: Path, config: dict[str, Any]) -> None:
+    write_atomic(Path(root) / CONFIG, json.dumps(config, indent=2) + "\n")
 
 
 def has_checkpoint(root: Path) -> bool:

@@ -21,7 +21,8 @@ from typing import IO, Sequence
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.crash import report_crash
 from grok_tui.headless import run_headless
-from grok_tui.runlog import METRICS, read_jsonl
+from grok_tui.files import WriteError
+from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control
@@ -37,16 +38,20 @@ def serve(spec: RunSpec, out: IO[str] | None = None, err: IO[str] | None = None)
     control = Control()
     server = RunServer(spec.run_dir, control)
     with server.bind():  # ChannelError if another process trains this run: before the logs are touched
-        trainer = spec.build(control)
-        server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
         mark_running(spec.run_dir)
-        frames = Batcher(server.publish)
+        trainer: Trainer | None = None
         try:
+            if spec.resume and load_config(spec.run_dir) != spec.cfg:
+                # A new step budget (say) holds from now on, for ls, watch and the next resume too.
+                write_config(spec.run_dir, spec.cfg.to_dict())
+            trainer = spec.build(control)
+            server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
+            frames = Batcher(server.publish)
             status = run_headless(trainer, out, err, also=frames, watched=lambda: server.clients > 0)
+            frames.flush()
         except BaseException:
-            mark_ended(spec.run_dir, "crashed", trainer.step)
+            mark_ended(spec.run_dir, "crashed", trainer.step if trainer else None)
             raise
-        frames.flush()
         ending = _ending(trainer)
         mark_ended(spec.run_dir, ending, trainer.step)
         server.close(ending if ending != "fault" else f"fault: {trainer.fault}")
@@ -82,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         cfg = RunConfig.from_dict(json.loads(args.config))
         return serve(RunSpec(cfg, args.run_dir, resume=args.resume))
-    except (ConfigError, ValueError, ChannelError) as e:
+    except (ConfigError, ValueError, ChannelError, RunDirError, WriteError) as e:
         print(f"grok-tui: error: {e}", file=sys.stderr, flush=True)
         return 2
     except Exception as e:

@@ -33,7 +33,7 @@ def mark_running(run_dir: Path) -> None:
                      "started": time.time()})
 
 
-def mark_ended(run_dir: Path, state: str, step: int) -> None:
+def mark_ended(run_dir: Path, state: str, step: int | None) -> None:
     assert state in ENDINGS, state
     record = read_record(run_dir) or {}
     _write(run_dir, {**record, "state": state, "step": step, "ended": time.time()})
@@ -63,7 +63,9 @@ def running_pid(run_dir: Path) -> int | None:
     if record.get("host") not in (None, socket.gethostname()):
         return pid  # another machine's process (a shared disk): take its word
     try:
-        alive = abs(psutil.Process(pid).create_time() - created) < 1.0
+        process = psutil.Process(pid)
+        # A killed process nobody has reaped yet is a zombie: dead all the same.
+        alive = abs(process.create_time() - created) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
     return pid if alive else None

@@ -1,0 +1,303 @@
+"""Runs that outlive their terminal: `--detach`, `attach`, `ls`, `stop`, a hang-up, and the run's channel.
+
+Each run here is a real background process started as a user starts it
+(`python -m grok_tui --detach`); every test stops what it started.
+"""
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from multiprocessing.connection import Client
+from pathlib import Path
+
+import pytest
+import torch
+
+from grok_tui.runlog import read_jsonl
+from grok_tui.runs import describe
+from grok_tui.train.channel import KEY, SOCKET, connect, encode_command, is_served
+from grok_tui.train.session import AttachSession
+from tests.test_faults import TINY, wait_until
+
+FOREVER = ["--steps", "100000000"]
+
+
+def cli(*args, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grok_tui", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def pid_of(run_dir: Path) -> int:
+    return json.loads((run_dir / "process.json").read_text())["pid"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def detached(tmp_path):
+    """Start runs in the background; whatever is still running at the end is killed."""
+    started: list[Path] = []
+
+    def start(name: str = "run", root: Path = tmp_path) -> Path:
+        run_dir = root / name
+        proc = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
+        assert proc.returncode == 0, proc.stderr
+        started.append(run_dir)
+        return run_dir
+
+    yield start
+    for run_dir in started:
+        try:
+            os.kill(pid_of(run_dir), signal.SIGKILL)
+        except (ProcessLookupError, FileNotFoundError):
+            pass
+
+
+def attached(run_dir: Path) -> AttachSession:
+    session = AttachSession(run_dir)
+    threading.Thread(target=session.run, daemon=True).start()
+    return session
+
+
+def next_frame(session: AttachSession, condition=lambda snapshot: True, timeout: float = 20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snapshot, _, error = session.mailbox.take()
+        assert error is None, error
+        if snapshot is not None and condition(snapshot):
+            return snapshot
+        time.sleep(0.01)
+    raise AssertionError("no such frame in time")
+
+
+def events(run_dir: Path, kind: str) -> list[dict]:
+    return [e for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] == kind]
+
+
+# ---- --detach, ls, stop -----------------------------------------------------------------------------------
+
+def test_a_detached_run_trains_on_its_own_and_stops_cleanly_when_asked(detached, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
+    assert proc.returncode == 0, proc.stderr
+    assert f"grok-tui attach {run_dir}" in proc.stdout and f"grok-tui stop {run_dir}" in proc.stdout
+    pid = pid_of(run_dir)
+    try:
+        # Its own session: no terminal's hang-up or Ctrl-C reaches it.
+        assert os.getsid(pid) == pid
+        wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 20, timeout=30, every=0.1)
+        listing = cli("ls", str(tmp_path)).stdout
+        assert f"running (pid {pid})" in listing and "mod-add" in listing
+
+        stopped = cli("stop", str(run_dir))
+        assert stopped.returncode == 0, stopped.stderr
+        rows = read_jsonl(run_dir / "metrics.jsonl")
+        step = rows[-1]["step"]
+        # Stopped where it stood: the last row, the checkpoint and what `stop` says agree.
+        assert f"stopped at step {step:,}" in stopped.stdout
+        assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == step
+        wait_until(lambda: not alive(pid), timeout=10, every=0.05)
+        assert not (run_dir / SOCKET).exists() and not (run_dir / KEY).exists()
+        info = describe(run_dir)
+        assert (info.state, info.step, info.pid) == ("stopped", step, None)
+        again = cli("stop", str(run_dir))
+        assert again.returncode == 1 and again.stderr.count("\n") == 1 and "not training (stopped)" in again.stderr
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_ls_tells_finished_stopped_and_crashed_apart(detached, tmp_path):
+    finished = cli(*TINY, "--steps", "30", "--run-dir", str(tmp_path / "done"), "--headless")
+    assert finished.returncode == 0, finished.stderr
+    crashed = detached("killed")
+    wait_until(lambda: (crashed / "metrics.jsonl").stat().st_size > 0, every=0.05)
+    os.kill(pid_of(crashed), signal.SIGKILL)
+    wait_until(lambda: not alive(pid_of(crashed)), timeout=10, every=0.05)
+    listing = {line.split()[0]: line for line in cli("ls", str(tmp_path)).stdout.splitlines()[1:]}
+    assert set(listing) == {"done", "killed"}
+    assert " finished " in listing["done"] and "30 of 30" in listing["done"]
+    # It said it was running, and its process is gone: crashed, never running.
+    assert " crashed " in listing["killed"] and "running" not in listing["killed"]
+    # Its socket is stale: nothing serves it, and a resume takes it over.
+    assert (crashed / SOCKET).exists() and not is_served(crashed)
+    resumed = cli("--resume", str(crashed), "--detach")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"running (pid {pid_of(crashed)})" in cli("ls", str(tmp_path)).stdout
+
+
+def test_the_commands_that_cannot_act_say_why_in_one_line(detached, tmp_path):
+    run_dir = detached()
+    busy = cli("--resume", str(run_dir), "--headless")
+    assert busy.returncode == 2 and busy.stderr.count("\n") == 1
+    assert f"it is training now (pid {pid_of(run_dir)}); grok-tui attach {run_dir}" in busy.stderr
+    both = cli(*TINY, "--detach", "--headless", "--run-dir", str(tmp_path / "x"))
+    assert both.returncode == 2 and "--detach and --headless" in both.stderr
+    os.kill(pid_of(run_dir), signal.SIGKILL)
+    wait_until(lambda: not alive(pid_of(run_dir)), timeout=10, every=0.05)
+    gone = cli("attach", str(run_dir))
+    assert gone.returncode == 2 and "not training (crashed)" in gone.stderr and "Traceback" not in gone.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = subprocess.run([sys.executable, "-m", "grok_tui", "attach"], capture_output=True, text=True, cwd=empty)
+    assert nothing.returncode == 2 and "no run is training under runs/" in nothing.stderr
+    assert cli("ls", str(tmp_path / "nowhere")).returncode == 2
+
+
+# ---- the channel ------------------------------------------------------------------------------------------
+
+def test_every_client_sees_each_change_which_is_applied_exactly_once(detached):
+    run_dir = detached()
+    a, b = attached(run_dir), attached(run_dir)
+    first = next_frame(b, lambda s: s.step > 0)
+    wd = first.now.weight_decay
+    a.control.scale("weight_decay", 2)
+    a.control.toggle("pause")
+    for session in (a, b):
+        seen = next_frame(session, lambda s: s.paused and s.now.weight_decay != wd)
+        assert seen.now.weight_decay == 2 * wd
+    assert [(e["old"], e["new"]) for e in events(run_dir, "weight_decay")] == [(wd, 2 * wd)]
+    # A client that attaches later gets the history so far, the change included.
+    c = attached(run_dir)
+    late = next_frame(c)
+    assert late.paused and late.now.weight_decay == 2 * wd
+    assert any(e.kind == "weight_decay" for e in late.events)
+
+
+def test_a_bad_command_gets_an_error_back_and_changes_nothing(detached):
+    run_dir = detached()
+    session = attached(run_dir)
+    before = next_frame(session, lambda s: s.step > 0).now
+    with connect(run_dir) as conn:
+        for bad in (b"not json", b'{"command": "explode"}', b'{"command": "scale", "name": "weight_decay"}',
+                    b'{"command": "set", "name": "lr", "value": NaN}', b'[1, 2]', b"\xff\xfe",
+                    encode_command({"command": "set", "name": "weight_decay", "value": -1, "id": 7})):
+            conn.send_bytes(bad)
+        replies = []
+        while len(replies) < 7:
+            message = conn.recv()
+            if message[0] == "reply":
+                replies.append(message)
+        assert all(error for _, _, error in replies)
+        assert replies[-1][1] == 7 and "weight_decay must be >= 0" in replies[-1][2]
+        assert "unknown command 'explode'" in replies[1][2]
+        # Still served, and nothing changed.
+        conn.send_bytes(encode_command({"command": "toggle", "what": "pause", "id": 8}))
+        while (message := conn.recv())[0] != "reply":
+            pass
+        assert message == ("reply", 8, None)
+    assert next_frame(session, lambda s: s.paused).now == before
+    assert read_jsonl(run_dir / "events.jsonl") == [events(run_dir, "paused")[0]]
+
+
+def test_only_the_owner_can_connect_and_nothing_is_unpickled_on_the_way(detached, tmp_path):
+    # A directory others may pass through, so that only the socket's and the key's own modes keep them out.
+    public = Path(tempfile.mkdtemp(prefix="grok-test-"))
+    public.chmod(0o755)
+    run_dir = detached("run", public)
+    assert stat.S_IMODE((run_dir / SOCKET).stat().st_mode) == 0o600
+    assert stat.S_IMODE((run_dir / KEY).stat().st_mode) == 0o600
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    # A peer without the key: its pickle goes where the challenge's answer should, and is refused unread.
+    with socket.socket(socket.AF_UNIX) as raw:
+        raw.connect(str(run_dir / SOCKET))
+        raw.recv(1024)  # the challenge
+        payload = pickle.dumps(Evil())
+        raw.sendall(len(payload).to_bytes(4, "big") + payload)
+        raw.settimeout(5)
+        assert b"WELCOME" not in raw.recv(1024)
+    with pytest.raises(Exception, match="digest"):
+        Client(str(run_dir / SOCKET), family="AF_UNIX", authkey=b"a guess")
+    # Even with the key, a pickle sent as a command is not unpickled: commands are JSON.
+    with connect(run_dir) as conn:
+        conn.send(Evil())
+        while (message := conn.recv())[0] != "reply":
+            pass
+        assert message[2] is not None
+    assert not marker.exists()
+    assert is_served(run_dir)
+    # Another user on the box: the socket and the key are closed to them.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    child = os.fork()
+    if child == 0:  # nobody: 1 if it could connect, 2 if it could read the key
+        code = 0
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as s:
+                try:
+                    s.connect(str(run_dir / SOCKET))
+                    code |= 1
+                except PermissionError:
+                    pass
+            try:
+                (run_dir / KEY).read_bytes()
+                code |= 2
+            except PermissionError:
+                pass
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    shutil.rmtree(public, ignore_errors=True)
+
+
+# ---- the monitor: detach, a hang-up, attach ---------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_hang_up_detaches_and_attach_steers_the_run_from_another_terminal(detached, tmp_path):
+    run_dir = tmp_path / "run"
+    exe = Path(sys.executable).parent / "grok-tui"
+    server = f"grok-test-{uuid.uuid4().hex[:8]}"
+    tmux = lambda *args: subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True)  # noqa: E731
+    tmux("new-session", "-d", "-x", "120", "-y", "40", f"{exe} {' '.join(TINY)} {' '.join(FOREVER)} --run-dir {run_dir}")
+    try:
+        wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 20, every=0.1)
+        monitor = int(subprocess.run(["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"],
+                                     capture_output=True, text=True).stdout.split()[0])
+        trainer = pid_of(run_dir)
+        tmux("kill-server")  # the terminal closes: a hang-up
+        wait_until(lambda: not alive(monitor), timeout=10, every=0.05)
+        # The run trains on.
+        steps = len(read_jsonl(run_dir / "metrics.jsonl"))
+        wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) > steps + 10, every=0.1)
+        assert alive(trainer) and describe(run_dir).state == "running"
+        assert not (run_dir / "crash.log").exists()
+
+        # Another terminal: attach, steer, detach.
+        status = tmp_path / "status"
+        tmux("new-session", "-d", "-x", "120", "-y", "40", f"{exe} attach {run_dir}; echo $? > {status}; sleep 30")
+        wait_until(lambda: "train" in tmux("capture-pane", "-p").stdout, timeout=30, every=0.1)
+        tmux("send-keys", "]")
+        wait_until(lambda: events(run_dir, "weight_decay"), timeout=10, every=0.05)
+        tmux("send-keys", "d")
+        wait_until(status.exists, timeout=10, every=0.1)
+        assert status.read_text().strip() == "0"
+        assert f"grok-tui attach {run_dir}" in tmux("capture-pane", "-p", "-J").stdout
+        assert [(e["old"], e["new"]) for e in events(run_dir, "weight_decay")] == [(1.0, 2.0)]
+        assert alive(trainer)
+    finally:
+        tmux("kill-server")
+        stopped = cli("stop", str(run_dir))
+    assert stopped.returncode == 0, stopped.stderr
+    assert describe(run_dir).state == "stopped"
