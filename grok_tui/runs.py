@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 
-from grok_tui.files import write_atomic
+from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
 
@@ -40,7 +40,10 @@ def mark_ended(run_dir: Path, state: str, step: int | None) -> None:
 
 
 def _write(run_dir: Path, record: dict[str, Any]) -> None:
-    write_atomic(Path(run_dir) / PROCESS, json.dumps(record) + "\n")
+    # On a full disk the run has its own way to stop and say so; a record it cannot update must not
+    # turn that into a crash (ls then reads the dead process as crashed, and --resume still works).
+    with contextlib.suppress(WriteError):
+        write_atomic(Path(run_dir) / PROCESS, json.dumps(record) + "\n")
 
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:

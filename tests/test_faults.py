@@ -197,7 +197,7 @@ def test_headless_on_a_full_disk_exits_1_with_one_line_and_every_line_whole(tmp_
 
 
 def test_headless_on_a_full_tmpfs(tmp_path):
-    with tmpfs("64k") as disk:
+    with tmpfs("96k") as disk:  # room for the run's files and ~10 rows, then full
         run_dir = disk / "run"
         code, _, err = finish(grok_tui("--headless", *TINY, "--steps", "1000000", "--run-dir", str(run_dir)))
         _assert_one_line_about_the_disk(code, err, run_dir, "No space left on device")
