@@ -5,6 +5,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
@@ -12,8 +14,10 @@ from grok_tui.cli import main
 from grok_tui.train.session import Mailbox
 from grok_tui.ui.app import GrokApp
 from grok_tui.ui.pacing import Cadence, Pacer, parse_refresh
+from grok_tui.ui.panes import lean
 from grok_tui.ui.panes.frequencies import Bars, Readout
 from grok_tui.ui.panes.heatmap import Heatmap
+from grok_tui.ui.panes.lean import merge_segments
 from grok_tui.ui.panes.norm import NormPane
 from grok_tui.ui.panes.plot import Line, SeriesPlot
 from grok_tui.ui.panes.status import StatusPane
@@ -298,3 +302,40 @@ def test_a_plot_repaints_only_the_lines_whose_picture_changed():
             assert 0 < len(lines) < 16 and all(r.height == 1 for r in lines)
 
     run(scenario())
+
+
+# ---- the same picture in fewer bytes ----------------------------------------------------------------
+
+
+def cells(segments):
+    """What each cell shows: its character and background, and its foreground unless it is a plain blank."""
+    out = []
+    for text, style, _ in segments:
+        lines = style.underline or style.underline2 or style.strike or style.overline or style.reverse
+        for char in text:
+            fg = None if char == " " and not lines else (style.color, style._attributes & style._set_attributes)
+            out.append((char, style.bgcolor, fg))
+    return out
+
+
+def test_merging_keeps_every_cell_and_joins_what_looks_the_same():
+    grey, blue, red = (Style.parse(s) for s in ("#e0e0e0 on #1e1e1e", "#58a6ff on #1e1e1e", "red on #1e1e1e"))
+    under = Style.parse("underline red on #1e1e1e")
+    line = [Segment("  ", grey), Segment("│", grey), Segment(" ", red), Segment("▝▚", blue), Segment("  ", grey),
+            Segment("  ", under), Segment("ab", red), Segment(" ", Style.parse("on black"))]
+    merged = merge_segments(line)
+    assert cells(merged) == cells(line)
+    assert len(merged) == 5  # "  │ " grey, "▝▚  " blue, "  " underlined, "ab", the black blank
+    assert merged[2].style == under
+
+
+def test_the_lean_screen_is_the_same_picture_as_the_plain_one(monkeypatch):
+    async def screen():
+        app = GrokApp(session=FeedSession())
+        async with app.run_test(size=(120, 40)) as pilot:
+            await started(pilot, Clock())
+            return [cells(strip) for strip in app.screen._compositor.render_strips()]
+
+    lean_screen = run(screen())
+    monkeypatch.setattr(lean, "lean_strip", lambda strip: strip)
+    assert lean_screen == run(screen())

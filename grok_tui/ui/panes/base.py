@@ -9,9 +9,10 @@ from textual.widget import Widget
 
 from grok_tui.history import History
 from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.panes.lean import LeanLines
 
 
-class Pane(Vertical):
+class Pane(LeanLines, Vertical):
     """A bordered pane that draws itself from the latest snapshot and the history."""
 
     DEFAULT_CSS = """

@@ -12,6 +12,7 @@ from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.base import Pane
+from grok_tui.ui.panes.lean import LeanLines
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -35,7 +36,7 @@ def fit_columns(values: np.ndarray, width: int) -> tuple[np.ndarray, int]:
     return padded.reshape(-1, group).sum(axis=1), group
 
 
-class Bars(Widget):
+class Bars(LeanLines, Widget):
     """Draws the histogram; the text lines above it come from the pane."""
 
     COMPONENT_CLASSES = {"bars--bar", "bars--key", "bars--axis"}
@@ -80,7 +81,7 @@ class Bars(Widget):
         return Text("\n").join(lines)
 
 
-class Readout(Static):
+class Readout(LeanLines, Static):
     """The lines above the bars."""
 
     def show(self, text: Text | str) -> None:

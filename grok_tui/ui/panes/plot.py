@@ -20,7 +20,7 @@ from textual.geometry import Region
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from grok_tui.ui.panes.lean import changed_lines
+from grok_tui.ui.panes.lean import LeanLines, changed_lines
 
 Color = Union[str, tuple[int, int, int]]
 
@@ -121,7 +121,7 @@ def _fingerprint(lines: Sequence[Line], markers: Sequence[float]) -> int:
     return hash(tuple(parts))
 
 
-class SeriesPlot(PlotextPlot):
+class SeriesPlot(LeanLines, PlotextPlot):
     """Named series against training step, with optional log axes and markers."""
 
     log_x: reactive[bool] = reactive(False)

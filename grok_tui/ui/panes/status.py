@@ -9,6 +9,7 @@ from textual.widgets import Static
 from grok_tui.history import History
 from grok_tui.metrics import FIT_ACC, phase
 from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.panes.lean import LeanLines
 
 
 def run_phase(snapshot: Snapshot, history: History) -> str:
@@ -44,7 +45,7 @@ def _interventions(snapshot: Snapshot, style) -> list[tuple[str, object]]:
     return [(" ".join(active), style)] if active else []
 
 
-class StatusPane(Static):
+class StatusPane(LeanLines, Static):
     DEFAULT_CSS = """
     StatusPane { height: 2; padding: 0 1; }
     """
