@@ -45,7 +45,7 @@ class Cadence:
     inspection: float
 
     @classmethod
-    def for_refresh(cls, refresh: float = DEFAULT_REFRESH_S) -> "Cadence":
+    def for_refresh(cls, refresh: float = DEFAULT_REFRESH_S) -> Cadence:
         return cls(status=min(max(refresh / 2, STATUS_MIN_S), STATUS_MAX_S), plots=refresh,
                    inspection=refresh * INSPECTION_FACTOR)
 
