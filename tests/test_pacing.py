@@ -94,6 +94,16 @@ def test_no_news_no_drawing_and_news_waits_for_its_turn():
     assert counts == {"status": 1, "plots": 1, "inspection": 1}  # drawn once, not lost, not repeated
 
 
+def test_a_first_frame_is_drawn_at_once_whatever_the_turns():
+    clock = Clock()
+    pacer = Pacer(Cadence.for_refresh(0.5), clock=clock)
+    pacer.news()
+    pacer.due()
+    clock.now += 0.3  # a restart, with a new run's first frame soon after the old run's last
+    pacer.news(at_once=True)
+    assert pacer.due() == {"status", "plots", "inspection"}
+
+
 # ---- --refresh -------------------------------------------------------------------------------------
 
 

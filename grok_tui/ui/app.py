@@ -187,9 +187,10 @@ class GrokApp(App[int]):
             if self._checkpoint_asked is not None and snapshot.checkpoints > self._checkpoint_asked:
                 self._checkpoint_asked = None
                 self.notify(f"checkpoint saved at step {snapshot.checkpoint_step:,} in {self.run_dir}")
+            first = self.snapshot is None  # of the app, or of a restarted run: no pane waits its turn
             self.snapshot = snapshot
             self.history.sync_events(snapshot.events)
-            self.pacer.news()
+            self.pacer.news(at_once=first)
         # Between two frames a group's news waits for its turn: a pane is never left stale.
         due = self.pacer.due()
         for pane in (self.query_one(CurvesPane), self.query_one(NormPane),

@@ -77,9 +77,11 @@ class Pacer:
         # a 0.5 s group from every second 0.25 s tick onto every third.
         self._slack = self.tick / 2
 
-    def news(self) -> None:
-        """A new frame: every group has something new to show."""
+    def news(self, at_once: bool = False) -> None:
+        """A new frame: every group has something new to show (`at_once`: now, whatever their turn)."""
         self._news.update(GROUPS)
+        if at_once:
+            self._drawn.clear()
 
     def due(self) -> set[str]:
         """The groups to draw now; they count as drawn from this moment."""
