@@ -143,14 +143,10 @@ class Heatmap(Widget):
         self._pair_styles: dict[tuple[int, int], Style] = {}
         self._level_colours: list[Color] = []
 
-    def _data(self) -> np.ndarray | None:
-        """The matrix, its non-finite weights zeroed (set_matrix cleans it)."""
-        return self._matrix
-
     @property
     def vmax(self) -> float:
         """Symmetric colour limit: the largest finite |weight| (0 if none)."""
-        data = self._data()
+        data = self._matrix
         if data is None or data.size == 0:
             return 0.0
         return float(np.abs(data).max())
@@ -180,12 +176,13 @@ class Heatmap(Widget):
             self._invalidate()  # nothing on screen in this size and these colours to compare with
             return
         self._key, self._strips = key, self._build(key)
+        if len(old) != len(self._strips):
+            self.refresh()
+            return
         regions = [Region(span[0], y, span[1] - span[0], 1)
                    for y, (before, after) in enumerate(zip(old, self._strips))
                    if (span := changed_span(before, after)) is not None]
-        if len(old) != len(self._strips):
-            self.refresh()
-        elif regions:
+        if regions:
             self.refresh(*regions)
 
     def on_resize(self, event: Resize) -> None:
@@ -232,7 +229,7 @@ class Heatmap(Widget):
         width, height, base = key.width, key.height, key.base
         if width <= 0 or height <= 0:
             return []
-        data = self._data()
+        data = self._matrix
         if height < MIN_LINES or width < MIN_COLS or data is None:
             return [Strip.blank(width, base)] * height
         self._ensure_styles(key.colours)
