@@ -3,15 +3,18 @@
 Why: the monitor shares the machine with the training loop. DESIGN.md ("Data
 flow") measured that a loop in a thread of the UI process runs at 0.45-0.55 of
 its bare speed, because every millisecond of Python spent rendering holds the
-GIL; so the loop runs in a child process and the UI only draws the newest frame
-ten times a second. The project's goal is that training with the monitor open
-runs at >= 0.90 of `grok-tui --headless`. This prints the figures to check it:
+GIL; so the loop runs in a child process and the UI draws the newest frame, each
+pane at its own pace (grok_tui/ui/pacing.py). The goals: training with the monitor
+open runs at >= 0.97 of `grok-tui --headless`; the UI takes at most a quarter of a
+core; at 120x40 it writes at most 50 KB/s to the terminal while training and under
+1 KB/s paused or finished. This prints the figures to check them:
 
 1. Training steps/s, in one run, on the same experiment and device:
    - headless: the trainer built exactly as `grok-tui --headless` builds it
      (new_run(cfg, run_dir).build(), then trainer.run(callback)), in this process;
-   - monitor (tmux): the real app in a real terminal (a detached tmux session of
-     the given size), quit with `q` as a user would;
+   - monitor (tmux WxH): the real app in a real terminal (a detached tmux session
+     of each size in --sizes), under `script`, which keeps every byte the app
+     writes to its terminal; quit with `q` as a user would;
    - monitor (run_test): the same app under Textual's headless driver, in this
      process, which is what CI-like machines without a terminal run (it
      composes every frame but skips writing the escape sequences out).
@@ -20,14 +23,19 @@ runs at >= 0.90 of `grok-tui --headless`. This prints the figures to check it:
    child process, the first evaluations) is left out of every mode alike. Over
    the same window the CPU time of each process is read from /proc: with the
    loop in its own process, the question is whether the UI leaves it a core.
-2. Milliseconds per frame of each pane: a realistic snapshot stream (the
+2. Bytes per second written to the terminal (what an SSH link must carry), at
+   each size: over the same training window; then paused (space), and in a
+   second, short run once it has finished, over IDLE_WINDOW_S after
+   IDLE_SETTLE_S. Colour is 24-bit (COLORTERM=truecolor), the dearest kind.
+3. Milliseconds per frame of each pane: a realistic snapshot stream (the
    experiment trained for ~2,000 steps) is fed, one new snapshot per frame, to
    the app under run_test; each pane's `show()` is timed together with the
    rendering it triggers (the panes' widgets cache their render until new data
    arrives, so the work is forced the way Textual's compositor would do it).
    This runs in a fresh process, so that its heap (and so the cost of Python's
    garbage collector, shown on a row of its own) is the app's, not this one's.
-   The sum, at the app's 10 frames/s, is the share of one core the UI takes.
+   Each pane's time at the rate it is drawn (grok_tui/ui/pacing.py) sums to the
+   share of one core the panes take; the tmux rows measure the whole UI process.
 
 It is a benchmark, not a test: it prints figures and exits 0 (2 on a bad flag).
 Heavy imports (torch, textual) stay inside functions: the child processes are
@@ -38,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import importlib.metadata
 import multiprocessing as mp
@@ -67,9 +76,14 @@ QUIT_TIMEOUT_S = 20.0
 PANE_TRAIN_STEPS = 2000
 PANE_TRAIN_MAX_S = 30.0
 PANE_FRAMES = 50
-# The monitor's frame rate (grok_tui.ui.app.FRAME_INTERVAL_S is 0.1 s).
-FRAMES_PER_S = 10
-GOAL_RATIO = 0.90
+GOAL_RATIO = 0.97
+# Bytes written while paused or finished: counted over IDLE_WINDOW_S, once the last frame has reached
+# every pane (the slowest redraws every `inspection` seconds) and IDLE_SETTLE_S more have passed.
+# The finished run trains FINISHED_STEPS steps.
+IDLE_SETTLE_S = 0.5
+IDLE_WINDOW_S = 3.0
+FINISHED_STEPS = 200
+DEFAULT_SIZES = ((80, 24), (120, 40), (200, 60))
 # Above this much CPU used by processes not ours, a window's figure is not comparable.
 OTHERS_WARN_CORES = 0.25
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +130,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=_positive_seconds, default=15.0, metavar="N",
                         help=f"seconds of training per measurement, after a {WARMUP_S:g} s warm-up (default 15)")
     parser.add_argument("--size", type=_size, default=(160, 48), metavar="WxH",
-                        help="terminal size in cells (default 160x48)")
+                        help="terminal size in cells for the run_test and per-pane figures (default 160x48)")
+    parser.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, metavar="WxH,...",
+                        help="terminal sizes for the runs in a real terminal (default 80x24,120x40,200x60)")
+    parser.add_argument("--refresh", type=_refresh, default=None, metavar="SECONDS",
+                        help="the monitor's --refresh (default: the monitor's own default)")
     return parser
+
+
+def _sizes(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_size(part) for part in text.split(","))
+
+
+def _refresh(text: str) -> float:
+    from grok_tui.ui.pacing import parse_refresh
+
+    try:
+        return parse_refresh(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -172,7 +203,8 @@ def _machine_busy_s() -> float:
 class CpuSampler:
     """CPU seconds of a process tree, split into the training child and everything else (the UI).
 
-    The trainer is the multiprocessing "spawn" child; its resource tracker is left out.
+    The trainer is the multiprocessing "spawn" child; its resource tracker is left out;
+    `script`, which copies the app's output into the typescript, is "pty".
     `extra` names single processes counted on their own (the tmux server). "others" is
     the rest of the machine: on a shared 2-core box a test suite running beside the
     benchmark takes a core from someone, and the figures mean little without knowing it.
@@ -199,7 +231,7 @@ class CpuSampler:
             _, cpu, cmdline = table[pid]
             if "resource_tracker" in cmdline:
                 continue
-            label = "trainer" if "spawn_main" in cmdline else self.root_label
+            label = "trainer" if "spawn_main" in cmdline else "pty" if cmdline.startswith("script ") else self.root_label
             totals[label] = totals.get(label, 0.0) + cpu
         for label, pid in self.extra.items():
             totals[label] = table[pid][1] if pid in table else 0.0
@@ -235,6 +267,9 @@ class Rate:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     cores: dict[str, float] = field(default_factory=dict)  # CPU use over the window, by process
+    size: tuple[int, int] | None = None  # the terminal's, for a run in a real terminal
+    bytes_per_s: dict[str, float | None] = field(default_factory=dict)  # "training", "paused", "finished"
+    idle_cores: dict[str, float] = field(default_factory=dict)  # CPU use while paused, by process
 
     def add_cpu(self, cpu: CpuSampler) -> None:
         self.cores = cpu.cores
@@ -275,16 +310,37 @@ class WindowError(Exception):
     """The run never covered the window; the reason in one line."""
 
 
+class ByteCounter:
+    """Bytes written to a terminal over a window, read from the typescript `script -f` keeps of it."""
+
+    def __init__(self, typescript: Path):
+        self.typescript = typescript
+        self.start: tuple[float, int] | None = None
+        self.per_s: float | None = None
+
+    def _size(self) -> int:
+        return self.typescript.stat().st_size if self.typescript.exists() else 0
+
+    def begin(self) -> None:
+        if self.start is None:
+            self.start = (time.monotonic(), self._size())
+
+    def end(self) -> None:
+        if self.start is not None and self.per_s is None:
+            wall = time.monotonic() - self.start[0]
+            self.per_s = (self._size() - self.start[1]) / wall if wall > 0 else None
+
+
 class WindowWatch:
     """Follows a run directory's metrics.jsonl until it has recorded the window's training
-    time, sampling CPU when the window opens and when it closes."""
+    time; each sampler (CPU time, bytes) begins when the window opens and ends when it closes."""
 
-    def __init__(self, run_dir: Path, seconds: float, cpu: CpuSampler | None):
+    def __init__(self, run_dir: Path, seconds: float, *samplers: CpuSampler | ByteCounter):
         from grok_tui.runlog import JsonlFollower
 
         self._follower = JsonlFollower(run_dir / "metrics.jsonl")
         self.target = WARMUP_S + seconds
-        self.cpu = cpu
+        self.samplers = samplers
         self.elapsed_s: float | None = None
         self.started = time.monotonic()
         self.deadline: float | None = None
@@ -301,11 +357,12 @@ class WindowWatch:
         if self.deadline is None:
             # Training may be slower under the monitor, but never this much slower.
             self.deadline = now + 4 * self.target + 10
-        if self.cpu and self.elapsed_s >= WARMUP_S:
-            self.cpu.begin()
+        if self.elapsed_s >= WARMUP_S:
+            for sampler in self.samplers:
+                sampler.begin()
         if self.elapsed_s >= self.target:
-            if self.cpu:
-                self.cpu.end()
+            for sampler in self.samplers:
+                sampler.end()
             return True
         if now > self.deadline:
             raise WindowError(f"only {self.elapsed_s:.1f} s of training recorded by the deadline")
@@ -382,37 +439,118 @@ def app_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "grok_tui"]
 
 
-def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path) -> Rate:
-    mode = "monitor (tmux)"
-    if shutil.which("tmux") is None:
-        return Rate(mode, notes=["skipped: tmux is not installed"])
-    run_dir = workdir / f"tmux-{device}"
-    tmux, target = Tmux(workdir), "bench"
-    command = shlex.join(app_command() + run_flags(experiment, device, run_dir))
-    try:
+class Terminal:
+    """The app in a detached tmux session of a given size, under `script`, which keeps a typescript
+    of every byte the app writes to its terminal (what an SSH link would carry)."""
+
+    def __init__(self, workdir: Path, name: str, size: tuple[int, int], app_flags: list[str], refresh: float | None):
+        self.tmux, self.target = Tmux(workdir), "bench"
+        self.cadence = cadence(refresh)
+        self.typescript = workdir / f"{name}.typescript"
+        app = shlex.join(app_command() + app_flags + (["--refresh", f"{refresh:g}"] if refresh else []))
+        # -e: the session ends with the app's exit status; -f: every write reaches the file at once.
+        self.command = shlex.join(["script", "-q", "-f", "-e", "-c", app, str(self.typescript)])
+        self.size = size
+
+    def __enter__(self) -> Terminal:
+        width, height = self.size
         # COLORTERM: a modern terminal takes 24-bit colour, the dearer escape sequences.
-        tmux("new-session", "-d", "-s", target, "-x", str(size[0]), "-y", str(size[1]),
-             "-c", str(PROJECT_ROOT), "-e", "COLORTERM=truecolor", command)
-        cpu = CpuSampler(int(tmux.show(target, "#{pane_pid}")), extra={"tmux": int(tmux.show(target, "#{pid}"))})
-        watch = WindowWatch(run_dir, seconds, cpu)
+        self.tmux("new-session", "-d", "-s", self.target, "-x", str(width), "-y", str(height),
+                  "-c", str(PROJECT_ROOT), "-e", "COLORTERM=truecolor", self.command)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tmux.kill_server()
+
+    def cpu(self) -> CpuSampler:
+        return CpuSampler(int(self.tmux.show(self.target, "#{pane_pid}")),
+                          extra={"tmux": int(self.tmux.show(self.target, "#{pid}"))})
+
+    def ended(self) -> int | None:
+        return self.tmux.pane_exit(self.target)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.target, *keys)
+
+    def screen_tail(self) -> str:
+        return self.tmux.screen_tail(self.target)
+
+    def real_size(self) -> str:
+        return self.tmux.show(self.target, "#{pane_width}x#{pane_height}")
+
+    def quit(self) -> int | None:
+        self.keys("q")
+        return wait_for_exit(self.ended)
+
+    def idle(self) -> tuple[float | None, dict[str, float]]:
+        """Bytes per second and CPU cores over IDLE_WINDOW_S, once the last frame is on the screen."""
+        time.sleep(self.cadence.inspection + IDLE_SETTLE_S)
+        counter, cpu = ByteCounter(self.typescript), self.cpu()
+        counter.begin()
+        cpu.begin()
+        time.sleep(IDLE_WINDOW_S)
+        counter.end()
+        cpu.end()
+        return counter.per_s, cpu.cores
+
+
+def cadence(refresh: float | None):
+    """The monitor's redraw intervals for a --refresh (None: its default)."""
+    from grok_tui.ui.pacing import Cadence
+
+    return Cadence.for_refresh(refresh) if refresh else Cadence.for_refresh()
+
+
+def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path,
+                 refresh: float | None = None) -> Rate:
+    """Training speed, CPU and bytes to the terminal over the window; then bytes and CPU while paused."""
+    mode = f"monitor (tmux {size[0]}x{size[1]})"
+    if shutil.which("tmux") is None or shutil.which("script") is None:
+        return Rate(mode, size=size, notes=["skipped: tmux or script is not installed"])
+    name = f"tmux-{device}-{size[0]}x{size[1]}"
+    run_dir = workdir / name
+    with Terminal(workdir, name, size, run_flags(experiment, device, run_dir), refresh) as term:
+        cpu, counter = term.cpu(), ByteCounter(term.typescript)
+        watch = WindowWatch(run_dir, seconds, cpu, counter)
         try:
             while not watch.done():
-                if tmux.pane_exit(target) is not None:
+                if term.ended() is not None:
                     raise WindowError("the app ended before the window was covered")
                 time.sleep(POLL_S)
         except WindowError as e:
-            return Rate(mode, notes=[f"{e}; screen: {tmux.screen_tail(target)}"])
-        real_size = tmux.show(target, "#{pane_width}x#{pane_height}")
-        tmux("send-keys", "-t", target, "q")
-        code = wait_for_exit(lambda: tmux.pane_exit(target))
-        rate = rate_from_rows(mode, read_rows(run_dir), seconds)
-        rate.notes.append(f"{real_size} terminal")
-        rate.add_cpu(cpu)
-        if code != 0:
-            rate.notes.append("the app did not quit on q" if code is None else f"app exit status {code}")
-        return rate
-    finally:
-        tmux.kill_server()
+            return Rate(mode, size=size, notes=[f"{e}; screen: {term.screen_tail()}"])
+        real_size = term.real_size()
+        term.keys("space")
+        paused, idle_cores = term.idle()
+        code = term.quit()
+    rate = rate_from_rows(mode, read_rows(run_dir), seconds)
+    rate.size, rate.idle_cores = size, idle_cores
+    rate.bytes_per_s = {"training": counter.per_s, "paused": paused}
+    rate.notes.append(f"{real_size} terminal")
+    rate.add_cpu(cpu)
+    if code != 0:
+        rate.notes.append("the app did not quit on q" if code is None else f"app exit status {code}")
+    return rate
+
+
+def measure_finished(experiment: str, device: str, size: tuple[int, int], workdir: Path,
+                     refresh: float | None = None) -> float | None:
+    """Bytes per second to the terminal once a short run has finished (its last frame shown)."""
+    if shutil.which("tmux") is None or shutil.which("script") is None:
+        return None
+    name = f"finished-{device}-{size[0]}x{size[1]}"
+    run_dir = workdir / name
+    flags = run_flags(experiment, device, run_dir) + ["--steps", str(FINISHED_STEPS)]
+    with Terminal(workdir, name, size, flags, refresh) as term:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (run_dir / "metrics.jsonl").exists() or \
+                max((r.get("step", 0) for r in read_rows(run_dir)), default=0) < FINISHED_STEPS:
+            if time.monotonic() > deadline or term.ended() is not None:
+                raise WindowError(f"the run did not finish; screen: {term.screen_tail()}")
+            time.sleep(POLL_S)
+        finished, _ = term.idle()
+        term.quit()
+    return finished
 
 
 def wait_for_exit(exit_code: Callable[[], int | None]) -> int | None:
@@ -428,7 +566,8 @@ def wait_for_exit(exit_code: Callable[[], int | None]) -> int | None:
 # ---- 1c. the app under Textual's headless driver (run_test) ------------------------------------------
 
 
-def measure_run_test(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path) -> Rate:
+def measure_run_test(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path,
+                     refresh: float | None = None) -> Rate:
     from grok_tui.train import new_run
     from grok_tui.ui.app import GrokApp
 
@@ -438,7 +577,7 @@ def measure_run_test(experiment: str, device: str, seconds: float, size: tuple[i
     cpu = CpuSampler(os.getpid())  # the UI is this process; the trainer, its spawned child
 
     async def drive() -> None:
-        app = GrokApp(spec, backend="process")
+        app = GrokApp(spec, backend="process", **({"refresh": refresh} if refresh else {}))
         async with app.run_test(size=size) as pilot:
             watch = WindowWatch(run_dir, seconds, cpu)
             while not watch.done():
@@ -468,7 +607,9 @@ def collect_snapshots(experiment: str) -> list:
     started = time.monotonic()
 
     def keep(snapshot) -> None:
-        snapshots.append(snapshot)
+        # The trainer's matrices are views of its live weights (a child process would pickle them):
+        # copies, or every kept snapshot would show the last weights and no frame would redraw them.
+        snapshots.append(dataclasses.replace(snapshot, matrices={k: v.copy() for k, v in snapshot.matrices.items()}))
         enough = snapshot.metrics.step >= PANE_TRAIN_STEPS and len(snapshots) > PANE_FRAMES
         if enough or time.monotonic() - started > PANE_TRAIN_MAX_S:
             trainer.control.stop()
@@ -611,44 +752,77 @@ def print_header(args: argparse.Namespace) -> None:
           f"textual {importlib.metadata.version('textual')}; the trainer uses {threads} torch thread(s) on CPU")
     print(f"# devices: {', '.join(args.devices)} (CUDA: {cuda}); CPUs: {cpus} ({usable} usable); "
           f"load average {load}")
-    print(f"# terminal size {args.size[0]}x{args.size[1]}", flush=True)
+    sizes = ", ".join(f"{w}x{h}" for w, h in args.sizes)
+    print(f"# terminal sizes {sizes} (tmux); {args.size[0]}x{args.size[1]} (run_test, panes)", flush=True)
 
 
 def print_rates(device: str, rates: list[Rate]) -> None:
     base = rates[0].steps_per_s
     print(f"\n## training speed on {device} (steps per second of training time; "
           f"cores = CPU time / wall time over the window)")
-    print(f"{'mode':<19} {'steps/s':>8} {'ratio':>6}  {'window':<18} notes")
+    print(f"{'mode':<23} {'steps/s':>8} {'ratio':>6}  {'window':<18} notes")
     for r in rates:
         notes = "; ".join(n for n in r.notes if n)
         if r.steps_per_s is None:
-            print(f"{r.mode:<19} {'-':>8} {'-':>6}  {'':<18} {notes}")
+            print(f"{r.mode:<23} {'-':>8} {'-':>6}  {'':<18} {notes}")
             continue
         ratio = r.steps_per_s / base if base else None
         if r is not rates[0] and ratio is not None:
             notes += f"; {'meets' if ratio >= GOAL_RATIO else 'below'} the {GOAL_RATIO:.2f} goal"
         window = f"{r.steps} steps/{r.seconds:.1f}s"
         shown = f"{ratio:.2f}" if ratio is not None else "-"
-        print(f"{r.mode:<19} {r.steps_per_s:8.1f} {shown:>6}  {window:<18} {notes}".rstrip(), flush=True)
+        print(f"{r.mode:<23} {r.steps_per_s:8.1f} {shown:>6}  {window:<18} {notes}".rstrip(), flush=True)
     busy = max((r.cores.get("others", 0.0) for r in rates), default=0.0)
     if busy > OTHERS_WARN_CORES:
         print(f"warning: other processes took up to {busy:.2f} cores during a window; "
               f"the ratios are only fair on an otherwise quiet machine", flush=True)
 
 
-def print_panes(times: dict[str, list[float]], first_step: int, last_step: int) -> None:
+def draws_per_s(name: str, refresh: float | None) -> float:
+    """How often the app draws this row's work (grok_tui/ui/pacing.py)."""
+    group = {"StatusPane": "status", "garbage collection": "status",
+             "WeightsPane": "inspection", "FrequenciesPane": "inspection"}.get(name, "plots")
+    return 1 / cadence(refresh).interval(group)
+
+
+def print_panes(times: dict[str, list[float]], first_step: int, last_step: int, refresh: float | None) -> None:
     frames = len(next(iter(times.values())))
     print(f"\n## milliseconds per frame ({frames} frames, snapshots of steps {first_step}-{last_step}; "
-          f"show() plus the rendering it triggers)")
-    print(f"{'pane':<27} {'mean':>7} {'p95':>7} {'max':>7}")
-    per_frame = [0.0] * frames
+          f"show() plus the rendering it triggers; the screen row composes the whole screen, an upper bound)")
+    print(f"{'pane':<27} {'mean':>7} {'p95':>7} {'max':>7} {'draws/s':>8}")
+    share = 0.0
     for name, values in times.items():
-        print(f"{name:<27} {statistics.fmean(values):7.2f} {p95(values):7.2f} {max(values):7.2f}")
-        per_frame = [a + b for a, b in zip(per_frame, values)]
-    mean = statistics.fmean(per_frame)
-    print(f"{'total per frame':<27} {mean:7.2f} {p95(per_frame):7.2f} {max(per_frame):7.2f}")
-    print(f"at {FRAMES_PER_S} frames/s: {mean * FRAMES_PER_S / 1000:.0%} of one core for the UI process "
-          f"(the trainer has a process of its own)", flush=True)
+        rate = draws_per_s(name, refresh)
+        share += statistics.fmean(values) * rate / 1000
+        print(f"{name:<27} {statistics.fmean(values):7.2f} {p95(values):7.2f} {max(values):7.2f} {rate:8.2f}")
+    print(f"at these rates: {share:.0%} of one core for the panes (the tmux rows above measure the whole "
+          f"UI process; the trainer has a process of its own)", flush=True)
+
+
+def kb(per_s: float | None) -> str:
+    if per_s is None:
+        return "-"
+    return f"{per_s / 1000:.1f} KB/s" if per_s >= 1000 else f"{per_s:.0f} B/s"
+
+
+def print_bytes(device: str, rates: list[Rate], finished: dict[tuple[int, int], float | None],
+                refresh: float | None) -> None:
+    paced = cadence(refresh)
+    base = rates[0].steps_per_s
+    print(f"\n## bytes written to the terminal on {device} (24-bit colour; --refresh {paced.plots:g}: status every "
+          f"{paced.status:g} s, curves every {paced.plots:g} s, weights every {paced.inspection:g} s)")
+    print("goals at 120x40: at most 50 KB/s training, under 1 KB/s paused or finished; ui at most 0.25 cores")
+    print(f"{'size':<8} {'training':>11} {'paused':>10} {'finished':>10}  {'ui cores':>8} {'paused':>7}  "
+          f"{'steps/s ratio':>13}")
+    for r in rates:
+        if r.size is None:
+            continue
+        ratio = f"{r.steps_per_s / base:.2f}" if r.steps_per_s and base else "-"
+        ui, idle = r.cores.get("ui"), r.idle_cores.get("ui")
+        size = f"{r.size[0]}x{r.size[1]}"
+        print(f"{size:<8} {kb(r.bytes_per_s.get('training')):>11} {kb(r.bytes_per_s.get('paused')):>10} "
+              f"{kb(finished.get(r.size)):>10}  {'-' if ui is None else f'{ui:.2f}':>8} "
+              f"{'-' if idle is None else f'{idle:.2f}':>7}  {ratio:>13}", flush=True)
 
 
 # ---- main ----------------------------------------------------------------------------------------------
@@ -666,16 +840,28 @@ def run(args: argparse.Namespace) -> None:
         for device in args.devices:
             progress(f"{device}: headless")
             rates = [guarded("headless", measure_headless, args.experiment, device, args.seconds, workdir)]
-            progress(f"{device}: the monitor in tmux")
-            rates.append(guarded("monitor (tmux)", measure_tmux, args.experiment, device, args.seconds,
-                                 args.size, workdir))
+            for size in args.sizes:
+                progress(f"{device}: the monitor in tmux at {size[0]}x{size[1]}")
+                rate = guarded(f"monitor (tmux {size[0]}x{size[1]})", measure_tmux, args.experiment, device,
+                               args.seconds, size, workdir, args.refresh)
+                rate.size = size
+                rates.append(rate)
             progress(f"{device}: the monitor under run_test")
             rates.append(guarded("monitor (run_test)", measure_run_test, args.experiment, device, args.seconds,
-                                 args.size, workdir))
+                                 args.size, workdir, args.refresh))
             print_rates(device, rates)
+            finished = {}
+            for size in args.sizes:
+                progress(f"{device}: a finished run at {size[0]}x{size[1]}")
+                try:
+                    finished[size] = measure_finished(args.experiment, device, size, workdir, args.refresh)
+                except Exception as e:
+                    finished[size] = None
+                    progress(f"failed: {one_line(e)}")
+            print_bytes(device, rates, finished, args.refresh)
     progress("the panes")
     try:
-        print_panes(*measure_panes(args.experiment, args.size))
+        print_panes(*measure_panes(args.experiment, args.size), args.refresh)
     except Exception as e:
         print(f"\n## milliseconds per frame: failed: {one_line(e)}")
 

@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
+    _add_refresh(parser)
     parser.add_argument("--grokfast", action="store_true", default=None,
                         help="start with the Grokfast EMA gradient filter on (see --grokfast-alpha, --grokfast-lamb)")
     for name, kind in CONFIG_FLAGS.items():
@@ -134,6 +135,7 @@ def _run(argv: list[str]) -> int:
         print(list_experiments())
         return 0
     theme = _theme(args.theme)
+    refresh = _refresh(args.refresh)
     if args.detach and args.headless:
         raise UsageError("--detach and --headless cannot be combined: a detached run is headless already")
     try:
@@ -168,7 +170,7 @@ def _run(argv: list[str]) -> int:
             return serve(spec)
         from grok_tui.ui.app import run_app
 
-        return run_app(spec, theme=theme)
+        return run_app(spec, theme=theme, refresh=refresh)
     except ChannelError:
         raise  # another process trains this run: one line, not a crash
     except Exception as e:
@@ -187,19 +189,39 @@ def _theme(name: str | None) -> str | None:
     return name
 
 
+def _add_refresh(parser: argparse.ArgumentParser) -> None:
+    from grok_tui.ui.pacing import REFRESH_HELP
+
+    parser.add_argument("--refresh", metavar="SECONDS", help=REFRESH_HELP)
+
+
+def _refresh(text: str | None) -> float:
+    """Check --refresh before anything is created."""
+    from grok_tui.ui.pacing import DEFAULT_REFRESH_S, parse_refresh
+
+    if text is None:
+        return DEFAULT_REFRESH_S
+    try:
+        return parse_refresh(text)
+    except ValueError as e:
+        raise UsageError(f"--refresh: {e}") from None
+
+
 def _watch(argv: list[str]) -> int:
     parser = _Parser(prog=f"{PROG} watch", description="Follow a run directory, read-only.")
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--theme", metavar="NAME")
+    _add_refresh(parser)
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
+    refresh = _refresh(args.refresh)
     try:
         load_config(Path(args.run_dir))
     except RunDirError as e:
         raise UsageError(f"watch {args.run_dir!r}: {e}") from None
     from grok_tui.ui.app import run_watch
 
-    return run_watch(Path(args.run_dir), theme=theme)
+    return run_watch(Path(args.run_dir), theme=theme, refresh=refresh)
 
 
 def _detach(spec: Any) -> int:
@@ -244,8 +266,10 @@ def _attach(argv: list[str]) -> int:
     parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
                         help="the run (default: the newest run training under runs/)")
     parser.add_argument("--theme", metavar="NAME")
+    _add_refresh(parser)
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
+    refresh = _refresh(args.refresh)
     if args.run_dir is None:
         run_dir = newest_running(Path("runs"))
         if run_dir is None:
@@ -259,7 +283,7 @@ def _attach(argv: list[str]) -> int:
                          f"{PROG} --resume {run_dir} continues it")
     from grok_tui.ui.app import run_attach
 
-    return run_attach(run_dir, theme=theme)
+    return run_attach(run_dir, theme=theme, refresh=refresh)
 
 
 def _ls(argv: list[str]) -> int:

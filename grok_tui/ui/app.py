@@ -40,6 +40,7 @@ from grok_tui.train.memory import WontFit
 from grok_tui.train.launch import start as start_run
 from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.frequencies import FrequenciesPane
 from grok_tui.ui.panes.norm import NormPane
@@ -49,7 +50,8 @@ from grok_tui.ui.screens.help import HelpScreen
 from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
 from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
 
-FRAME_INTERVAL_S = 0.1
+# The longest the app waits before it looks for a new frame; the panes redraw at their own pace (ui/pacing.py).
+FRAME_INTERVAL_S = 0.25
 
 # (key, shown as, action, footer label, description for help and the palette, in the footer)
 KEYS = [
@@ -100,14 +102,16 @@ class GrokApp(App[int]):
     ]
 
     def __init__(self, spec: RunSpec | None = None, *, session: Any = None, theme: str | None = None,
-                 backend: str = "process", frame_interval: float = FRAME_INTERVAL_S) -> None:
+                 backend: str = "process", frame_interval: float = FRAME_INTERVAL_S,
+                 refresh: float = DEFAULT_REFRESH_S) -> None:
         self.theme_names = available_themes()
         # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
         self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)
         super().__init__()
         self.spec = spec
         self.backend = backend
-        self.frame_interval = frame_interval
+        self.pacer = Pacer(Cadence.for_refresh(refresh), tick=frame_interval)
+        self.frame_interval = self.pacer.tick
         self.session = session or self._new_session(spec)
         self.history = History()
         self.snapshot: Snapshot | None = None
@@ -176,7 +180,9 @@ class GrokApp(App[int]):
         self.session.run(cancelled=lambda: worker.is_cancelled)
 
     def draw_frame(self) -> None:
-        """Take the newest frame, if any, and redraw from it (the timer's only job)."""
+        """Take the newest frame, if any, and redraw the panes that are due (the timer's only job)."""
+        if not self.query(StatusPane):
+            return  # the screen is being torn down (a tick can come after its panes have gone)
         snapshot, rows, error = self.session.mailbox.take()
         for notice in self.session.mailbox.take_notices():
             self.notify(notice, severity="warning", timeout=8)
@@ -185,11 +191,10 @@ class GrokApp(App[int]):
         if error and error != self.error:
             self.error = error
             self.notify(error, title="training stopped", severity="error", timeout=10)
+            self.pacer.news()
         if snapshot is None and self.snapshot is None:
             if error:  # it failed before its first frame: say so, don't go on "starting" for ever
                 self.query_one(StatusPane).show_failure(error)
-            return
-        if snapshot is None and not error:
             return
         if snapshot is not None:
             if snapshot.fault and (self.snapshot is None or self.snapshot.fault != snapshot.fault):
@@ -197,13 +202,18 @@ class GrokApp(App[int]):
             if self._checkpoint_asked is not None and snapshot.checkpoints > self._checkpoint_asked:
                 self._checkpoint_asked = None
                 self.notify(f"checkpoint saved at step {snapshot.checkpoint_step:,} in {self.run_dir}")
+            first = self.snapshot is None  # of the app, or of a restarted run: no pane waits its turn
             self.snapshot = snapshot
             self.history.sync_events(snapshot.events)
-        for pane in (self.query_one(CurvesPane), self.query_one(WeightsPane),
-                     self.query_one(FrequenciesPane), self.query_one(NormPane)):
-            if pane.display:
+            self.pacer.news(at_once=first)
+        # Between two frames a group's news waits for its turn: a pane is never left stale.
+        due = self.pacer.due()
+        for pane in (self.query_one(CurvesPane), self.query_one(NormPane),
+                     self.query_one(WeightsPane), self.query_one(FrequenciesPane)):
+            if pane.display and pane.cadence in due:
                 pane.show(self.snapshot, self.history)
-        self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
+        if "status" in due:
+            self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
 
     # ---- commands ----------------------------------------------------------------------
 
@@ -358,6 +368,8 @@ class GrokApp(App[int]):
             for pane in (self.query_one(CurvesPane), self.query_one(NormPane)):
                 if pane.display:
                     pane.show(self.snapshot, self.history)
+            # Its colours come from the theme; unchanged text skips the redraw.
+            self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([(display, description) for _, display, _, _, description, _ in KEYS]))
@@ -466,19 +478,20 @@ async def _wait(workers: list[Worker], timeout: float) -> None:
         pass  # the run directory is flushed by the trainer's own finally; nothing more to wait for
 
 
-def run_app(spec: RunSpec, theme: str | None = None, backend: str = "process") -> int:
-    return _exit_status(GrokApp(spec, theme=theme, backend=backend))
+def run_app(spec: RunSpec, theme: str | None = None, backend: str = "process",
+            refresh: float = DEFAULT_REFRESH_S) -> int:
+    return _exit_status(GrokApp(spec, theme=theme, backend=backend, refresh=refresh))
 
 
-def run_watch(run_dir: Path, theme: str | None = None) -> int:
+def run_watch(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
     from grok_tui.watch import WatchSession
 
-    return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme))
+    return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme, refresh=refresh))
 
 
-def run_attach(run_dir: Path, theme: str | None = None) -> int:
+def run_attach(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
     spec = RunSpec(load_config(run_dir), Path(run_dir))  # `r` restarts it with the next seed, as anywhere
-    return _exit_status(GrokApp(spec, session=AttachSession(run_dir), theme=theme))
+    return _exit_status(GrokApp(spec, session=AttachSession(run_dir), theme=theme, refresh=refresh))
 
 
 def _exit_status(app: GrokApp, **run: Any) -> int:

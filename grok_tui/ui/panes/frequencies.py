@@ -12,6 +12,7 @@ from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.base import Pane
+from grok_tui.ui.panes.lean import LeanLines
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -35,7 +36,7 @@ def fit_columns(values: np.ndarray, width: int) -> tuple[np.ndarray, int]:
     return padded.reshape(-1, group).sum(axis=1), group
 
 
-class Bars(Widget):
+class Bars(LeanLines, Widget):
     """Draws the histogram; the text lines above it come from the pane."""
 
     COMPONENT_CLASSES = {"bars--bar", "bars--key", "bars--axis"}
@@ -80,29 +81,45 @@ class Bars(Widget):
         return Text("\n").join(lines)
 
 
+class Readout(LeanLines, Static):
+    """The lines above the bars."""
+
+    def show(self, text: Text | str) -> None:
+        if text != self.content:  # rounded figures often stay the same from one inspection to the next
+            self.update(text)
+
+
 class FrequenciesPane(Pane):
+    cadence = "inspection"
+
     def __init__(self, **kwargs) -> None:
         super().__init__("frequencies", **kwargs)
+        self._inspection: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(id="freq-text")
+        yield Readout(id="freq-text")
         yield Bars()
 
     def show(self, snapshot: Snapshot, history: History) -> None:
-        text = self.query_one("#freq-text", Static)
+        # Only a new inspection of the model changes this pane (the frame's objects are replaced, never mutated).
+        inspection = (snapshot.spectrum, snapshot.parity, snapshot.matrices.get("hidden"))
+        if self._inspection is not None and all(a is b for a, b in zip(inspection, self._inspection)):
+            return
+        self._inspection = inspection
+        text = self.query_one("#freq-text", Readout)
         bars = self.query_one(Bars)
         if snapshot.spectrum is not None:
             self._show_spectrum(snapshot.spectrum, text, bars)
         elif snapshot.parity is not None:
             self._show_parity(snapshot.parity, snapshot.matrices.get("hidden"), text, bars)
         else:
-            text.update("no input axis to analyse for this model")
+            text.show("no input axis to analyse for this model")
 
-    def _show_spectrum(self, s: Spectrum, text: Static, bars: Bars) -> None:
-        self.border_title = "frequencies"
+    def _show_spectrum(self, s: Spectrum, text: Readout, bars: Bars) -> None:
+        self.set_title("frequencies")
         keys = s.key_frequencies
         shown = " ".join(map(str, keys[:8])) + (f" … ({len(keys)} in all)" if len(keys) > 8 else "")
-        text.update(Text.assemble(
+        text.show(Text.assemble(
             ("purity ", "dim"), (f"{s.median_purity:.2f}", "bold"),
             ("  periodic ", "dim"), (f"{s.periodic_share:.0%}", "bold"),
             ("  gini ", "dim"), (f"{s.gini:.2f}", "bold"),
@@ -111,9 +128,9 @@ class FrequenciesPane(Pane):
         counts = s.neurons_per_frequency()
         bars.set_values(counts.astype(float), first_label=1, highlight={f - 1 for f in keys[:5]})
 
-    def _show_parity(self, mass: ParityMass, w_in: np.ndarray | None, text: Static, bars: Bars) -> None:
-        self.border_title = "|w| per input bit"
-        text.update(Text.assemble(
+    def _show_parity(self, mass: ParityMass, w_in: np.ndarray | None, text: Readout, bars: Bars) -> None:
+        self.set_title("|w| per input bit")
+        text.show(Text.assemble(
             ("relevant bits hold ", "dim"), (f"{mass.share:.0%}", "bold"), (" of |w|", "dim"),
             ("\nper bit ", "dim"), (f"{mass.ratio:.1f}×", "bold"), (" the others", "dim"),
         ))

@@ -15,6 +15,7 @@ from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.events import Resize
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -89,6 +90,21 @@ def format_limit(value: float) -> str:
     return "0" if value == 0 else f"{value:+.3g}"
 
 
+def _cells(strip: Strip) -> list[tuple[str, Style | None]]:
+    return [(char, segment.style) for segment in strip for char in segment.text]
+
+
+def changed_span(before: Strip, after: Strip) -> tuple[int, int] | None:
+    """The first and one past the last cell at which two lines differ; None if they don't."""
+    if before == after:
+        return None
+    old, new = _cells(before), _cells(after)
+    if len(old) != len(new):
+        return 0, max(len(old), len(new))
+    differ = [x for x, (a, b) in enumerate(zip(old, new)) if a != b]
+    return (differ[0], differ[-1] + 1) if differ else None
+
+
 class _Key(NamedTuple):
     version: int
     width: int
@@ -119,7 +135,6 @@ class Heatmap(Widget):
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._matrix: np.ndarray | None = None
-        self._clean = False
         self._title = ""
         self._version = 0
         self._strips: list[Strip] = []
@@ -128,33 +143,47 @@ class Heatmap(Widget):
         self._pair_styles: dict[tuple[int, int], Style] = {}
         self._level_colours: list[Color] = []
 
-    def _data(self) -> np.ndarray | None:
-        """The matrix with non-finite weights zeroed, done once and lazily."""
-        if self._matrix is not None and not self._clean:
-            # NaN/inf would poison the block means and vmax; the array is our copy.
-            np.nan_to_num(self._matrix, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-            self._clean = True
-        return self._matrix
-
     @property
     def vmax(self) -> float:
         """Symmetric colour limit: the largest finite |weight| (0 if none)."""
-        data = self._data()
+        data = self._matrix
         if data is None or data.size == 0:
             return 0.0
         return float(np.abs(data).max())
 
     def set_matrix(self, matrix: np.ndarray, title: str = "") -> None:
-        """Show ``matrix``; resampling and colouring wait until render time."""
+        """Show ``matrix``, repainting only the lines whose picture changed (none if the same)."""
         # A copy, because callers may hand over a buffer they keep updating.
         data = np.atleast_2d(np.array(matrix, dtype=np.float64))
         if data.ndim != 2:
             data = data.reshape(data.shape[0], -1)
+        # NaN/inf would poison the block means and vmax.
+        np.nan_to_num(data, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        same = self._matrix is not None and self._matrix.shape == data.shape and np.array_equal(self._matrix, data)
+        if same and title == self._title:
+            return
         self._matrix = data
-        self._clean = False
         self._title = title
         self._version += 1
-        self._invalidate()
+        self._repaint_changes()
+
+    def _repaint_changes(self) -> None:
+        """Build the new picture now and repaint the cells that differ from the one on screen."""
+        old, old_key = self._strips, self._key
+        width, height = self.size
+        key = _Key(self._version, width, height, self._colours(), self.rich_style)
+        if old_key is None or old_key._replace(version=key.version) != key:
+            self._invalidate()  # nothing on screen in this size and these colours to compare with
+            return
+        self._key, self._strips = key, self._build(key)
+        if len(old) != len(self._strips):
+            self.refresh()
+            return
+        regions = [Region(span[0], y, span[1] - span[0], 1)
+                   for y, (before, after) in enumerate(zip(old, self._strips))
+                   if (span := changed_span(before, after)) is not None]
+        if regions:
+            self.refresh(*regions)
 
     def on_resize(self, event: Resize) -> None:
         self._invalidate()
@@ -200,7 +229,7 @@ class Heatmap(Widget):
         width, height, base = key.width, key.height, key.base
         if width <= 0 or height <= 0:
             return []
-        data = self._data()
+        data = self._matrix
         if height < MIN_LINES or width < MIN_COLS or data is None:
             return [Strip.blank(width, base)] * height
         self._ensure_styles(key.colours)

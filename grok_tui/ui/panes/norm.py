@@ -25,7 +25,7 @@ class NormPane(Pane):
         s = history.series("param_norm")
         start = s.values[0] if len(s) else snapshot.metrics.param_norm
         now = snapshot.metrics.param_norm
-        self.border_title = f"norm {now:.1f} ({now / start:.0%})" if start else "norm"
+        self.set_title(f"norm {now:.1f} ({now / start:.0%})" if start else "norm")
         line = Line("norm", s.steps, s.values, component_rgb(self, "plot--norm"))
         plot = self.query_one(SeriesPlot)
         plot.log_x = self.app.query_one("CurvesPane").log_x

@@ -16,8 +16,11 @@ from typing import Sequence, Union
 import numpy as np
 from rich.text import Text
 from textual.app import RenderResult
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
+
+from grok_tui.ui.panes.lean import LeanLines, changed_lines
 
 Color = Union[str, tuple[int, int, int]]
 
@@ -118,7 +121,7 @@ def _fingerprint(lines: Sequence[Line], markers: Sequence[float]) -> int:
     return hash(tuple(parts))
 
 
-class SeriesPlot(PlotextPlot):
+class SeriesPlot(LeanLines, PlotextPlot):
     """Named series against training step, with optional log axes and markers."""
 
     log_x: reactive[bool] = reactive(False)
@@ -155,7 +158,21 @@ class SeriesPlot(PlotextPlot):
         self._lines = list(lines)
         self._markers = [float(m) for m in markers]
         self._version += 1
-        self.refresh()
+        self._repaint_changed_lines()
+
+    def _repaint_changed_lines(self) -> None:
+        """Build the new plot now and repaint only its lines that differ from those on screen
+        (the title, the frame, a flat curve's rows often stay the same)."""
+        before, key_before = self._cached, self._cache_key
+        if key_before is None or not self.is_mounted or not self.size.area:
+            self.refresh()
+            return
+        after = self.render()
+        lines = changed_lines(before, after) if self._cache_key[1:] == key_before[1:] else None
+        if lines is None:
+            self.refresh()
+        elif lines:
+            self.refresh(*(Region(0, y, self.size.width, 1) for y in lines))
 
     def render(self) -> RenderResult:
         width, height = self.size.width, self.size.height

@@ -9,6 +9,7 @@ from textual.widgets import Static
 from grok_tui.history import History
 from grok_tui.metrics import FIT_ACC, phase
 from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.panes.lean import LeanLines
 
 
 def run_phase(snapshot: Snapshot, history: History) -> str:
@@ -44,7 +45,7 @@ def _interventions(snapshot: Snapshot, style) -> list[tuple[str, object]]:
     return [(" ".join(active), style)] if active else []
 
 
-class StatusPane(Static):
+class StatusPane(LeanLines, Static):
     DEFAULT_CSS = """
     StatusPane { height: 2; padding: 0 1; }
     """
@@ -66,7 +67,7 @@ class StatusPane(Static):
     def show_failure(self, error: str) -> None:
         """A trainer that failed before its first frame: nothing to show but why."""
         alert = self.get_component_rich_style("status--alert")
-        self.update(Text.assemble(("STOPPED", alert), "\n", (error, alert)))
+        self._update(Text.assemble(("STOPPED", alert), "\n", (error, alert)))
 
     def show(self, snapshot: Snapshot, history: History, error: str | None = None) -> None:
         self._shown = (snapshot, history, error)
@@ -114,4 +115,10 @@ class StatusPane(Static):
         problem = error or snapshot.fault or self.note
         if problem:
             second = Text(problem, style=alert)
-        self.update(Text("\n").join([first, second]))
+        self._update(Text("\n").join([first, second]))
+
+    def _update(self, text: Text) -> None:
+        # Paused, or between two evaluations, the same two lines come again: don't send them.
+        # Its height is fixed (2), so a new text never calls for a new layout of the screen.
+        if text != self.content:
+            self.update(text, layout=False)

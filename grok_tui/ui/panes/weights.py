@@ -21,6 +21,8 @@ def sort_neurons(matrix: np.ndarray, order: np.ndarray) -> np.ndarray | None:
 
 
 class WeightsPane(Pane):
+    cadence = "inspection"
+
     def __init__(self, **kwargs) -> None:
         super().__init__("weights", **kwargs)
         self.index = 0
@@ -46,6 +48,9 @@ class WeightsPane(Pane):
         return self._names[self.index % len(self._names)] if self._names else ""
 
     def show(self, snapshot: Snapshot, history: History) -> None:
+        last = self._last
+        if last is not None and last.matrices is snapshot.matrices and last.spectrum is snapshot.spectrum:
+            return  # no new inspection since the last frame: the same picture
         self._last = snapshot
         self._names = list(snapshot.matrices)
         self._redraw()
@@ -63,5 +68,5 @@ class WeightsPane(Pane):
                 note = " · no neuron axis to sort"
             else:
                 matrix, note = reordered, " · neurons by frequency"
-        self.border_title = f"weights: {name} {matrix.shape[0]}×{matrix.shape[1]}{note}"
+        self.set_title(f"weights: {name} {matrix.shape[0]}×{matrix.shape[1]}{note}")
         self.query_one(Heatmap).set_matrix(matrix)
