@@ -58,6 +58,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -859,11 +860,65 @@ def run(args: argparse.Namespace) -> None:
                     finished[size] = None
                     progress(f"failed: {one_line(e)}")
             print_bytes(device, rates, finished, args.refresh)
+            progress(f"{device}: commands over the channel")
+            try:
+                print_latency(device, measure_command_latency(args.experiment, device, workdir))
+            except Exception as e:
+                print(f"\n## {device}: command latency: failed: {one_line(e)}")
     progress("the panes")
     try:
         print_panes(*measure_panes(args.experiment, args.size), args.refresh)
     except Exception as e:
         print(f"\n## milliseconds per frame: failed: {one_line(e)}")
+
+
+def measure_command_latency(experiment: str, device: str, workdir: Path, presses: int = 40) -> list[float]:
+    """Milliseconds from a key's command leaving a client to a frame that shows it applied, over a run's
+    channel, as `grok-tui attach` sends them (the goal: within 100 ms)."""
+    from grok_tui.train import AttachSession, new_run
+    from grok_tui.train.launch import start, stop, wait_until_served
+
+    run_dir = workdir / f"latency-{device}"
+    spec = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir)
+    process = start(spec)
+    try:
+        wait_until_served(run_dir, process)
+        session = AttachSession(run_dir)
+        threading.Thread(target=session.run, daemon=True).start()
+        snapshot = _frame(session, lambda s: s.step > 0)
+        times = []
+        for i in range(presses):
+            before = snapshot.now.weight_decay
+            factor = 2.0 if i % 2 == 0 else 0.5  # back and forth: the run is not steered anywhere
+            sent = time.perf_counter()
+            session.control.scale("weight_decay", factor)
+            snapshot = _frame(session, lambda s: s.now.weight_decay != before)
+            times.append((time.perf_counter() - sent) * 1000)
+            time.sleep(0.05)
+        return times
+    finally:
+        try:
+            stop(run_dir, timeout=30)
+        except Exception:
+            process.kill()
+
+
+def _frame(session, condition: Callable[[Any], bool], timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        snapshot, _, error = session.mailbox.take()
+        if error:
+            raise RuntimeError(error)
+        if snapshot is not None and condition(snapshot):
+            return snapshot
+        time.sleep(0.001)
+    raise TimeoutError("no frame showed the change")
+
+
+def print_latency(device: str, times: list[float]) -> None:
+    print(f"\n## {device}: a key's command over the run's channel, until a frame shows it applied")
+    print(f"{len(times)} presses: median {statistics.median(times):.1f} ms, p95 {p95(times):.1f} ms, "
+          f"max {max(times):.1f} ms (goal: within 100 ms)")
 
 
 def one_line(e: BaseException) -> str:
