@@ -204,7 +204,8 @@ def _machine_busy_s() -> float:
 class CpuSampler:
     """CPU seconds of a process tree, split into the training child and everything else (the UI).
 
-    The trainer is the multiprocessing "spawn" child; its resource tracker is left out;
+    The trainer is the run's own process (`python -m grok_tui.runner`, which the monitor starts;
+    a multiprocessing "spawn" child in older versions); a resource tracker is left out;
     `script`, which copies the app's output into the typescript, is "pty".
     `extra` names single processes counted on their own (the tmux server). "others" is
     the rest of the machine: on a shared 2-core box a test suite running beside the
@@ -232,7 +233,8 @@ class CpuSampler:
             _, cpu, cmdline = table[pid]
             if "resource_tracker" in cmdline:
                 continue
-            label = "trainer" if "spawn_main" in cmdline else "pty" if cmdline.startswith("script ") else self.root_label
+            trainer = "grok_tui.runner" in cmdline or "spawn_main" in cmdline
+            label = "trainer" if trainer else "pty" if cmdline.startswith("script ") else self.root_label
             totals[label] = totals.get(label, 0.0) + cpu
         for label, pid in self.extra.items():
             totals[label] = table[pid][1] if pid in table else 0.0
