@@ -22,7 +22,7 @@ PROG = "grok-tui"
 # Flags that map onto a RunConfig field, with the type their text must parse as.
 CONFIG_FLAGS: dict[str, type] = {
     "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
-    "train_frac": float, "p": int, "op": str, "width": int, "init_scale": float,
+    "train_frac": float, "pairs": str, "p": int, "op": str, "width": int, "init_scale": float,
     "eval_every": int, "threads": int, "train_size": int, "constrain_norm": float,
     "grokfast_alpha": float, "grokfast_lamb": float, "checkpoint_every_s": float,
 }

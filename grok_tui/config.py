@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 TASKS = ("modular", "parity", "digits", "teacher")
-MODELS = ("concat", "pair", "transformer", "parity_mlp", "omni_mlp", "teacher_mlp")
+MODELS = ("sum_mlp", "concat", "factored", "unfactored", "transformer", "parity_mlp", "omni_mlp", "teacher_mlp")
+MODULAR_MODELS = ("sum_mlp", "concat", "factored", "unfactored", "transformer")
+# Older run directories name the summed-embedding MLP by the article it was taken from.
+MODEL_ALIASES = {"pair": "sum_mlp"}
 # The model each non-modular task takes.
 TASK_MODEL = {"parity": "parity_mlp", "digits": "omni_mlp", "teacher": "teacher_mlp"}
 N_DIGITS = 1797  # images in scikit-learn's bundled 8×8 digits
 OPS = ("+", "-", "*", "/")
-LOSSES = ("ce", "mse")
+# ce_per_class: cross-entropy averaged over the classes too (÷ p), as the PAIR notebook writes its loss.
+LOSSES = ("ce", "ce_per_class", "mse")
+# Which pairs a modular task has: every (a, b), or the unordered ones, a <= b (the PAIR notebook's
+# "symmetric input"), split as that notebook splits them (see tasks/modular.py).
+PAIRS = ("all", "unordered")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -50,6 +57,7 @@ class RunConfig:
     op: str = "+"
     p: int = 67
     train_frac: float = 0.3
+    pairs: str = "all"
     n_bits: int = 30
     k_bits: int = 3
     n_train: int = 1200
@@ -58,7 +66,7 @@ class RunConfig:
     # the 5 output components, is below acc_tol (Omnigrok's threshold 1e-3: an L2 distance < 0.071).
     acc_tol: float = 1e-3
     # Model.
-    model: str = "pair"
+    model: str = "sum_mlp"
     width: int = 128
     embed_dim: int = 128
     init_scale: float = 1.0
@@ -92,6 +100,9 @@ class RunConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(repr(unknown[0]), data[unknown[0]], "a known config field")
+        model = data.get("model")
+        if isinstance(model, str) and model in MODEL_ALIASES:
+            data = {**data, "model": MODEL_ALIASES[model]}
         return validate(cls(**data))
 
     def replace(self, **changes: Any) -> "RunConfig":
@@ -124,6 +135,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model": _choice(MODELS),
     "op": _choice(OPS),
     "loss": _choice(LOSSES),
+    "pairs": _choice(PAIRS),
     "device": _choice(DEVICES),
     "p": (lambda v: is_int(v) and 2 <= v <= 1000, "an integer from 2 to 1000"),
     "train_frac": (lambda v: is_finite(v) and 0 < v < 1, "a number strictly between 0 and 1"),
@@ -168,9 +180,12 @@ def validate(cfg: RunConfig) -> RunConfig:
         if cfg.op in ("*", "/"):
             # Without a prime modulus b has no inverse (÷) and × loses its group structure.
             need(_is_prime(cfg.p), "p", f"a prime for the operation {cfg.op!r}")
-        need(cfg.model in ("concat", "pair", "transformer"), "model", "concat, pair or transformer for a modular task")
-        n_pairs = cfg.p * (cfg.p - 1 if cfg.op == "/" else cfg.p)
-        need(1 <= round(cfg.train_frac * n_pairs) < n_pairs, "train_frac",
+        need(cfg.model in MODULAR_MODELS, "model", f"{', '.join(MODULAR_MODELS)} for a modular task")
+        if cfg.pairs == "unordered":
+            # Half the table stands for the whole only where a∘b = b∘a.
+            need(cfg.op in ("+", "*"), "pairs", "all for a non-commutative operation (unordered needs + or *)")
+        n_pairs = modular_pairs(cfg)
+        need(1 <= modular_train_size(cfg) < n_pairs, "train_frac",
              f"a fraction leaving at least one training and one test pair of {n_pairs}")
     else:
         need(cfg.model == TASK_MODEL[cfg.task], "model", f"{TASK_MODEL[cfg.task]} for the {cfg.task} task")
@@ -179,6 +194,19 @@ def validate(cfg: RunConfig) -> RunConfig:
         if cfg.task == "digits":
             need(cfg.n_train < N_DIGITS, "n_train", f"an integer from 1 to {N_DIGITS - 1} (the rest is the test set)")
     return cfg
+
+
+def modular_pairs(cfg: RunConfig) -> int:
+    """How many (a, b) pairs a modular task has."""
+    if cfg.pairs == "unordered":
+        return cfg.p * (cfg.p + 1) // 2
+    return cfg.p * (cfg.p - 1 if cfg.op == "/" else cfg.p)
+
+
+def modular_train_size(cfg: RunConfig) -> int:
+    """How many of them are trained on (the unordered pairs are split the PAIR notebook's way: rounded down)."""
+    n = modular_pairs(cfg)
+    return int(cfg.train_frac * n) if cfg.pairs == "unordered" else round(cfg.train_frac * n)
 
 
 @dataclass(frozen=True)
@@ -203,16 +231,16 @@ def _modular_presets() -> list[Preset]:
     presets = [
         Preset(
             "mod-add",
-            "a+b mod 67, PAIR MLP (width 128), 30% train, AdamW lr 1e-2 wd 0.3: memorizes by ~step 70, groks by ~3,000",
-            dict(task="modular", op="+", p=67, train_frac=0.3, model="pair", width=128,
+            "a+b mod 67, summed-embedding MLP (width 128), 30% train, AdamW lr 1e-2 wd 0.3: memorizes by ~step 70, groks by ~3,000",
+            dict(task="modular", op="+", p=67, train_frac=0.3, model="sum_mlp", width=128,
                  lr=1e-2, weight_decay=0.3, steps=6000, eval_every=10),
         ),
-        # The PAIR MLP adds the two operands' embeddings, so it cannot tell a∘b from b∘a:
+        # The summed-embedding MLP adds the two operands' embeddings, so it cannot tell a∘b from b∘a:
         # it only ships for the commutative operations.
         Preset(
-            "pair-mul",
-            "a*b mod 67, PAIR MLP, 30% train, wd 0.3: memorizes by ~step 70, groks by ~2,100",
-            dict(task="modular", op="*", p=67, train_frac=0.3, model="pair", width=128,
+            "mod-mul",
+            "a*b mod 67, summed-embedding MLP, 30% train, wd 0.3: memorizes by ~step 70, groks by ~2,100",
+            dict(task="modular", op="*", p=67, train_frac=0.3, model="sum_mlp", width=128,
                  lr=1e-2, weight_decay=0.3, steps=6000, eval_every=10),
         ),
     ]
@@ -223,14 +251,35 @@ def _modular_presets() -> list[Preset]:
             dict(task="modular", op=op, p=53, train_frac=0.8, model="concat", width=128, embed_dim=128,
                  lr=3e-2, weight_decay=0.03, steps=4000, eval_every=10),
         ))
+    # The PAIR article's own model, as its notebook (server-side/grokking/MLP_Modular_Addition.ipynb in
+    # PAIR-code/ai-explorables) trains it: the unordered pairs of mod 67, 40% of them for training, one
+    # embedding E (67x500) shared by both inputs and the output, a bias-free 500->24 layer on each
+    # input, ReLU of the sum, a bias-free 24->500 layer, logits = out @ E^T; the loss is the
+    # cross-entropy averaged over the classes too; full-batch AdamW lr 1e-3, wd 1, betas (0.9, 0.98);
+    # 50,000 steps; seed 165 (the notebook's: its split is drawn the same way, see tasks/modular.py).
+    article = dict(task="modular", op="+", p=67, pairs="unordered", train_frac=0.4, embed_dim=500, width=24,
+                   loss="ce_per_class", lr=1e-3, weight_decay=1.0, beta1=0.9, beta2=0.98, steps=50_000,
+                   eval_every=100, seed=165)
+    presets.append(Preset(
+        "pair-article",
+        "the PAIR article's model as its notebook trains it: a+b mod 67 (a<=b), 24 neurons between a shared "
+        "500-d embedding, 40% train, lr 1e-3 wd 1: memorizes, sits near chance, then groks",
+        dict(article, model="factored"),
+    ))
+    presets.append(Preset(
+        "pair-article-unfactored",
+        "the article's warning: the same 24 neurons trained directly (3,216 weights, no embedding), same optimizer: "
+        "memorizes but does not generalize",
+        dict(article, model="unfactored"),
+    ))
     # Circuit efficiency (Varma et al. 2023): near the critical dataset size the
     # memorizing and generalizing circuits are about as efficient, and the run
     # settles part-way. At wd 1.0 on mod 47 that size is near 20% of the pairs
     # (measured: 20% plateaus at ~50% test, 25% at ~90%, 30% groks fully).
     presets.append(Preset(
         "semi-grok",
-        "a+b mod 47, PAIR MLP, 20% train (near the critical size), wd 1.0: memorizes, waits, then generalizes only part-way (test ~50%)",
-        dict(task="modular", op="+", p=47, train_frac=0.2, model="pair", width=128,
+        "a+b mod 47, summed-embedding MLP, 20% train (near the critical size), wd 1.0: memorizes, waits, then generalizes only part-way (test ~50%)",
+        dict(task="modular", op="+", p=47, train_frac=0.2, model="sum_mlp", width=128,
              lr=1e-2, weight_decay=1.0, steps=30_000, eval_every=25),
     ))
     return presets

@@ -17,7 +17,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from grok_tui.config import DEVICES, PRESETS, TASK_MODEL, RunConfig, validate
+from grok_tui.config import DEVICES, MODULAR_MODELS, PRESETS, TASK_MODEL, RunConfig, validate
 from grok_tui.runlog import (
     CHECKPOINT, CONFIG, EVENTS, METRICS, JsonlFollower, RunDirError, RunLog, _json_line, load_checkpoint, load_config,
     read_jsonl,
@@ -522,7 +522,7 @@ def load_config_checked(root, data=None) -> RunConfig | None:
     # The cross-field rules, checked independently of validate().
     assert 1 <= cfg.k_bits <= cfg.n_bits
     if cfg.task == "modular":
-        assert cfg.model in ("concat", "pair", "transformer")
+        assert cfg.model in MODULAR_MODELS
         if cfg.op in ("*", "/"):
             assert all(cfg.p % d for d in range(2, cfg.p)), "a modulus that is not prime"
     else:

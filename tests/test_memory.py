@@ -30,7 +30,9 @@ def test_every_preset_is_estimated_small_and_fits(name: str) -> None:
 
 
 @pytest.mark.parametrize("changes", [
-    dict(model="pair", p=13, width=7),
+    dict(model="sum_mlp", p=13, width=7),
+    dict(model="factored", p=13, embed_dim=5, width=7),
+    dict(model="unfactored", p=13, width=7),
     dict(model="concat", p=13, embed_dim=5, width=7),
     dict(model="transformer", p=13, embed_dim=8, width=7),
     dict(task="parity", model="parity_mlp", n_bits=11, k_bits=3, width=7),
@@ -129,7 +131,7 @@ for data in json.loads(sys.argv[2]):
 # for long runs, where glibc's fragmented heap took these configs up to 2.1x higher (pair:
 # 318 MB after one step, 668 MB after 100; parity, whose tensors are all mmapped: no growth).
 MEASURED = {
-    "pair": dict(p=250, width=512),
+    "sum_mlp": dict(p=250, width=512),
     "transformer": dict(model="transformer", p=127, embed_dim=128, width=512, lr=1e-3),
     "parity": dict(task="parity", model="parity_mlp", n_train=30000, n_test=30000, n_bits=100, width=768),
 }

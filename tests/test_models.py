@@ -1,12 +1,12 @@
 import torch
 
 from grok_tui.config import PRESETS
-from grok_tui.models import ConcatMLP, OneLayerTransformer, PairMLP, ParityMLP, build_model, scale_init
+from grok_tui.models import ConcatMLP, OneLayerTransformer, SumMLP, ParityMLP, build_model, scale_init
 
 
 def test_model_shapes_and_neuron_inputs():
     x = torch.tensor([[1, 2], [3, 4], [0, 6]])
-    for model in (PairMLP(7, 16), ConcatMLP(7, 8, 16), OneLayerTransformer(7, d_model=16, n_heads=4, d_mlp=32)):
+    for model in (SumMLP(7, 16), ConcatMLP(7, 8, 16), OneLayerTransformer(7, d_model=16, n_heads=4, d_mlp=32)):
         assert model(x).shape == (3, 7)
         assert model.neuron_inputs().shape[0] == 7
         assert all(m.dim() == 2 for m in model.matrices().values())
@@ -35,7 +35,7 @@ def test_init_scale_multiplies_every_parameter():
     big = build_model(PRESETS["mod-add"].config(init_scale=4.0), 67)
     for p, q in zip(base.parameters(), big.parameters()):
         assert torch.allclose(q, 4.0 * p)
-    model = PairMLP(5, 4)
+    model = SumMLP(5, 4)
     before = model.embed.weight.clone()
     scale_init(model, 0.5)
     assert torch.allclose(model.embed.weight, before * 0.5)

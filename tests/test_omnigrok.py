@@ -57,7 +57,7 @@ def test_digits_task_is_a_seeded_split_of_the_bundled_images():
 
 def test_digits_config_checks_its_model_and_size():
     with pytest.raises(ConfigError) as e:
-        digits(model="pair")
+        digits(model="sum_mlp")
     assert e.value.field == "model"
     with pytest.raises(ConfigError) as e:
         digits(n_train=1797)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from grok_tui.config import RunConfig
 from grok_tui.models.base import GrokModel, scale_init
-from grok_tui.models.mlp import ConcatMLP, PairMLP, ParityMLP
+from grok_tui.models.article import FactoredMLP, UnfactoredMLP
+from grok_tui.models.mlp import ConcatMLP, ParityMLP, SumMLP
 from grok_tui.models.omni import OmniMLP, TeacherMLP
 from grok_tui.models.transformer import OneLayerTransformer
 
 
 def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
     """Build from the current torch RNG state (the trainer seeds it first)."""
-    if cfg.model == "pair":
-        model: GrokModel = PairMLP(cfg.p, cfg.width)
+    if cfg.model == "sum_mlp":
+        model: GrokModel = SumMLP(cfg.p, cfg.width)
+    elif cfg.model == "factored":
+        model = FactoredMLP(cfg.p, cfg.embed_dim, cfg.width)
+    elif cfg.model == "unfactored":
+        model = UnfactoredMLP(cfg.p, cfg.width)
     elif cfg.model == "concat":
         model = ConcatMLP(cfg.p, cfg.embed_dim, cfg.width)
     elif cfg.model == "transformer":
@@ -30,6 +35,7 @@ def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
 
 
 __all__ = [
-    "GrokModel", "build_model", "scale_init", "ConcatMLP", "PairMLP", "ParityMLP", "OneLayerTransformer",
+    "GrokModel", "build_model", "scale_init", "ConcatMLP", "FactoredMLP", "ParityMLP", "SumMLP", "UnfactoredMLP",
+    "OneLayerTransformer",
     "OmniMLP", "TeacherMLP",
 ]

@@ -8,8 +8,13 @@ from torch import nn
 from grok_tui.models.base import GrokModel
 
 
-class PairMLP(GrokModel):
-    """The seed article's model: relu(E[a] + E[b]) @ U, one embedding shared by both operands."""
+class SumMLP(GrokModel):
+    """relu(E[a] + E[b]) @ U: one embedding shared by both operands, their rows summed.
+
+    Taken from the PAIR article's description of its model, without the factoring its
+    notebook has (that model is models/article.py): the embedding's width is the layer
+    of neurons itself.
+    """
 
     def __init__(self, p: int, width: int):
         super().__init__()

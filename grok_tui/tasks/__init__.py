@@ -17,7 +17,7 @@ def n_classes(cfg: RunConfig) -> int:
 
 def build_dataset(cfg: RunConfig) -> Dataset:
     if cfg.task == "modular":
-        return modular_dataset(cfg.p, cfg.op, cfg.train_frac, cfg.seed)
+        return modular_dataset(cfg.p, cfg.op, cfg.train_frac, cfg.seed, cfg.pairs)
     if cfg.task == "digits":
         return digits_dataset(cfg.n_train, cfg.seed)
     if cfg.task == "teacher":

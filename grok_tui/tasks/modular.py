@@ -1,7 +1,8 @@
-"""a ∘ b mod p over every pair, split into train and test by a seeded permutation."""
+"""a ∘ b mod p over every pair (or the unordered ones), split into train and test by a seeded permutation."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from grok_tui.tasks.dataset import Dataset
@@ -27,7 +28,22 @@ def modular_table(p: int, op: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([a, b], dim=1), y
 
 
-def modular_dataset(p: int, op: str, train_frac: float, seed: int) -> Dataset:
+def unordered_table(p: int, op: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs with a <= b, in the PAIR notebook's order (a, then b); only for + and ×."""
+    x, y = modular_table(p, op)
+    keep = x[:, 0] <= x[:, 1]
+    return x[keep], y[keep]
+
+
+def modular_dataset(p: int, op: str, train_frac: float, seed: int, pairs: str = "all") -> Dataset:
+    if pairs == "unordered":
+        # As the PAIR notebook draws it: np.random.seed(seed), np.random.permutation, and the
+        # fraction rounded down; so a run with the notebook's seed trains on the notebook's split.
+        x, y = unordered_table(p, op)
+        order = torch.from_numpy(np.random.RandomState(seed).permutation(len(x)))
+        n_train = int(train_frac * len(x))
+        train, test = order[:n_train], order[n_train:]
+        return Dataset(x[train], y[train], x[test], y[test], n_classes=p)
     x, y = modular_table(p, op)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(x), generator=generator)

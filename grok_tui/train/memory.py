@@ -24,7 +24,7 @@ from typing import Callable
 import psutil
 import torch
 
-from grok_tui.config import N_DIGITS, RunConfig
+from grok_tui.config import N_DIGITS, RunConfig, modular_pairs, modular_train_size
 from grok_tui.tasks.teacher import HIDDEN as TEACHER_HIDDEN, IN_DIM as TEACHER_IN, OUT_DIM as TEACHER_OUT
 
 FLOAT = 4  # bytes in a float32
@@ -61,8 +61,7 @@ def examples(cfg: RunConfig) -> Examples:
     `cfg.train_size` is left out on purpose: a live command can restore the whole training set.
     """
     if cfg.task == "modular":
-        n = cfg.p * (cfg.p - 1 if cfg.op == "/" else cfg.p)
-        n_train = round(cfg.train_frac * n)
+        n, n_train = modular_pairs(cfg), modular_train_size(cfg)
         return Examples(n_train, n - n_train, cfg.p)
     if cfg.task == "digits":
         return Examples(cfg.n_train, N_DIGITS - cfg.n_train, 10)
@@ -117,18 +116,27 @@ def loss_floats(cfg: RunConfig, classes: int, training: bool) -> int:
     gradients beside the saved output (the logits are gone by then). MSE on class labels builds
     an int64 one-hot (two floats' worth) and its float copy; the teacher's targets are floats.
     """
-    if cfg.loss == "ce":
+    if cfg.loss in ("ce", "ce_per_class"):
         return 3 * classes if training else 2 * classes + 4 * INDEX
     return 6 * classes
 
 
-def pair_activations(cfg: RunConfig, classes: int) -> Activations:
+def sum_activations(cfg: RunConfig, classes: int) -> Activations:
     w, loss = cfg.width, loss_floats(cfg, classes, True)
     # Forward: both operands' embeddings (2W) beside their sum (W); the relu (W) is saved for
     # the loss. Backward ends the same way round: the embedding gradient made contiguous (2W)
     # beside the relu gradient (W), with the sorted indices.
     train = max(3 * w, w + loss) + 2 * INDEX
     forward = max(3 * w, w + classes, loss_floats(cfg, classes, False))
+    return Activations(train, forward)
+
+
+def factored_activations(cfg: RunConfig, classes: int) -> Activations:
+    d, w, loss = cfg.embed_dim, cfg.width, loss_floats(cfg, classes, True)
+    # Forward: both operands' embedding rows (2D) and their projections (2W), the relu (W), the
+    # projection back (D), then the logits; backward mirrors it.
+    train = 2 * d + 3 * w + d + loss + 2 * INDEX
+    forward = max(2 * d + 3 * w + d, d + classes + loss_floats(cfg, classes, False))
     return Activations(train, forward)
 
 
@@ -190,8 +198,16 @@ def linear(n_in: int, n_out: int, bias: bool = True) -> int:
     return n_in * n_out + (n_out if bias else 0)
 
 
-def pair_parameters(cfg: RunConfig, classes: int) -> int:
+def sum_parameters(cfg: RunConfig, classes: int) -> int:
     return cfg.p * cfg.width + linear(cfg.width, classes, bias=False)
+
+
+def factored_parameters(cfg: RunConfig, classes: int) -> int:
+    return cfg.p * cfg.embed_dim + 2 * cfg.embed_dim * cfg.width
+
+
+def unfactored_parameters(cfg: RunConfig, classes: int) -> int:
+    return cfg.p * cfg.width + cfg.width * classes
 
 
 def concat_parameters(cfg: RunConfig, classes: int) -> int:
@@ -222,7 +238,9 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {
-    "pair": Family(pair_activations, pair_parameters, ("p", "width")),
+    "sum_mlp": Family(sum_activations, sum_parameters, ("p", "width")),
+    "factored": Family(factored_activations, factored_parameters, ("p", "embed_dim", "width")),
+    "unfactored": Family(sum_activations, unfactored_parameters, ("p", "width")),
     "concat": Family(concat_activations, concat_parameters, ("p", "embed_dim", "width")),
     "transformer": Family(transformer_activations, transformer_parameters, ("p", "embed_dim", "width")),
     "parity_mlp": Family(parity_activations, parity_parameters, ("n_train", "n_test", "n_bits", "width")),
@@ -248,7 +266,7 @@ def weight_copies(cfg: RunConfig) -> int:
 
 def spectrum_input_shape(cfg: RunConfig) -> tuple[int, int] | None:
     """The p x H matrix neuron_spectrum transforms, for the models that have one."""
-    if cfg.model in ("pair", "concat"):
+    if cfg.model in ("sum_mlp", "concat", "factored", "unfactored"):
         return cfg.p, cfg.width
     if cfg.model == "transformer":
         return cfg.p, cfg.embed_dim
@@ -266,7 +284,7 @@ def inspection_bytes(cfg: RunConfig) -> int:
     spectrum = 24 * p * h
     # The concat model's neuron inputs are a product, made twice per look, and the previous
     # look's copy is still held by the last snapshot.
-    products = 3 * FLOAT * p * h if cfg.model == "concat" else 0
+    products = 3 * FLOAT * p * h if cfg.model in ("concat", "factored") else 0
     return spectrum + products
 
 

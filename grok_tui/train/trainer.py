@@ -155,6 +155,8 @@ class Trainer:
             return F.mse_loss(out, y)
         if self.cfg.loss == "mse":
             return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
+        if self.cfg.loss == "ce_per_class":  # the PAIR notebook's -mean(onehot * log_softmax)
+            return F.cross_entropy(out, y) / out.shape[-1]
         return F.cross_entropy(out, y)
 
     def train_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
