@@ -269,7 +269,7 @@ def _modular_presets() -> list[Preset]:
     presets.append(Preset(
         "pair-article-unfactored",
         "the article's warning: the same 24 neurons trained directly (3,216 weights, no embedding), same optimizer: "
-        "memorizes but does not generalize",
+        "fits ~72% of the training set and never generalizes (test ~6% at 20,000 steps)",
         dict(article, model="unfactored"),
     ))
     # Circuit efficiency (Varma et al. 2023): near the critical dataset size the

@@ -66,7 +66,7 @@ KEYS = [
     ("g", "g", "log_x", "log-x", "Toggle a log-scale step axis", True),
     ("m", "m", "cycle_matrix", "matrix", "Cycle the weight matrix shown", True),
     ("f", "f", "sort_neurons", "sort", "Sort neurons by dominant frequency", True),
-    ("u", "u", "ungrok", "ungrok", "Ungrok: train on a small subset (again: restore the full set)", True),
+    ("u", "u", "ungrok", "ungrok", "Ungrok: train on a small subset (again: restore the full set)", False),
     ("n", "n", "constrain_norm", "fix norm", "Hold the weight norm at its current value (again: release)", False),
     ("N", "N", "ask_norm", "set norm", "Hold the weight norm at a typed value", False),
     ("a", "a", "grokfast", "grokfast", "Grokfast: amplify slow gradients (EMA filter) on / off", False),
@@ -75,8 +75,8 @@ KEYS = [
     ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", False),
     ("t", "t", "cycle_theme", "theme", "Switch theme", False),
     ("question_mark", "?", "help", "help", "Show every key", True),
-    ("d", "d", "detach", "detach", "Detach: leave the run training in the background (grok-tui attach reopens it)", True),
     ("q", "q", "quit_app", "quit", "Quit: stop training and flush the run directory", True),
+    ("d", "d", "detach", "detach", "Detach: leave the run training in the background (grok-tui attach reopens it)", True),
 ]
 # After a hang-up, how long the monitor may take to let go of the run before it simply ends.
 HANG_UP_GRACE_S = 2.0
