@@ -15,7 +15,6 @@ from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, Run
 from grok_tui.crash import report_crash
 from grok_tui.runlog import RunDirError, default_run_dir, load_config
 from grok_tui.train.channel import ChannelError
-from grok_tui.train.memory import WontFit
 
 PROG = "grok-tui"
 
@@ -113,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     except ConfigError as e:
         return _fail(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}")
-    except (WontFit, ChannelError) as e:
+    except ChannelError as e:
         return _fail(str(e))
     except Crashed as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
@@ -129,6 +128,7 @@ class Crashed(Exception):
 
 def _run(argv: list[str]) -> int:
     from grok_tui.train import DeviceError, new_run, resume_run
+    from grok_tui.train.memory import WontFit
 
     args = build_parser().parse_args(argv)
     if args.list_experiments:
@@ -160,6 +160,8 @@ def _run(argv: list[str]) -> int:
                 raise UsageError(f"--run-dir {str(run_dir)!r}: {e}") from None
     except DeviceError as e:
         raise UsageError(f"--device: {e}") from None
+    except WontFit as e:
+        raise UsageError(str(e)) from None
 
     if args.detach:
         return _detach(spec)

@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.files import WriteError, append_lines, write_atomic
@@ -177,6 +176,8 @@ class RunLog:
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         self.flush()
         # Serialised in memory first, so that the disk sees one plain write that either lands or not.
+        import torch  # here, not at the top: the readers (ls, watch's records) need no torch
+
         buffer = io.BytesIO()
         torch.save({**state, "log_lines": dict(self._lines)}, buffer)
         write_atomic(self.checkpoint_path, buffer.getvalue())
@@ -258,6 +259,8 @@ def load_checkpoint(root: Path) -> dict[str, Any]:
     path = Path(root) / CHECKPOINT
     if not path.exists():
         raise RunDirError(f"{root} holds no {CHECKPOINT} to resume from")
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many kinds for a damaged file
