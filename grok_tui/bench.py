@@ -60,10 +60,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NoReturn, Sequence
+from typing import Any, NoReturn
 
 PROG = "python -m grok_tui.bench"
 # Start-up is not what we measure: the first second of training time is dropped in every mode.
@@ -122,20 +123,49 @@ def _size(text: str) -> tuple[int, int]:
 def build_parser() -> argparse.ArgumentParser:
     from grok_tui.config import DEFAULT_EXPERIMENT
 
-    parser = _Parser(prog=PROG,
-                     description="Measure what the monitor costs the training loop, and what each pane costs.")
-    parser.add_argument("--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME",
-                        help=f"preset to train (default {DEFAULT_EXPERIMENT})")
-    parser.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"),
-                        help="cpu (default); auto or cuda also measure on CUDA when torch sees it")
-    parser.add_argument("--seconds", type=_positive_seconds, default=15.0, metavar="N",
-                        help=f"seconds of training per measurement, after a {WARMUP_S:g} s warm-up (default 15)")
-    parser.add_argument("--size", type=_size, default=(160, 48), metavar="WxH",
-                        help="terminal size in cells for the run_test and per-pane figures (default 160x48)")
-    parser.add_argument("--sizes", type=_sizes, default=DEFAULT_SIZES, metavar="WxH,...",
-                        help="terminal sizes for the runs in a real terminal (default 80x24,120x40,200x60)")
-    parser.add_argument("--refresh", type=_refresh, default=None, metavar="SECONDS",
-                        help="the monitor's --refresh (default: the monitor's own default)")
+    parser = _Parser(
+        prog=PROG, description="Measure what the monitor costs the training loop, and what each pane costs."
+    )
+    parser.add_argument(
+        "--experiment",
+        default=DEFAULT_EXPERIMENT,
+        metavar="NAME",
+        help=f"preset to train (default {DEFAULT_EXPERIMENT})",
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        choices=("auto", "cpu", "cuda"),
+        help="cpu (default); auto or cuda also measure on CUDA when torch sees it",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=_positive_seconds,
+        default=15.0,
+        metavar="N",
+        help=f"seconds of training per measurement, after a {WARMUP_S:g} s warm-up (default 15)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        default=(160, 48),
+        metavar="WxH",
+        help="terminal size in cells for the run_test and per-pane figures (default 160x48)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=DEFAULT_SIZES,
+        metavar="WxH,...",
+        help="terminal sizes for the runs in a real terminal (default 80x24,120x40,200x60)",
+    )
+    parser.add_argument(
+        "--refresh",
+        type=_refresh,
+        default=None,
+        metavar="SECONDS",
+        help="the monitor's --refresh (default: the monitor's own default)",
+    )
     return parser
 
 
@@ -157,8 +187,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
     args = build_parser().parse_args(argv)
     if args.experiment not in PRESETS:
-        raise UsageError(f"--experiment: {args.experiment!r} is not an experiment; "
-                         f"expected one of {', '.join(PRESETS)}")
+        raise UsageError(
+            f"--experiment: {args.experiment!r} is not an experiment; expected one of {', '.join(PRESETS)}"
+        )
     args.devices = devices_for(args.device)
     return args
 
@@ -188,7 +219,7 @@ def _processes() -> dict[int, tuple[int, float, str]]:
         except OSError:
             continue  # ended meanwhile
         # The command name may hold spaces and parentheses: the fields start after the last ')'.
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         table[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick, cmdline)
     return table
 
@@ -282,8 +313,11 @@ class Rate:
 def rate_from_rows(mode: str, rows: list[dict[str, Any]], seconds: float) -> Rate:
     """Steps per second of training time between the first row at or after the warm-up
     and the last row inside the window; `elapsed_s` counts training time only."""
-    window = [r for r in rows if isinstance(r.get("elapsed_s"), (int, float))
-              and WARMUP_S <= r["elapsed_s"] <= WARMUP_S + seconds]
+    window = [
+        r
+        for r in rows
+        if isinstance(r.get("elapsed_s"), (int, float)) and WARMUP_S <= r["elapsed_s"] <= WARMUP_S + seconds
+    ]
     if len(window) < 2 or window[-1]["elapsed_s"] <= window[0]["elapsed_s"]:
         return Rate(mode, notes=[f"too few metrics rows in the window ({len(window)})"])
     steps = window[-1]["step"] - window[0]["step"]
@@ -298,7 +332,8 @@ def run_flags(experiment: str, device: str, run_dir: Path) -> list[str]:
 
 def config_for(flags: list[str]):
     """The RunConfig the CLI would build from `flags`."""
-    from grok_tui.cli import build_parser as cli_parser, config_from_args
+    from grok_tui.cli import build_parser as cli_parser
+    from grok_tui.cli import config_from_args
 
     return config_from_args(cli_parser().parse_args(flags))
 
@@ -384,6 +419,7 @@ def measure_headless(experiment: str, device: str, seconds: float, workdir: Path
     trainer = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir).build()
     cpu = CpuSampler(os.getpid(), root_label="trainer")
     with open(os.devnull, "w") as sink:
+
         def on_snapshot(snapshot: Snapshot) -> None:
             # --headless prints one line per evaluation; print them too, so their cost is counted.
             print(format_metrics(snapshot.metrics), file=sink, flush=True)
@@ -458,16 +494,30 @@ class Terminal:
     def __enter__(self) -> Terminal:
         width, height = self.size
         # COLORTERM: a modern terminal takes 24-bit colour, the dearer escape sequences.
-        self.tmux("new-session", "-d", "-s", self.target, "-x", str(width), "-y", str(height),
-                  "-c", str(PROJECT_ROOT), "-e", "COLORTERM=truecolor", self.command)
+        self.tmux(
+            "new-session",
+            "-d",
+            "-s",
+            self.target,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            "-c",
+            str(PROJECT_ROOT),
+            "-e",
+            "COLORTERM=truecolor",
+            self.command,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.tmux.kill_server()
 
     def cpu(self) -> CpuSampler:
-        return CpuSampler(int(self.tmux.show(self.target, "#{pane_pid}")),
-                          extra={"tmux": int(self.tmux.show(self.target, "#{pid}"))})
+        return CpuSampler(
+            int(self.tmux.show(self.target, "#{pane_pid}")), extra={"tmux": int(self.tmux.show(self.target, "#{pid}"))}
+        )
 
     def ended(self) -> int | None:
         return self.tmux.pane_exit(self.target)
@@ -504,8 +554,9 @@ def cadence(refresh: float | None):
     return Cadence.for_refresh(refresh) if refresh else Cadence.for_refresh()
 
 
-def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path,
-                 refresh: float | None = None) -> Rate:
+def measure_tmux(
+    experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path, refresh: float | None = None
+) -> Rate:
     """Training speed, CPU and bytes to the terminal over the window; then bytes and CPU while paused."""
     mode = f"monitor (tmux {size[0]}x{size[1]})"
     if shutil.which("tmux") is None or shutil.which("script") is None:
@@ -536,8 +587,9 @@ def measure_tmux(experiment: str, device: str, seconds: float, size: tuple[int, 
     return rate
 
 
-def measure_finished(experiment: str, device: str, size: tuple[int, int], workdir: Path,
-                     refresh: float | None = None) -> float | None:
+def measure_finished(
+    experiment: str, device: str, size: tuple[int, int], workdir: Path, refresh: float | None = None
+) -> float | None:
     """Bytes per second to the terminal once a short run has finished (its last frame shown)."""
     if shutil.which("tmux") is None or shutil.which("script") is None:
         return None
@@ -546,8 +598,10 @@ def measure_finished(experiment: str, device: str, size: tuple[int, int], workdi
     flags = run_flags(experiment, device, run_dir) + ["--steps", str(FINISHED_STEPS)]
     with Terminal(workdir, name, size, flags, refresh) as term:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (run_dir / "metrics.jsonl").exists() or \
-                max((r.get("step", 0) for r in read_rows(run_dir)), default=0) < FINISHED_STEPS:
+        while (
+            not (run_dir / "metrics.jsonl").exists()
+            or max((r.get("step", 0) for r in read_rows(run_dir)), default=0) < FINISHED_STEPS
+        ):
             if time.monotonic() > deadline or term.ended() is not None:
                 raise WindowError(f"the run did not finish; screen: {term.screen_tail()}")
             time.sleep(POLL_S)
@@ -569,8 +623,9 @@ def wait_for_exit(exit_code: Callable[[], int | None]) -> int | None:
 # ---- 1c. the app under Textual's headless driver (run_test) ------------------------------------------
 
 
-def measure_run_test(experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path,
-                     refresh: float | None = None) -> Rate:
+def measure_run_test(
+    experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path, refresh: float | None = None
+) -> Rate:
     from grok_tui.train import new_run
     from grok_tui.ui.app import GrokApp
 
@@ -749,20 +804,25 @@ def print_header(args: argparse.Namespace) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     cuda = torch.cuda.get_device_name(0) if "cuda" in args.devices else "not measured"
     threads = config_for(run_flags(args.experiment, "cpu", Path("unused"))).threads
-    print(f"# grok-tui bench: experiment {args.experiment}, {args.seconds:g} s of training per measurement "
-          f"after a {WARMUP_S:g} s warm-up")
-    print(f"# python {platform.python_version()}, torch {torch.__version__}, "
-          f"textual {importlib.metadata.version('textual')}; the trainer uses {threads} torch thread(s) on CPU")
-    print(f"# devices: {', '.join(args.devices)} (CUDA: {cuda}); CPUs: {cpus} ({usable} usable); "
-          f"load average {load}")
+    print(
+        f"# grok-tui bench: experiment {args.experiment}, {args.seconds:g} s of training per measurement "
+        f"after a {WARMUP_S:g} s warm-up"
+    )
+    print(
+        f"# python {platform.python_version()}, torch {torch.__version__}, "
+        f"textual {importlib.metadata.version('textual')}; the trainer uses {threads} torch thread(s) on CPU"
+    )
+    print(f"# devices: {', '.join(args.devices)} (CUDA: {cuda}); CPUs: {cpus} ({usable} usable); load average {load}")
     sizes = ", ".join(f"{w}x{h}" for w, h in args.sizes)
     print(f"# terminal sizes {sizes} (tmux); {args.size[0]}x{args.size[1]} (run_test, panes)", flush=True)
 
 
 def print_rates(device: str, rates: list[Rate]) -> None:
     base = rates[0].steps_per_s
-    print(f"\n## training speed on {device} (steps per second of training time; "
-          f"cores = CPU time / wall time over the window)")
+    print(
+        f"\n## training speed on {device} (steps per second of training time; "
+        f"cores = CPU time / wall time over the window)"
+    )
     print(f"{'mode':<23} {'steps/s':>8} {'ratio':>6}  {'window':<18} notes")
     for r in rates:
         notes = "; ".join(n for n in r.notes if n)
@@ -777,29 +837,41 @@ def print_rates(device: str, rates: list[Rate]) -> None:
         print(f"{r.mode:<23} {r.steps_per_s:8.1f} {shown:>6}  {window:<18} {notes}".rstrip(), flush=True)
     busy = max((r.cores.get("others", 0.0) for r in rates), default=0.0)
     if busy > OTHERS_WARN_CORES:
-        print(f"warning: other processes took up to {busy:.2f} cores during a window; "
-              f"the ratios are only fair on an otherwise quiet machine", flush=True)
+        print(
+            f"warning: other processes took up to {busy:.2f} cores during a window; "
+            f"the ratios are only fair on an otherwise quiet machine",
+            flush=True,
+        )
 
 
 def draws_per_s(name: str, refresh: float | None) -> float:
     """How often the app draws this row's work (grok_tui/ui/pacing.py)."""
-    group = {"StatusPane": "status", "garbage collection": "status",
-             "WeightsPane": "inspection", "FrequenciesPane": "inspection"}.get(name, "plots")
+    group = {
+        "StatusPane": "status",
+        "garbage collection": "status",
+        "WeightsPane": "inspection",
+        "FrequenciesPane": "inspection",
+    }.get(name, "plots")
     return 1 / cadence(refresh).interval(group)
 
 
 def print_panes(times: dict[str, list[float]], first_step: int, last_step: int, refresh: float | None) -> None:
     frames = len(next(iter(times.values())))
-    print(f"\n## milliseconds per frame ({frames} frames, snapshots of steps {first_step}-{last_step}; "
-          f"show() plus the rendering it triggers; the screen row composes the whole screen, an upper bound)")
+    print(
+        f"\n## milliseconds per frame ({frames} frames, snapshots of steps {first_step}-{last_step}; "
+        f"show() plus the rendering it triggers; the screen row composes the whole screen, an upper bound)"
+    )
     print(f"{'pane':<27} {'mean':>7} {'p95':>7} {'max':>7} {'draws/s':>8}")
     share = 0.0
     for name, values in times.items():
         rate = draws_per_s(name, refresh)
         share += statistics.fmean(values) * rate / 1000
         print(f"{name:<27} {statistics.fmean(values):7.2f} {p95(values):7.2f} {max(values):7.2f} {rate:8.2f}")
-    print(f"at these rates: {share:.0%} of one core for the panes (the tmux rows above measure the whole "
-          f"UI process; the trainer has a process of its own)", flush=True)
+    print(
+        f"at these rates: {share:.0%} of one core for the panes (the tmux rows above measure the whole "
+        f"UI process; the trainer has a process of its own)",
+        flush=True,
+    )
 
 
 def kb(per_s: float | None) -> str:
@@ -808,24 +880,32 @@ def kb(per_s: float | None) -> str:
     return f"{per_s / 1000:.1f} KB/s" if per_s >= 1000 else f"{per_s:.0f} B/s"
 
 
-def print_bytes(device: str, rates: list[Rate], finished: dict[tuple[int, int], float | None],
-                refresh: float | None) -> None:
+def print_bytes(
+    device: str, rates: list[Rate], finished: dict[tuple[int, int], float | None], refresh: float | None
+) -> None:
     paced = cadence(refresh)
     base = rates[0].steps_per_s
-    print(f"\n## bytes written to the terminal on {device} (24-bit colour; --refresh {paced.plots:g}: status every "
-          f"{paced.status:g} s, curves every {paced.plots:g} s, weights every {paced.inspection:g} s)")
+    print(
+        f"\n## bytes written to the terminal on {device} (24-bit colour; --refresh {paced.plots:g}: status every "
+        f"{paced.status:g} s, curves every {paced.plots:g} s, weights every {paced.inspection:g} s)"
+    )
     print("goals at 120x40: at most 50 KB/s training, under 1 KB/s paused or finished; ui at most 0.25 cores")
-    print(f"{'size':<8} {'training':>11} {'paused':>10} {'finished':>10}  {'ui cores':>8} {'paused':>7}  "
-          f"{'steps/s ratio':>13}")
+    print(
+        f"{'size':<8} {'training':>11} {'paused':>10} {'finished':>10}  {'ui cores':>8} {'paused':>7}  "
+        f"{'steps/s ratio':>13}"
+    )
     for r in rates:
         if r.size is None:
             continue
         ratio = f"{r.steps_per_s / base:.2f}" if r.steps_per_s and base else "-"
         ui, idle = r.cores.get("ui"), r.idle_cores.get("ui")
         size = f"{r.size[0]}x{r.size[1]}"
-        print(f"{size:<8} {kb(r.bytes_per_s.get('training')):>11} {kb(r.bytes_per_s.get('paused')):>10} "
-              f"{kb(finished.get(r.size)):>10}  {'-' if ui is None else f'{ui:.2f}':>8} "
-              f"{'-' if idle is None else f'{idle:.2f}':>7}  {ratio:>13}", flush=True)
+        print(
+            f"{size:<8} {kb(r.bytes_per_s.get('training')):>11} {kb(r.bytes_per_s.get('paused')):>10} "
+            f"{kb(finished.get(r.size)):>10}  {'-' if ui is None else f'{ui:.2f}':>8} "
+            f"{'-' if idle is None else f'{idle:.2f}':>7}  {ratio:>13}",
+            flush=True,
+        )
 
 
 # ---- main ----------------------------------------------------------------------------------------------
@@ -845,13 +925,31 @@ def run(args: argparse.Namespace) -> None:
             rates = [guarded("headless", measure_headless, args.experiment, device, args.seconds, workdir)]
             for size in args.sizes:
                 progress(f"{device}: the monitor in tmux at {size[0]}x{size[1]}")
-                rate = guarded(f"monitor (tmux {size[0]}x{size[1]})", measure_tmux, args.experiment, device,
-                               args.seconds, size, workdir, args.refresh)
+                rate = guarded(
+                    f"monitor (tmux {size[0]}x{size[1]})",
+                    measure_tmux,
+                    args.experiment,
+                    device,
+                    args.seconds,
+                    size,
+                    workdir,
+                    args.refresh,
+                )
                 rate.size = size
                 rates.append(rate)
             progress(f"{device}: the monitor under run_test")
-            rates.append(guarded("monitor (run_test)", measure_run_test, args.experiment, device, args.seconds,
-                                 args.size, workdir, args.refresh))
+            rates.append(
+                guarded(
+                    "monitor (run_test)",
+                    measure_run_test,
+                    args.experiment,
+                    device,
+                    args.seconds,
+                    args.size,
+                    workdir,
+                    args.refresh,
+                )
+            )
             print_rates(device, rates)
             finished = {}
             for size in args.sizes:
@@ -894,7 +992,7 @@ def measure_command_latency(experiment: str, device: str, workdir: Path, presses
             factor = 2.0 if i % 2 == 0 else 0.5  # back and forth: the run is not steered anywhere
             sent = time.perf_counter()
             session.control.scale("weight_decay", factor)
-            snapshot = _frame(session, lambda s: s.now.weight_decay != before)
+            snapshot = _frame(session, lambda s, before=before: s.now.weight_decay != before)
             times.append((time.perf_counter() - sent) * 1000)
             time.sleep(0.05)
         return times
@@ -919,8 +1017,10 @@ def _frame(session, condition: Callable[[Any], bool], timeout: float = 30.0):
 
 def print_latency(device: str, times: list[float]) -> None:
     print(f"\n## {device}: a key's command over the run's channel, until a frame shows it applied")
-    print(f"{len(times)} presses: median {statistics.median(times):.1f} ms, p95 {p95(times):.1f} ms, "
-          f"max {max(times):.1f} ms (goal: within 100 ms)")
+    print(
+        f"{len(times)} presses: median {statistics.median(times):.1f} ms, p95 {p95(times):.1f} ms, "
+        f"max {max(times):.1f} ms (goal: within 100 ms)"
+    )
 
 
 def one_line(e: BaseException) -> str:

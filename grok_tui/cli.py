@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig, flag_name
 from grok_tui.crash import report_crash
@@ -20,10 +21,25 @@ PROG = "grok-tui"
 
 # Flags that map onto a RunConfig field, with the type their text must parse as.
 CONFIG_FLAGS: dict[str, type] = {
-    "steps": int, "seed": int, "device": str, "weight_decay": float, "lr": float, "l1": float,
-    "train_frac": float, "pairs": str, "p": int, "op": str, "width": int, "init_scale": float,
-    "eval_every": int, "threads": int, "train_size": int, "constrain_norm": float,
-    "grokfast_alpha": float, "grokfast_lamb": float, "checkpoint_every_s": float,
+    "steps": int,
+    "seed": int,
+    "device": str,
+    "weight_decay": float,
+    "lr": float,
+    "l1": float,
+    "train_frac": float,
+    "pairs": str,
+    "p": int,
+    "op": str,
+    "width": int,
+    "init_scale": float,
+    "eval_every": int,
+    "threads": int,
+    "train_size": int,
+    "constrain_norm": float,
+    "grokfast_alpha": float,
+    "grokfast_lamb": float,
+    "checkpoint_every_s": float,
 }
 # What --resume lets you change: nothing that would alter the run's course.
 RESUME_FLAGS = ("steps", "device", "threads", "checkpoint_every_s")
@@ -45,17 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
         f"`{PROG} attach [RUN_DIR]` opens a run training in the background, `{PROG} ls [DIR]` lists runs, "
         f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR` follows a run directory read-only.",
     )
-    parser.add_argument("--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})")
+    parser.add_argument(
+        "--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})"
+    )
     parser.add_argument("--list-experiments", action="store_true", help="list the presets and exit")
     parser.add_argument("--headless", action="store_true", help="train with no UI, one line per evaluation")
-    parser.add_argument("--detach", action="store_true",
-                        help="train in the background (no terminal; output in RUN_DIR/output.log) and return at once")
-    parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)")
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="train in the background (no terminal; output in RUN_DIR/output.log) and return at once",
+    )
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<experiment>)"
+    )
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     parser.add_argument("--theme", metavar="NAME", help="UI theme (see themes/)")
     _add_refresh(parser)
-    parser.add_argument("--grokfast", action="store_true", default=None,
-                        help="start with the Grokfast EMA gradient filter on (see --grokfast-alpha, --grokfast-lamb)")
+    parser.add_argument(
+        "--grokfast",
+        action="store_true",
+        default=None,
+        help="start with the Grokfast EMA gradient filter on (see --grokfast-alpha, --grokfast-lamb)",
+    )
     for name, kind in CONFIG_FLAGS.items():
         allowed = RULES[name][1]
         parser.add_argument(flag_name(name), dest=name, default=None, metavar=kind.__name__.upper(), help=allowed)
@@ -143,10 +170,16 @@ def _run(argv: list[str]) -> int:
             _not_running(Path(args.resume), "--resume")
             given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
             if args.experiment or args.run_dir or args.grokfast or given:
-                extra = "--" + (given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir"))
-                raise UsageError(f"{extra} cannot be combined with --resume; a resumed run keeps its config "
-                                 f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)")
-            changes = {f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_FLAGS if getattr(args, f) is not None}
+                extra = "--" + (
+                    given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir")
+                )
+                raise UsageError(
+                    f"{extra} cannot be combined with --resume; a resumed run keeps its config "
+                    f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)"
+                )
+            changes = {
+                f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_FLAGS if getattr(args, f) is not None
+            }
             try:
                 spec = resume_run(Path(args.resume), **changes)
             except RunDirError as e:
@@ -236,9 +269,11 @@ def _detach(spec: Any) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     run_dir = spec.run_dir
-    print(f"{PROG}: training {run_dir} in the background (pid {process.pid}); its output goes to {run_dir / OUTPUT}\n"
-          f"  watch and steer it: {PROG} attach {run_dir}\n"
-          f"  stop it:            {PROG} stop {run_dir}")
+    print(
+        f"{PROG}: training {run_dir} in the background (pid {process.pid}); its output goes to {run_dir / OUTPUT}\n"
+        f"  watch and steer it: {PROG} attach {run_dir}\n"
+        f"  stop it:            {PROG} stop {run_dir}"
+    )
     return 0
 
 
@@ -256,17 +291,23 @@ def _not_running(run_dir: Path, command: str) -> None:
 
     pid = running_pid(run_dir)
     if pid is not None:
-        raise UsageError(f"{command} {str(run_dir)!r}: it is training now (pid {pid}); {PROG} attach {run_dir} opens it")
+        raise UsageError(
+            f"{command} {str(run_dir)!r}: it is training now (pid {pid}); {PROG} attach {run_dir} opens it"
+        )
 
 
 def _attach(argv: list[str]) -> int:
     from grok_tui.runs import describe, newest_running
     from grok_tui.train.channel import is_served
 
-    parser = _Parser(prog=f"{PROG} attach", description="Open the monitor over a run training in the background: "
-                     "every pane and every key, as if it had started here.")
-    parser.add_argument("run_dir", metavar="RUN_DIR", nargs="?",
-                        help="the run (default: the newest run training under runs/)")
+    parser = _Parser(
+        prog=f"{PROG} attach",
+        description="Open the monitor over a run training in the background: "
+        "every pane and every key, as if it had started here.",
+    )
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", nargs="?", help="the run (default: the newest run training under runs/)"
+    )
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
     args = parser.parse_args(argv)
@@ -275,14 +316,17 @@ def _attach(argv: list[str]) -> int:
     if args.run_dir is None:
         run_dir = newest_running(Path("runs"))
         if run_dir is None:
-            raise UsageError(f"attach: no run is training under runs/; {PROG} ls lists the runs, "
-                             f"{PROG} --detach starts one")
+            raise UsageError(
+                f"attach: no run is training under runs/; {PROG} ls lists the runs, {PROG} --detach starts one"
+            )
     else:
         run_dir = _run_dir_arg("attach", args.run_dir)
     if not is_served(run_dir):
         state = describe(run_dir).state
-        raise UsageError(f"attach {str(run_dir)!r}: the run is not training ({state}); {PROG} watch {run_dir} shows it, "
-                         f"{PROG} --resume {run_dir} continues it")
+        raise UsageError(
+            f"attach {str(run_dir)!r}: the run is not training ({state}); {PROG} watch {run_dir} shows it, "
+            f"{PROG} --resume {run_dir} continues it"
+        )
     from grok_tui.ui.app import run_attach
 
     return run_attach(run_dir, theme=theme, refresh=refresh)
@@ -306,8 +350,10 @@ def _stop(argv: list[str]) -> int:
     from grok_tui.train.channel import ChannelError
     from grok_tui.train.launch import stop
 
-    parser = _Parser(prog=f"{PROG} stop", description="Stop a run training in the background, cleanly: "
-                     "it flushes its logs and checkpoints first.")
+    parser = _Parser(
+        prog=f"{PROG} stop",
+        description="Stop a run training in the background, cleanly: it flushes its logs and checkpoints first.",
+    )
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
     run_dir = _run_dir_arg("stop", args.run_dir)

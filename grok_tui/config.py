@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 TASKS = ("modular", "parity", "digits", "teacher")
 MODELS = ("sum_mlp", "concat", "factored", "unfactored", "transformer", "parity_mlp", "omni_mlp", "teacher_mlp")
@@ -95,7 +96,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -105,7 +106,7 @@ class RunConfig:
             data = {**data, "model": MODEL_ALIASES[model]}
         return validate(cls(**data))
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
 
@@ -129,8 +130,10 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
 # Each field's own rule: a predicate and the words that say what is allowed.
 # Rules that tie two fields together live in `validate`.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "experiment": (lambda v: isinstance(v, str) and 0 < len(v) <= 100 and v.isprintable(),
-                   "a name of 1 to 100 printable characters"),
+    "experiment": (
+        lambda v: isinstance(v, str) and 0 < len(v) <= 100 and v.isprintable(),
+        "a name of 1 to 100 printable characters",
+    ),
     "task": _choice(TASKS),
     "model": _choice(MODELS),
     "op": _choice(OPS),
@@ -185,8 +188,11 @@ def validate(cfg: RunConfig) -> RunConfig:
             # Half the table stands for the whole only where a∘b = b∘a.
             need(cfg.op in ("+", "*"), "pairs", "all for a non-commutative operation (unordered needs + or *)")
         n_pairs = modular_pairs(cfg)
-        need(1 <= modular_train_size(cfg) < n_pairs, "train_frac",
-             f"a fraction leaving at least one training and one test pair of {n_pairs}")
+        need(
+            1 <= modular_train_size(cfg) < n_pairs,
+            "train_frac",
+            f"a fraction leaving at least one training and one test pair of {n_pairs}",
+        )
     else:
         need(cfg.model == TASK_MODEL[cfg.task], "model", f"{TASK_MODEL[cfg.task]} for the {cfg.task} task")
         if cfg.task == "teacher":
@@ -231,57 +237,124 @@ def _modular_presets() -> list[Preset]:
     presets = [
         Preset(
             "mod-add",
-            "a+b mod 67, summed-embedding MLP (width 128), 30% train, AdamW lr 1e-2 wd 0.3: memorizes by ~step 70, groks by ~3,000",
-            dict(task="modular", op="+", p=67, train_frac=0.3, model="sum_mlp", width=128,
-                 lr=1e-2, weight_decay=0.3, steps=6000, eval_every=10),
+            "a+b mod 67, summed-embedding MLP (width 128), 30% train, AdamW lr 1e-2 wd 0.3: memorizes by ~step 70, "
+            "groks by ~3,000",
+            dict(
+                task="modular",
+                op="+",
+                p=67,
+                train_frac=0.3,
+                model="sum_mlp",
+                width=128,
+                lr=1e-2,
+                weight_decay=0.3,
+                steps=6000,
+                eval_every=10,
+            ),
         ),
         # The summed-embedding MLP adds the two operands' embeddings, so it cannot tell a∘b from b∘a:
         # it only ships for the commutative operations.
         Preset(
             "mod-mul",
             "a*b mod 67, summed-embedding MLP, 30% train, wd 0.3: memorizes by ~step 70, groks by ~2,100",
-            dict(task="modular", op="*", p=67, train_frac=0.3, model="sum_mlp", width=128,
-                 lr=1e-2, weight_decay=0.3, steps=6000, eval_every=10),
+            dict(
+                task="modular",
+                op="*",
+                p=67,
+                train_frac=0.3,
+                model="sum_mlp",
+                width=128,
+                lr=1e-2,
+                weight_decay=0.3,
+                steps=6000,
+                eval_every=10,
+            ),
         ),
     ]
     for op, name in OP_NAMES.items():
-        presets.append(Preset(
-            f"concat-{name}",
-            f"{OP_WORDS[op]} mod 53, concat MLP (Kitouni), 80% train, lr 3e-2 wd 0.03: test near chance, then groks",
-            dict(task="modular", op=op, p=53, train_frac=0.8, model="concat", width=128, embed_dim=128,
-                 lr=3e-2, weight_decay=0.03, steps=4000, eval_every=10),
-        ))
+        presets.append(
+            Preset(
+                f"concat-{name}",
+                f"{OP_WORDS[op]} mod 53, concat MLP (Kitouni), 80% train, lr 3e-2 wd 0.03: test near chance, "
+                f"then groks",
+                dict(
+                    task="modular",
+                    op=op,
+                    p=53,
+                    train_frac=0.8,
+                    model="concat",
+                    width=128,
+                    embed_dim=128,
+                    lr=3e-2,
+                    weight_decay=0.03,
+                    steps=4000,
+                    eval_every=10,
+                ),
+            )
+        )
     # The PAIR article's own model, as its notebook (server-side/grokking/MLP_Modular_Addition.ipynb in
     # PAIR-code/ai-explorables) trains it: the unordered pairs of mod 67, 40% of them for training, one
     # embedding E (67x500) shared by both inputs and the output, a bias-free 500->24 layer on each
     # input, ReLU of the sum, a bias-free 24->500 layer, logits = out @ E^T; the loss is the
     # cross-entropy averaged over the classes too; full-batch AdamW lr 1e-3, wd 1, betas (0.9, 0.98);
     # 50,000 steps; seed 165 (the notebook's: its split is drawn the same way, see tasks/modular.py).
-    article = dict(task="modular", op="+", p=67, pairs="unordered", train_frac=0.4, embed_dim=500, width=24,
-                   loss="ce_per_class", lr=1e-3, weight_decay=1.0, beta1=0.9, beta2=0.98, steps=50_000,
-                   eval_every=100, seed=165)
-    presets.append(Preset(
-        "pair-article",
-        "the PAIR article's model as its notebook trains it: a+b mod 67 (a<=b), 24 neurons between a shared "
-        "500-d embedding, 40% train, lr 1e-3 wd 1: memorizes, sits near chance, then groks",
-        dict(article, model="factored"),
-    ))
-    presets.append(Preset(
-        "pair-article-unfactored",
-        "the article's warning: the same 24 neurons trained directly (3,216 weights, no embedding), same optimizer: "
-        "fits ~72% of the training set and never generalizes (test ~6% at 20,000 steps)",
-        dict(article, model="unfactored"),
-    ))
+    article = dict(
+        task="modular",
+        op="+",
+        p=67,
+        pairs="unordered",
+        train_frac=0.4,
+        embed_dim=500,
+        width=24,
+        loss="ce_per_class",
+        lr=1e-3,
+        weight_decay=1.0,
+        beta1=0.9,
+        beta2=0.98,
+        steps=50_000,
+        eval_every=100,
+        seed=165,
+    )
+    presets.append(
+        Preset(
+            "pair-article",
+            "the PAIR article's model as its notebook trains it: a+b mod 67 (a<=b), 24 neurons between a shared "
+            "500-d embedding, 40% train, lr 1e-3 wd 1: memorizes, sits near chance, then groks",
+            dict(article, model="factored"),
+        )
+    )
+    presets.append(
+        Preset(
+            "pair-article-unfactored",
+            "the article's warning: the same 24 neurons trained directly (3,216 weights, no embedding), "
+            "same optimizer: "
+            "fits ~72% of the training set and never generalizes (test ~6% at 20,000 steps)",
+            dict(article, model="unfactored"),
+        )
+    )
     # Circuit efficiency (Varma et al. 2023): near the critical dataset size the
     # memorizing and generalizing circuits are about as efficient, and the run
     # settles part-way. At wd 1.0 on mod 47 that size is near 20% of the pairs
     # (measured: 20% plateaus at ~50% test, 25% at ~90%, 30% groks fully).
-    presets.append(Preset(
-        "semi-grok",
-        "a+b mod 47, summed-embedding MLP, 20% train (near the critical size), wd 1.0: memorizes, waits, then generalizes only part-way (test ~50%)",
-        dict(task="modular", op="+", p=47, train_frac=0.2, model="sum_mlp", width=128,
-             lr=1e-2, weight_decay=1.0, steps=30_000, eval_every=25),
-    ))
+    presets.append(
+        Preset(
+            "semi-grok",
+            "a+b mod 47, summed-embedding MLP, 20% train (near the critical size), wd 1.0: memorizes, waits, "
+            "then generalizes only part-way (test ~50%)",
+            dict(
+                task="modular",
+                op="+",
+                p=47,
+                train_frac=0.2,
+                model="sum_mlp",
+                width=128,
+                lr=1e-2,
+                weight_decay=1.0,
+                steps=30_000,
+                eval_every=25,
+            ),
+        )
+    )
     return presets
 
 
@@ -292,40 +365,113 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "parity",
             "sparse parity: 30 bits, label = parity of the first 3, 1,200 train sequences, L1 penalty",
-            dict(task="parity", n_bits=30, k_bits=3, n_train=1200, n_test=2000, model="parity_mlp", width=128,
-                 lr=1e-2, weight_decay=0.0, l1=1e-5, steps=3000, eval_every=10),
+            dict(
+                task="parity",
+                n_bits=30,
+                k_bits=3,
+                n_train=1200,
+                n_test=2000,
+                model="parity_mlp",
+                width=128,
+                lr=1e-2,
+                weight_decay=0.0,
+                l1=1e-5,
+                steps=3000,
+                eval_every=10,
+            ),
         ),
         # Omnigrok (Liu, Michaud, Tegmark 2022): a large init scale alpha makes an ordinary task grok;
         # weight decay then shrinks the weights back into the "Goldilocks zone", in time ~ 1/(lr*wd).
         Preset(
             "omnigrok-digits",
-            "8x8 digits, 400 train, 3-layer MLP, MSE, init x10, lr 1e-2 wd 0.015: train 99% by ~1,800 (test ~27%), test 95% by ~10,000",
-            dict(task="digits", n_train=400, model="omni_mlp", width=200, init_scale=10.0, loss="mse",
-                 lr=1e-2, weight_decay=0.015, beta2=0.999, steps=15_000, eval_every=25),
+            "8x8 digits, 400 train, 3-layer MLP, MSE, init x10, lr 1e-2 wd 0.015: train 99% by ~1,800 (test ~27%), "
+            "test 95% by ~10,000",
+            dict(
+                task="digits",
+                n_train=400,
+                model="omni_mlp",
+                width=200,
+                init_scale=10.0,
+                loss="mse",
+                lr=1e-2,
+                weight_decay=0.015,
+                beta2=0.999,
+                steps=15_000,
+                eval_every=25,
+            ),
         ),
         Preset(
             "omnigrok-digits-a1",
-            "omnigrok-digits at the standard init (alpha 1): train and test rise together, test ~95% by step ~50: no delay",
-            dict(task="digits", n_train=400, model="omni_mlp", width=200, init_scale=1.0, loss="mse",
-                 lr=1e-2, weight_decay=0.015, beta2=0.999, steps=3000, eval_every=25),
+            "omnigrok-digits at the standard init (alpha 1): train and test rise together, test ~95% by step ~50: "
+            "no delay",
+            dict(
+                task="digits",
+                n_train=400,
+                model="omni_mlp",
+                width=200,
+                init_scale=1.0,
+                loss="mse",
+                lr=1e-2,
+                weight_decay=0.015,
+                beta2=0.999,
+                steps=3000,
+                eval_every=25,
+            ),
         ),
         Preset(
             "teacher-student",
-            "Omnigrok's toy: student tanh MLP 5-100-100-5 at init x3 learns a random teacher from 100 points: fits by ~500 at 0% test, test 95% by ~9,000",
-            dict(task="teacher", n_train=100, n_test=1000, model="teacher_mlp", width=100, init_scale=3.0, loss="mse",
-                 lr=1e-3, weight_decay=0.1, beta2=0.999, steps=20_000, eval_every=50),
+            "Omnigrok's toy: student tanh MLP 5-100-100-5 at init x3 learns a random teacher from 100 points: "
+            "fits by ~500 at 0% test, test 95% by ~9,000",
+            dict(
+                task="teacher",
+                n_train=100,
+                n_test=1000,
+                model="teacher_mlp",
+                width=100,
+                init_scale=3.0,
+                loss="mse",
+                lr=1e-3,
+                weight_decay=0.1,
+                beta2=0.999,
+                steps=20_000,
+                eval_every=50,
+            ),
         ),
         Preset(
             "teacher-student-a1",
             "teacher-student at the standard init (alpha 1): test ~90% when train fits (~step 100): no delay",
-            dict(task="teacher", n_train=100, n_test=1000, model="teacher_mlp", width=100, init_scale=1.0, loss="mse",
-                 lr=1e-3, weight_decay=0.1, beta2=0.999, steps=3000, eval_every=50),
+            dict(
+                task="teacher",
+                n_train=100,
+                n_test=1000,
+                model="teacher_mlp",
+                width=100,
+                init_scale=1.0,
+                loss="mse",
+                lr=1e-3,
+                weight_decay=0.1,
+                beta2=0.999,
+                steps=3000,
+                eval_every=50,
+            ),
         ),
         Preset(
             "transformer-add",
-            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0: a GPU experiment (about 4 steps/s on a 2-core CPU)",
-            dict(task="modular", op="+", p=113, train_frac=0.3, model="transformer", embed_dim=128,
-                 width=512, lr=1e-3, weight_decay=1.0, steps=25_000, eval_every=100),
+            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0: "
+            "a GPU experiment (about 4 steps/s on a 2-core CPU)",
+            dict(
+                task="modular",
+                op="+",
+                p=113,
+                train_frac=0.3,
+                model="transformer",
+                embed_dim=128,
+                width=512,
+                lr=1e-3,
+                weight_decay=1.0,
+                steps=25_000,
+                eval_every=100,
+            ),
         ),
     )
 }

@@ -23,7 +23,8 @@ def report_crash(error: BaseException, run_dir: Path | None = None) -> str:
     details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     text = f"--- {datetime.now():%Y-%m-%d %H:%M:%S}\n{details}"
     places = ([Path(run_dir) / CRASH_LOG] if run_dir is not None else []) + [
-        Path(tempfile.gettempdir()) / f"grok-tui-{CRASH_LOG}"]
+        Path(tempfile.gettempdir()) / f"grok-tui-{CRASH_LOG}"
+    ]
     for path in places:
         try:
             append_lines(path, text)

@@ -39,7 +39,7 @@ def append_lines(path: Path, text: str) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
         except OSError as e:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from grok_tui.metrics import FIT_ACC, GENERALIZED_ACC
 from grok_tui.train import Metrics, Snapshot, Trainer, summarize
@@ -18,8 +19,13 @@ def format_metrics(m: Metrics) -> str:
     )
 
 
-def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None = None,
-                 also: Callable[[Snapshot], None] | None = None, watched: Callable[[], bool] = lambda: False) -> int:
+def run_headless(
+    trainer: Trainer,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    also: Callable[[Snapshot], None] | None = None,
+    watched: Callable[[], bool] = lambda: False,
+) -> int:
     """Train to the end, printing as it goes; the exit status says how it ended.
 
     0: the step budget was reached. 1: a fault (a loss that is not finite, a
@@ -32,8 +38,11 @@ def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None
     cfg = trainer.cfg
     where = trainer.log.root if trainer.log else "(not saved)"
     resumed = f", resumed at step {trainer.step}" if trainer.step else ""
-    print(f"# {cfg.experiment} on {trainer.device}, seed {cfg.seed}, {cfg.steps} steps; run dir {where}{resumed}",
-          file=out, flush=True)
+    print(
+        f"# {cfg.experiment} on {trainer.device}, seed {cfg.seed}, {cfg.steps} steps; run dir {where}{resumed}",
+        file=out,
+        flush=True,
+    )
     history: list[Metrics] = []
 
     def on_snapshot(snapshot: Snapshot) -> None:
@@ -55,8 +64,12 @@ def run_headless(trainer: Trainer, out: TextIO | None = None, err: TextIO | None
 
     # A run that stops short (semi-grokking, or stopped early) says where test accuracy got to.
     short = f" (test acc at the end: {history[-1].test_acc:.1%})" if s["test_step"] is None and history else ""
-    print(f"# train acc >= {FIT_ACC:.0%}: {when(s['train_step'], s['train_s'])}; "
-          f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}{short}", file=out, flush=True)
+    print(
+        f"# train acc >= {FIT_ACC:.0%}: {when(s['train_step'], s['train_s'])}; "
+        f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}{short}",
+        file=out,
+        flush=True,
+    )
     if trainer.fault:
         resume = f"; grok-tui --resume {where} continues it" if trainer.log else ""
         print(f"grok-tui: error: stopped at step {trainer.step}: {trainer.fault}{resume}", file=err, flush=True)

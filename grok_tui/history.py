@@ -9,8 +9,9 @@ bucket doubles, its min and max keep every spike, and memory stays at
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -118,7 +118,9 @@ GENERALIZED_ACC = 0.95
 PARTIAL_GAIN = 0.15
 
 
-def phase(train_acc: float, test_acc: float, test_acc_earlier: float | None, test_acc_at_fit: float | None = None) -> str:
+def phase(
+    train_acc: float, test_acc: float, test_acc_earlier: float | None, test_acc_at_fit: float | None = None
+) -> str:
     """A short reading of where the run stands, from the curves' latest points.
 
     `test_acc_earlier` is the test accuracy a while back (the caller picks the

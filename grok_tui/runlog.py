@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.files import WriteError, append_lines, write_atomic
 
@@ -199,12 +198,12 @@ class RunLog:
             except FileNotFoundError:
                 lines = []
             if isinstance(counts, dict) and isinstance(counts.get(name), int):
-                kept, cut = lines[:counts[name]], lines[counts[name]:]
+                kept, cut = lines[: counts[name]], lines[counts[name] :]
             else:
                 assert state is not None
                 past = [_past(line, state["step"], name == METRICS) for line in lines]
-                kept = [line for line, gone in zip(lines, past) if not gone]
-                cut = [line for line, gone in zip(lines, past) if gone]
+                kept = [line for line, gone in zip(lines, past, strict=True) if not gone]
+                cut = [line for line, gone in zip(lines, past, strict=True) if gone]
             write_atomic(self.root / name, b"".join(line + b"\n" for line in kept))
             self._lines[name] = len(kept)
             if name == EVENTS:

@@ -15,22 +15,24 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.crash import report_crash
-from grok_tui.headless import run_headless
 from grok_tui.files import WriteError
+from grok_tui.headless import run_headless
 from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control
 from grok_tui.train.launch import STARTED
 from grok_tui.train.server import RunServer
-from grok_tui.train.session import RunSpec, Batcher
+from grok_tui.train.session import Batcher, RunSpec
 from grok_tui.train.snapshot import Metrics, RecordError
 from grok_tui.train.trainer import Trainer
+
 
 def serve(spec: RunSpec, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
     """Train the run to its end while serving its channel; the exit status is run_headless's."""
@@ -76,8 +78,10 @@ def _rows(run_dir: Path) -> list[Metrics]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m grok_tui.runner",
-                                     description="Train a run directory's run and serve its channel (started by grok-tui).")
+    parser = argparse.ArgumentParser(
+        prog="python -m grok_tui.runner",
+        description="Train a run directory's run and serve its channel (started by grok-tui).",
+    )
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--resume", action="store_true")

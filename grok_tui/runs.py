@@ -29,8 +29,16 @@ ENDINGS = ("finished", "stopped", "fault", "crashed")
 
 def mark_running(run_dir: Path) -> None:
     me = psutil.Process()
-    _write(run_dir, {"state": "running", "pid": me.pid, "created": me.create_time(), "host": socket.gethostname(),
-                     "started": time.time()})
+    _write(
+        run_dir,
+        {
+            "state": "running",
+            "pid": me.pid,
+            "created": me.create_time(),
+            "host": socket.gethostname(),
+            "started": time.time(),
+        },
+    )
 
 
 def mark_ended(run_dir: Path, state: str, step: int | None) -> None:
@@ -152,10 +160,21 @@ def format_table(infos: list[RunInfo]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     right = {3, 5, 6}
     return "\n".join(
-        "  ".join(cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        "  ".join(
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
         for row in rows
     )
 
 
-__all__ = ["PROCESS", "RunInfo", "describe", "find_runs", "format_table", "mark_ended", "mark_running",
-           "newest_running", "running_pid"]
+__all__ = [
+    "PROCESS",
+    "RunInfo",
+    "describe",
+    "find_runs",
+    "format_table",
+    "mark_ended",
+    "mark_running",
+    "newest_running",
+    "running_pid",
+]

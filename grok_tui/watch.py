@@ -8,9 +8,8 @@ record is checked as it is read: a bad one is skipped and named in one line.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
-
 
 from grok_tui.models import build_model
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
@@ -82,9 +81,17 @@ class WatchSession:
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
         return Snapshot(
-            experiment=f"{self.cfg.experiment} [watch]", device=str(self.run_dir),
-            total_steps=self.cfg.steps, metrics=last, paused=paused, finished=last.step >= self.cfg.steps,
-            events=tuple(events), matrices=matrices, spectrum=spectrum, parity=parity, fault=fault,
+            experiment=f"{self.cfg.experiment} [watch]",
+            device=str(self.run_dir),
+            total_steps=self.cfg.steps,
+            metrics=last,
+            paused=paused,
+            finished=last.step >= self.cfg.steps,
+            events=tuple(events),
+            matrices=matrices,
+            spectrum=spectrum,
+            parity=parity,
+            fault=fault,
         )
 
 

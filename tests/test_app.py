@@ -66,15 +66,25 @@ def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
             await pilot.press("q")
         events = read_jsonl(tmp_path / "run" / "events.jsonl")
         assert [(e["kind"], e["old"], e["new"]) for e in events] == [
-            ("weight_decay", 0.25, 0.5), ("weight_decay", 0.5, 0.25), ("weight_decay", 0.25, 0.125)]
+            ("weight_decay", 0.25, 0.5),
+            ("weight_decay", 0.5, 0.25),
+            ("weight_decay", 0.25, 0.125),
+        ]
         assert events[0]["step"] > 0
 
     run(scenario())
 
 
-@pytest.mark.parametrize("typed, says", [
-    ("", "empty"), ("abc", "not a number"), ("-1", ">= 0"), ("inf", "finite"), ("nan", "finite"),
-])
+@pytest.mark.parametrize(
+    "typed, says",
+    [
+        ("", "empty"),
+        ("abc", "not a number"),
+        ("-1", ">= 0"),
+        ("inf", "finite"),
+        ("nan", "finite"),
+    ],
+)
 def test_weight_decay_modal_rejects_bad_values(typed, says):
     async def scenario():
         rows, snapshot = synthetic_run()
@@ -174,8 +184,10 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
             assert app.snapshot.matrices  # weights came from the checkpoint
             with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
-                f.write('{"step": 40, "train_loss": 0.5, "train_acc": 1.0, "test_loss": 2.0, "test_acc": 0.3,'
-                        ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "elapsed_s": 1.0}\n')
+                f.write(
+                    '{"step": 40, "train_loss": 0.5, "train_acc": 1.0, "test_loss": 2.0, "test_acc": 0.3,'
+                    ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "elapsed_s": 1.0}\n'
+                )
             await wait_for(pilot, lambda: app.snapshot.step == 40)
             await pilot.press("right_square_bracket")  # read-only: says so, changes nothing
             await pilot.pause(0.2)
@@ -331,6 +343,7 @@ def test_status_names_a_run_that_settles_part_way_partly_generalized():
 
 # ---- reliability: bursts of keys, the checkpoint key, a full disk, restarts, watch, crashes ----------------
 
+
 def notes(app) -> list[str]:
     return [n.message for n in app._notifications]
 
@@ -338,8 +351,9 @@ def notes(app) -> list[str]:
 def burst(app, *keys: str) -> None:
     """Keys as a terminal delivers a burst: all queued before the first is handled (Pilot waits between them)."""
     for key in keys:
-        app.post_message(events.Key(key, {"right_square_bracket": "]", "left_square_bracket": "[",
-                                          "space": " "}.get(key, key)))
+        app.post_message(
+            events.Key(key, {"right_square_bracket": "]", "left_square_bracket": "[", "space": " "}.get(key, key))
+        )
 
 
 def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
@@ -355,9 +369,16 @@ def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
             assert (now.weight_decay, now.norm_target, now.grokfast, app.snapshot.paused) == (0.25, None, False, False)
             await pilot.press("q")
         events = [(e["kind"], e["old"], e["new"]) for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
-        assert [e[:2] for e in events] == [("weight_decay", 0.25), ("weight_decay", 0.5), ("paused", False),
-                                          ("paused", True), ("norm_constraint", None), ("norm_constraint", events[4][2]),
-                                          ("grokfast", False), ("grokfast", True)]
+        assert [e[:2] for e in events] == [
+            ("weight_decay", 0.25),
+            ("weight_decay", 0.5),
+            ("paused", False),
+            ("paused", True),
+            ("norm_constraint", None),
+            ("norm_constraint", events[4][2]),
+            ("grokfast", False),
+            ("grokfast", True),
+        ]
         assert events[1][2] == 0.25 and events[5][2] is None and events[7][2] is False
 
     run(scenario())
@@ -422,8 +443,12 @@ def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_ther
             try:
                 await pilot.press("x", "s")
                 await wait_for(pilot, lambda: app.snapshot.fault is not None)
-                await wait_for(pilot, lambda: "PAUSED (fault)" in status_text(app) and "File too large" in status_text(app))
-                assert sum("cannot write" in n for n in notes(app)) == 3  # the log, the CSV, the screenshot: said, not crashed
+                await wait_for(
+                    pilot, lambda: "PAUSED (fault)" in status_text(app) and "File too large" in status_text(app)
+                )
+                assert (
+                    sum("cannot write" in n for n in notes(app)) == 3
+                )  # the log, the CSV, the screenshot: said, not crashed
                 assert app.is_running
             finally:
                 resource.setrlimit(resource.RLIMIT_FSIZE, limits)
@@ -491,7 +516,9 @@ def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
             f.write(json.dumps({**good, "step": 40, **bad}) + "\n")
         f.write(json.dumps({**good, "step": 60}) + "\n")
     with open(run_dir / "events.jsonl", "a") as f:
-        f.write('{"step": 3, "kind": ["x"], "old": 1, "new": 2}\n{"step": 5, "kind": "weight_decay", "old": 1, "new": 2}\n')
+        f.write(
+            '{"step": 3, "kind": ["x"], "old": 1, "new": 2}\n{"step": 5, "kind": "weight_decay", "old": 1, "new": 2}\n'
+        )
 
     async def scenario():
         app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)

@@ -49,8 +49,11 @@ def test_the_factored_model_is_the_notebooks_function_with_its_initialisation():
     # VarianceScaling(2), corrected for the truncation to a std of sqrt(2/67); a Linear's
     # TruncatedNormal(1/sqrt(fan_in)) is not corrected, so its std is 0.88/sqrt(fan_in).
     truncated = 0.87962566
-    for weight, std in ((model.embed, math.sqrt(2 / 67)), (model.w_in, truncated / math.sqrt(500)),
-                        (model.w_out, truncated / math.sqrt(24))):
+    for weight, std in (
+        (model.embed, math.sqrt(2 / 67)),
+        (model.w_in, truncated / math.sqrt(500)),
+        (model.w_out, truncated / math.sqrt(24)),
+    ):
         assert abs(weight.std().item() / std - 1) < 0.05
     assert model.embed.abs().max() <= 2 * math.sqrt(2 / 67) / truncated + 1e-6
     assert model.w_in.abs().max() <= 2 / math.sqrt(500) + 1e-6
@@ -92,7 +95,7 @@ def test_the_unfactored_control_cannot_even_fit_its_training_set_where_the_facto
     rows = {}
     for name in ("pair-article", "pair-article-unfactored"):
         out = []
-        Trainer(PRESETS[name].config(steps=1500, device="cpu")).run(lambda s: out.append(s.metrics))
+        Trainer(PRESETS[name].config(steps=1500, device="cpu")).run(lambda s, out=out: out.append(s.metrics))
         rows[name] = out[-1]
     factored, unfactored = rows["pair-article"], rows["pair-article-unfactored"]
     assert factored.train_acc == 1.0

@@ -14,20 +14,23 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-@pytest.mark.parametrize("argv, names", [
-    (["--weight-decay", "abc"], ["--weight-decay", "'abc'", ">= 0"]),
-    (["--weight-decay", "-1"], ["--weight-decay", "-1", ">= 0"]),
-    (["--weight-decay", "nan"], ["--weight-decay", "nan", "finite"]),
-    (["--p", "1"], ["--p", "1", "from 2"]),
-    (["--train-frac", "1.5"], ["--train-frac", "1.5", "between 0 and 1"]),
-    (["--steps", "-5"], ["--steps", "-5", ">= 0"]),
-    (["--lr", "0"], ["--lr", "0", "> 0"]),
-    (["--experiment", "nope"], ["--experiment", "'nope'", "mod-add"]),
-    (["--device", "tpu"], ["--device", "'tpu'", "auto or cpu or cuda"]),
-    (["--grokfast-alpha", "1"], ["--grokfast-alpha", "1", "[0, 1)"]),
-    (["--grokfast-lamb", "-2"], ["--grokfast-lamb", "-2", ">= 0"]),
-    (["--bogus"], ["--bogus"]),
-])
+@pytest.mark.parametrize(
+    "argv, names",
+    [
+        (["--weight-decay", "abc"], ["--weight-decay", "'abc'", ">= 0"]),
+        (["--weight-decay", "-1"], ["--weight-decay", "-1", ">= 0"]),
+        (["--weight-decay", "nan"], ["--weight-decay", "nan", "finite"]),
+        (["--p", "1"], ["--p", "1", "from 2"]),
+        (["--train-frac", "1.5"], ["--train-frac", "1.5", "between 0 and 1"]),
+        (["--steps", "-5"], ["--steps", "-5", ">= 0"]),
+        (["--lr", "0"], ["--lr", "0", "> 0"]),
+        (["--experiment", "nope"], ["--experiment", "'nope'", "mod-add"]),
+        (["--device", "tpu"], ["--device", "'tpu'", "auto or cpu or cuda"]),
+        (["--grokfast-alpha", "1"], ["--grokfast-alpha", "1", "[0, 1)"]),
+        (["--grokfast-lamb", "-2"], ["--grokfast-lamb", "-2", ">= 0"]),
+        (["--bogus"], ["--bogus"]),
+    ],
+)
 def test_bad_flag_gives_one_line_and_status_2(capsys, tmp_path, argv, names):
     code, out, err = run_cli(capsys, "--headless", "--run-dir", str(tmp_path / "r"), *argv)
     assert code == 2
@@ -74,8 +77,9 @@ def test_bad_resume_dir(capsys, tmp_path, make):
 
 
 def test_headless_prints_one_line_per_evaluation(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "--headless", "--steps", "40", "--eval-every", "10", "--seed", "1",
-                           "--run-dir", str(tmp_path / "r"))
+    code, out, _ = run_cli(
+        capsys, "--headless", "--steps", "40", "--eval-every", "10", "--seed", "1", "--run-dir", str(tmp_path / "r")
+    )
     assert code == 0
     lines = [line for line in out.splitlines() if line.startswith("step")]
     assert [int(line.split()[1]) for line in lines] == [0, 10, 20, 30, 40]
@@ -86,8 +90,19 @@ def test_headless_prints_one_line_per_evaluation(capsys, tmp_path):
 
 
 def test_grokfast_flags_reach_the_run_config(capsys, tmp_path):
-    code, _, _ = run_cli(capsys, "--headless", "--steps", "0", "--grokfast", "--grokfast-alpha", "0.8",
-                         "--grokfast-lamb", "0.1", "--run-dir", str(tmp_path / "r"))
+    code, _, _ = run_cli(
+        capsys,
+        "--headless",
+        "--steps",
+        "0",
+        "--grokfast",
+        "--grokfast-alpha",
+        "0.8",
+        "--grokfast-lamb",
+        "0.1",
+        "--run-dir",
+        str(tmp_path / "r"),
+    )
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert code == 0 and (config["grokfast"], config["grokfast_alpha"], config["grokfast_lamb"]) == (True, 0.8, 0.1)
 
@@ -100,8 +115,12 @@ def test_list_experiments(capsys):
 
 
 def test_bad_flag_through_the_real_entry_point(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "grok_tui", "--headless", "--train-frac", "1.5"],
-                          capture_output=True, text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grok_tui", "--headless", "--train-frac", "1.5"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "grok-tui: error: --train-frac: 1.5 is not allowed; expected a number strictly between 0 and 1"
@@ -130,8 +149,22 @@ def test_installed_wheel_carries_the_themes(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).parent.parent
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     names = zipfile.ZipFile(next(tmp_path.glob("grok_tui-*.whl"))).namelist()
     for theme in ("dark", "light", "mono"):
@@ -140,10 +173,15 @@ def test_installed_wheel_carries_the_themes(tmp_path):
 
 # ---- files in a run directory are checked, not trusted ------------------------------------------------
 
+
 def _finished_run(capsys, tmp_path, *flags):
     target = tmp_path / "r"
-    assert run_cli(capsys, "--headless", "--steps", "20", "--p", "23", "--width", "16", "--run-dir", str(target),
-                   *flags)[0] == 0
+    assert (
+        run_cli(capsys, "--headless", "--steps", "20", "--p", "23", "--width", "16", "--run-dir", str(target), *flags)[
+            0
+        ]
+        == 0
+    )
     return target
 
 
@@ -155,18 +193,23 @@ def _edit_checkpoint(target, edit):
     torch.save(state, target / "checkpoint.pt")
 
 
-@pytest.mark.parametrize("edit, names", [
-    (lambda s: s.update(step=-3), ["step", "-3", ">= 0"]),
-    (lambda s: s.update(step="abc"), ["step", "'abc'"]),
-    (lambda s: s["optimizer"]["param_groups"][0].update(lr="x"), ["param_groups[0].lr", "'x'", "> 0"]),
-    (lambda s: s["optimizer"]["param_groups"][0].update(weight_decay=float("nan")), ["weight_decay", "nan"]),
-    (lambda s: s["model"].update({"embed.weight": s["model"]["embed.weight"][:, :8]}),
-     ["model.embed.weight", "23×8", "23×16", "config.json"]),
-    (lambda s: s.update(grokfast={"alpha": 5.0, "lamb": 1.0, "ema": None}), ["grokfast.alpha", "5.0"]),
-    (lambda s: s.update(torch_rng="garbage"), ["torch_rng"]),
-    (lambda s: s.update(log_lines={"metrics.jsonl": -1}), ["log_lines"]),
-    (lambda s: s.update(train_size=0), ["train_size", "0"]),
-])
+@pytest.mark.parametrize(
+    "edit, names",
+    [
+        (lambda s: s.update(step=-3), ["step", "-3", ">= 0"]),
+        (lambda s: s.update(step="abc"), ["step", "'abc'"]),
+        (lambda s: s["optimizer"]["param_groups"][0].update(lr="x"), ["param_groups[0].lr", "'x'", "> 0"]),
+        (lambda s: s["optimizer"]["param_groups"][0].update(weight_decay=float("nan")), ["weight_decay", "nan"]),
+        (
+            lambda s: s["model"].update({"embed.weight": s["model"]["embed.weight"][:, :8]}),
+            ["model.embed.weight", "23×8", "23×16", "config.json"],
+        ),
+        (lambda s: s.update(grokfast={"alpha": 5.0, "lamb": 1.0, "ema": None}), ["grokfast.alpha", "5.0"]),
+        (lambda s: s.update(torch_rng="garbage"), ["torch_rng"]),
+        (lambda s: s.update(log_lines={"metrics.jsonl": -1}), ["log_lines"]),
+        (lambda s: s.update(train_size=0), ["train_size", "0"]),
+    ],
+)
 def test_resume_refuses_a_checkpoint_with_wrong_values_in_one_line(capsys, tmp_path, edit, names):
     target = _finished_run(capsys, tmp_path)
     _edit_checkpoint(target, edit)
@@ -185,13 +228,16 @@ def test_resume_refuses_a_config_that_no_longer_matches_its_checkpoint(capsys, t
     assert "model.embed.weight" in err and "23×16" in err and "23×64" in err and "config.json" in err
 
 
-@pytest.mark.parametrize("change, names", [
-    ({"width": "abc"}, ["width", "'abc'", "integer"]),
-    ({"lr": -1}, ["lr", "-1", "> 0"]),
-    ({"steps": 1.5}, ["steps", "1.5"]),
-    ({"bogus": 1}, ["'bogus'", "known config field"]),
-    ({"experiment": ""}, ["experiment"]),
-])
+@pytest.mark.parametrize(
+    "change, names",
+    [
+        ({"width": "abc"}, ["width", "'abc'", "integer"]),
+        ({"lr": -1}, ["lr", "-1", "> 0"]),
+        ({"steps": 1.5}, ["steps", "1.5"]),
+        ({"bogus": 1}, ["'bogus'", "known config field"]),
+        ({"experiment": ""}, ["experiment"]),
+    ],
+)
 @pytest.mark.parametrize("command", ["resume", "watch"])
 def test_a_bad_value_in_config_json_is_one_line_naming_the_file_and_field(capsys, tmp_path, change, names, command):
     target = _finished_run(capsys, tmp_path)
@@ -206,6 +252,7 @@ def test_a_bad_value_in_config_json_is_one_line_naming_the_file_and_field(capsys
 
 # ---- flags --------------------------------------------------------------------------------------------
 
+
 def test_an_empty_experiment_name_is_refused_not_defaulted(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--headless", "--experiment", "", "--run-dir", str(tmp_path / "r"))
     assert code == 2 and err.count("\n") == 1 and "--experiment: ''" in err and "mod-add" in err
@@ -215,7 +262,9 @@ def test_an_empty_experiment_name_is_refused_not_defaulted(capsys, tmp_path):
 def test_minus_zero_is_zero(capsys, tmp_path):
     import math
 
-    assert run_cli(capsys, "--headless", "--steps", "0", "--weight-decay", "-0", "--run-dir", str(tmp_path / "r"))[0] == 0
+    assert (
+        run_cli(capsys, "--headless", "--steps", "0", "--weight-decay", "-0", "--run-dir", str(tmp_path / "r"))[0] == 0
+    )
     wd = json.loads((tmp_path / "r" / "config.json").read_text())["weight_decay"]
     assert wd == 0 and math.copysign(1, wd) == 1
 
@@ -242,6 +291,8 @@ def test_a_bug_in_a_headless_run_exits_1_with_one_line_and_a_crash_log(capsys, t
     monkeypatch.setattr(Trainer, "train_step", broken)
     code, _, err = run_cli(capsys, "--headless", "--steps", "20", "--run-dir", str(tmp_path / "r"))
     assert code == 1
-    assert err.splitlines() == [f"grok-tui: error: crashed: RuntimeError: boom (details in {tmp_path / 'r' / 'crash.log'})"]
+    assert err.splitlines() == [
+        f"grok-tui: error: crashed: RuntimeError: boom (details in {tmp_path / 'r' / 'crash.log'})"
+    ]
     assert "Traceback" in (tmp_path / "r" / "crash.log").read_text()
     assert (tmp_path / "r" / "checkpoint.pt").exists()  # written on the way out

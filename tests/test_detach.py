@@ -90,6 +90,7 @@ def events(run_dir: Path, kind: str) -> list[dict]:
 
 # ---- --detach, ls, stop -----------------------------------------------------------------------------------
 
+
 def test_a_detached_run_trains_on_its_own_and_stops_cleanly_when_asked(detached, tmp_path):
     run_dir = tmp_path / "run"
     proc = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
@@ -160,6 +161,7 @@ def test_the_commands_that_cannot_act_say_why_in_one_line(detached, tmp_path):
 
 # ---- the channel ------------------------------------------------------------------------------------------
 
+
 def test_every_client_sees_each_change_which_is_applied_exactly_once(detached):
     run_dir = detached()
     a, b = attached(run_dir), attached(run_dir)
@@ -183,9 +185,15 @@ def test_a_bad_command_gets_an_error_back_and_changes_nothing(detached):
     session = attached(run_dir)
     before = next_frame(session, lambda s: s.step > 0).now
     with connect(run_dir) as conn:
-        for bad in (b"not json", b'{"command": "explode"}', b'{"command": "scale", "name": "weight_decay"}',
-                    b'{"command": "set", "name": "lr", "value": NaN}', b'[1, 2]', b"\xff\xfe",
-                    encode_command({"command": "set", "name": "weight_decay", "value": -1, "id": 7})):
+        for bad in (
+            b"not json",
+            b'{"command": "explode"}',
+            b'{"command": "scale", "name": "weight_decay"}',
+            b'{"command": "set", "name": "lr", "value": NaN}',
+            b"[1, 2]",
+            b"\xff\xfe",
+            encode_command({"command": "set", "name": "weight_decay", "value": -1, "id": 7}),
+        ):
             conn.send_bytes(bad)
         replies = []
         while len(replies) < 7:
@@ -264,17 +272,23 @@ def test_only_the_owner_can_connect_and_nothing_is_unpickled_on_the_way(detached
 
 # ---- the monitor: detach, a hang-up, attach ---------------------------------------------------------------
 
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_a_hang_up_detaches_and_attach_steers_the_run_from_another_terminal(detached, tmp_path):
     run_dir = tmp_path / "run"
     exe = Path(sys.executable).parent / "grok-tui"
     server = f"grok-test-{uuid.uuid4().hex[:8]}"
     tmux = lambda *args: subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True)  # noqa: E731
-    tmux("new-session", "-d", "-x", "120", "-y", "40", f"{exe} {' '.join(TINY)} {' '.join(FOREVER)} --run-dir {run_dir}")
+    tmux(
+        "new-session", "-d", "-x", "120", "-y", "40", f"{exe} {' '.join(TINY)} {' '.join(FOREVER)} --run-dir {run_dir}"
+    )
     try:
         wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 20, every=0.1)
-        monitor = int(subprocess.run(["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"],
-                                     capture_output=True, text=True).stdout.split()[0])
+        monitor = int(
+            subprocess.run(
+                ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
         trainer = pid_of(run_dir)
         tmux("kill-server")  # the terminal closes: a hang-up
         wait_until(lambda: not alive(monitor), timeout=10, every=0.05)

@@ -25,14 +25,29 @@ from grok_tui.train import new_run
 from tests.conftest import tiny_config
 
 # A run of the default experiment shrunk to train in about a second (the same as tiny_config()).
-TINY = ["--p", "23", "--width", "32", "--train-frac", "0.5", "--weight-decay", "1.0", "--eval-every", "10",
-        "--seed", "0", "--device", "cpu"]
+TINY = [
+    "--p",
+    "23",
+    "--width",
+    "32",
+    "--train-frac",
+    "0.5",
+    "--weight-decay",
+    "1.0",
+    "--eval-every",
+    "10",
+    "--seed",
+    "0",
+    "--device",
+    "cpu",
+]
 VOLATILE = ("elapsed_s", "steps_per_s")
 
 
 def grok_tui(*args, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "grok_tui", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "grok_tui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
@@ -74,12 +89,12 @@ def assert_whole(run_dir: Path) -> None:
 
 # ---- a kill at any moment resumes to the same metrics --------------------------------------------------
 
+
 @pytest.mark.parametrize("moment", ["config written", "first line printed", "mid-run"])
 def test_sigkill_at_any_moment_resumes_to_the_metrics_of_an_unbroken_run(tmp_path, moment):
     steps = 1500
     run_dir = tmp_path / "run"
-    proc = grok_tui("--headless", *TINY, "--steps", "1000000", "--checkpoint-every", "0.2",
-                    "--run-dir", str(run_dir))
+    proc = grok_tui("--headless", *TINY, "--steps", "1000000", "--checkpoint-every", "0.2", "--run-dir", str(run_dir))
     try:
         if moment == "config written":  # before the trainer exists, let alone its first checkpoint
             wait_until(lambda: (run_dir / "config.json").exists(), every=0.001)
@@ -124,6 +139,7 @@ def test_a_signal_stops_headless_cleanly_with_a_checkpoint_at_the_last_step(tmp_
 
 # ---- the monitor: a hang-up ------------------------------------------------------------------------------
 
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_the_monitor_killed_with_sigterm_stops_the_run_where_it_stood(tmp_path):
     """`kill PID` quits as `q` does: the run stops and checkpoints its last step, the terminal is given back.
@@ -132,12 +148,22 @@ def test_the_monitor_killed_with_sigterm_stops_the_run_where_it_stood(tmp_path):
     exe = Path(sys.executable).parent / "grok-tui"
     socket = f"grok-test-{uuid.uuid4().hex[:8]}"
     tmux = lambda *args: subprocess.run(["tmux", "-L", socket, *args], capture_output=True, text=True)  # noqa: E731
-    tmux("new-session", "-d", "-x", "120", "-y", "40",
-         f"{exe} {' '.join(TINY)} --steps 1000000 --run-dir {run_dir}; echo $? > {status}; sleep 30")
+    tmux(
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        f"{exe} {' '.join(TINY)} --steps 1000000 --run-dir {run_dir}; echo $? > {status}; sleep 30",
+    )
     try:
         wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 30, every=0.1)
-        pid = int(subprocess.run(["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"],
-                                 capture_output=True, text=True).stdout.split()[0])
+        pid = int(
+            subprocess.run(
+                ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
+            ).stdout.split()[0]
+        )
         trainer = json.loads((run_dir / "process.json").read_text())["pid"]
         os.kill(pid, signal.SIGTERM)
         wait_until(status.exists, timeout=15, every=0.1)
@@ -154,12 +180,14 @@ def test_the_monitor_killed_with_sigterm_stops_the_run_where_it_stood(tmp_path):
 
 # ---- a full disk ---------------------------------------------------------------------------------------
 
+
 def _file_size_limit(limit: int):
     def apply() -> None:
         # A file may grow to `limit` bytes and no further: writes past it fail with EFBIG, as on a full disk
         # (SIGXFSZ ignored, or it would kill the process instead).
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
     return apply
 
 
@@ -167,8 +195,12 @@ def _file_size_limit(limit: int):
 def tmpfs(size: str):
     """A small filesystem of its own, or a skip where this machine may not mount one."""
     folder = Path(tempfile.mkdtemp(prefix="grok-tmpfs-"))
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True).returncode == 0
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+        ).returncode
+        == 0
+    )
     try:
         if not mounted:
             pytest.skip("cannot mount a tmpfs here (needs root)")
@@ -190,8 +222,9 @@ def _assert_one_line_about_the_disk(code: int, err: str, run_dir: Path, reason: 
 
 def test_headless_on_a_full_disk_exits_1_with_one_line_and_every_line_whole(tmp_path):
     run_dir = tmp_path / "run"
-    proc = grok_tui("--headless", *TINY, "--steps", "1000000", "--run-dir", str(run_dir),
-                    preexec_fn=_file_size_limit(40_000))
+    proc = grok_tui(
+        "--headless", *TINY, "--steps", "1000000", "--run-dir", str(run_dir), preexec_fn=_file_size_limit(40_000)
+    )
     code, _, err = finish(proc)
     _assert_one_line_about_the_disk(code, err, run_dir, "File too large")
 

@@ -15,11 +15,21 @@ import string
 
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from grok_tui.config import DEVICES, MODULAR_MODELS, PRESETS, TASK_MODEL, RunConfig, validate
 from grok_tui.runlog import (
-    CHECKPOINT, CONFIG, EVENTS, METRICS, JsonlFollower, RunDirError, RunLog, _json_line, load_checkpoint, load_config,
+    CHECKPOINT,
+    CONFIG,
+    EVENTS,
+    METRICS,
+    JsonlFollower,
+    RunDirError,
+    RunLog,
+    _json_line,
+    load_checkpoint,
+    load_config,
     read_jsonl,
 )
 from grok_tui.train import Trainer, new_run, resume_run
@@ -32,7 +42,11 @@ from tests.conftest import tiny_config
 # Derandomized (the same examples on every run, so CI cannot flake) and no example database (nothing
 # written into the repository).
 FUZZ = settings(
-    deadline=None, derandomize=True, database=None, max_examples=60, report_multiple_bugs=False,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=60,
+    report_multiple_bugs=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 NAN = float("nan")
@@ -47,14 +61,19 @@ def one_line(message: str) -> bool:
 def same(a, b) -> bool:
     """Deep equality that treats NaN as equal to NaN and compares tensors exactly (dtype, shape, values)."""
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype
-                and a.shape == b.shape and torch.equal(a, b))
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and torch.equal(a, b)
+        )
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     return type(a) is type(b) and a == b
 
 
@@ -71,8 +90,7 @@ SAFE_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), 
 def json_values(keys=st.text(max_size=8), ints=SAFE_INTS):
     # Anything json.loads can hand back (NaN and ±Infinity included, as Python writes and reads them).
     leaves = st.none() | st.booleans() | ints | st.floats() | st.text(max_size=20)
-    return st.recursive(leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4),
-                        max_leaves=10)
+    return st.recursive(leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4), max_leaves=10)
 
 
 JSONISH = json_values()
@@ -84,20 +102,50 @@ POSITIVE = st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infin
 LOSS = st.floats(allow_infinity=False)
 # A Metrics the trainer could have written.
 VALID_METRICS = st.builds(
-    Metrics, step=st.integers(0, 2**53), train_loss=LOSS, train_acc=UNIT, test_loss=LOSS, test_acc=UNIT,
-    param_norm=AT_LEAST_0, weight_decay=AT_LEAST_0, lr=AT_LEAST_0, l1=AT_LEAST_0, elapsed_s=AT_LEAST_0,
-    steps_per_s=AT_LEAST_0, purity=st.none() | UNIT, parity_share=st.none() | UNIT,
-    train_size=st.none() | st.integers(0, 2**53), norm_target=st.none() | POSITIVE, grokfast=st.booleans(),
+    Metrics,
+    step=st.integers(0, 2**53),
+    train_loss=LOSS,
+    train_acc=UNIT,
+    test_loss=LOSS,
+    test_acc=UNIT,
+    param_norm=AT_LEAST_0,
+    weight_decay=AT_LEAST_0,
+    lr=AT_LEAST_0,
+    l1=AT_LEAST_0,
+    elapsed_s=AT_LEAST_0,
+    steps_per_s=AT_LEAST_0,
+    purity=st.none() | UNIT,
+    parity_share=st.none() | UNIT,
+    train_size=st.none() | st.integers(0, 2**53),
+    norm_target=st.none() | POSITIVE,
+    grokfast=st.booleans(),
 )
 METRIC_FIELDS = [f.name for f in dataclasses.fields(Metrics)]
-FLOAT_METRIC_FIELDS = ["train_loss", "train_acc", "test_loss", "test_acc", "param_norm", "weight_decay", "lr", "l1",
-                       "elapsed_s", "steps_per_s", "norm_target"]
+FLOAT_METRIC_FIELDS = [
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "param_norm",
+    "weight_decay",
+    "lr",
+    "l1",
+    "elapsed_s",
+    "steps_per_s",
+    "norm_target",
+]
 
 # An Event the trainer could have written: old/new are short scalars.
-SCALARS = (st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=500)
-           | st.floats(-(2.0**53), 2.0**53, allow_nan=False))
-VALID_EVENTS = st.builds(Event, step=st.integers(0, 2**53), kind=st.text(min_size=1, max_size=64), old=SCALARS,
-                         new=SCALARS)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.text(max_size=500)
+    | st.floats(-(2.0**53), 2.0**53, allow_nan=False)
+)
+VALID_EVENTS = st.builds(
+    Event, step=st.integers(0, 2**53), kind=st.text(min_size=1, max_size=64), old=SCALARS, new=SCALARS
+)
 
 
 def spoiled(records, fields, values=JSONISH):
@@ -110,6 +158,7 @@ def spoiled(records, fields, values=JSONISH):
         else:
             row[name] = value
         return row
+
     return st.tuples(records, st.sampled_from(fields), values | st.just(DELETE)).map(spoil)
 
 
@@ -124,31 +173,55 @@ LINES = st.one_of(
     st.binary(max_size=40),
 )
 # A whole file: lines joined by newlines, perhaps with a torn last line; or any bytes at all.
-FILE_BYTES = (st.tuples(st.lists(LINES, max_size=6), st.booleans())
-              .map(lambda t: b"".join(line + b"\n" for line in t[0]) + (b'{"step": 1' if t[1] else b""))
-              | st.binary(max_size=300))
+FILE_BYTES = st.tuples(st.lists(LINES, max_size=6), st.booleans()).map(
+    lambda t: b"".join(line + b"\n" for line in t[0]) + (b'{"step": 1' if t[1] else b"")
+) | st.binary(max_size=300)
 
 CONFIG_FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 # A preset's config with one field replaced: gets past the first rule to the later ones and the cross-field ones.
-SPOILED_CONFIGS = st.tuples(st.sampled_from(sorted(PRESETS)), st.sampled_from(CONFIG_FIELDS),
-                            json_values(keys=SAFE_TEXT) | st.just(DELETE)).map(
-    lambda t: {k: v for k, v in {**PRESETS[t[0]].config().to_dict(), t[1]: t[2]}.items() if v is not DELETE})
+SPOILED_CONFIGS = st.tuples(
+    st.sampled_from(sorted(PRESETS)), st.sampled_from(CONFIG_FIELDS), json_values(keys=SAFE_TEXT) | st.just(DELETE)
+).map(lambda t: {k: v for k, v in {**PRESETS[t[0]].config().to_dict(), t[1]: t[2]}.items() if v is not DELETE})
 CONFIG_DICTS = st.dictionaries(st.sampled_from(CONFIG_FIELDS) | SAFE_TEXT, json_values(keys=SAFE_TEXT), max_size=6)
 # Valid values for the fields no cross-field rule ties to the task: any mix of them keeps a preset valid.
-VALID_CHANGES = st.fixed_dictionaries({}, optional={
-    "experiment": st.text(min_size=1, max_size=100).filter(str.isprintable),
-    "lr": POSITIVE, "weight_decay": st.floats(0, 1e6), "beta1": st.floats(0, 1, exclude_max=True),
-    "beta2": st.floats(0, 1, exclude_max=True), "l1": st.floats(0, 10), "init_scale": POSITIVE, "acc_tol": POSITIVE,
-    "width": st.integers(1, 65536), "embed_dim": st.integers(1, 65536), "train_size": st.integers(0, 10**9),
-    "constrain_norm": st.floats(0, 1e6), "grokfast": st.booleans(), "grokfast_alpha": st.floats(0, 1, exclude_max=True),
-    "grokfast_lamb": st.floats(0, 1e3), "steps": st.integers(0, 10**12), "eval_every": st.integers(1, 10**6),
-    "checkpoint_every_s": POSITIVE, "seed": st.integers(0, 2**63 - 1), "device": st.sampled_from(DEVICES),
-    "threads": st.integers(1, 256),
-})
+VALID_CHANGES = st.fixed_dictionaries(
+    {},
+    optional={
+        "experiment": st.text(min_size=1, max_size=100).filter(str.isprintable),
+        "lr": POSITIVE,
+        "weight_decay": st.floats(0, 1e6),
+        "beta1": st.floats(0, 1, exclude_max=True),
+        "beta2": st.floats(0, 1, exclude_max=True),
+        "l1": st.floats(0, 10),
+        "init_scale": POSITIVE,
+        "acc_tol": POSITIVE,
+        "width": st.integers(1, 65536),
+        "embed_dim": st.integers(1, 65536),
+        "train_size": st.integers(0, 10**9),
+        "constrain_norm": st.floats(0, 1e6),
+        "grokfast": st.booleans(),
+        "grokfast_alpha": st.floats(0, 1, exclude_max=True),
+        "grokfast_lamb": st.floats(0, 1e3),
+        "steps": st.integers(0, 10**12),
+        "eval_every": st.integers(1, 10**6),
+        "checkpoint_every_s": POSITIVE,
+        "seed": st.integers(0, 2**63 - 1),
+        "device": st.sampled_from(DEVICES),
+        "threads": st.integers(1, 256),
+    },
+)
 
 # Tensors of any plain (strided, CPU, real) kind: other dtypes, other shapes, odd values.
-DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64, torch.int32, torch.uint8,
-          torch.bool]
+DTYPES = [
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+    torch.int64,
+    torch.int32,
+    torch.uint8,
+    torch.bool,
+]
 
 
 def _tensor(dtype: torch.dtype, shape: list[int], fill: float) -> torch.Tensor:
@@ -160,8 +233,12 @@ def _tensor(dtype: torch.dtype, shape: list[int], fill: float) -> torch.Tensor:
     return torch.full(shape, fill, dtype=dtype)
 
 
-TENSORS = st.builds(_tensor, st.sampled_from(DTYPES), st.lists(st.integers(0, 4), max_size=3),
-                    st.sampled_from([0.0, 1.0, -1.0, 2.5, NAN, float("inf")]))
+TENSORS = st.builds(
+    _tensor,
+    st.sampled_from(DTYPES),
+    st.lists(st.integers(0, 4), max_size=3),
+    st.sampled_from([0.0, 1.0, -1.0, 2.5, NAN, float("inf")]),
+)
 PLAIN_LEAVES = st.none() | st.booleans() | SAFE_INTS | st.floats() | SAFE_TEXT
 
 
@@ -183,9 +260,11 @@ ONE_LINE_VALUES = CHECKPOINT_VALUES
 def values_like(original, path: tuple = (), values=CHECKPOINT_VALUES):
     # Mostly arbitrary; for a tensor also the same tensor in another dtype or another shape.
     if isinstance(original, torch.Tensor):
-        return (st.sampled_from(DTYPES).map(lambda dt: original.to(dt))
-                | st.lists(st.integers(0, 30), max_size=3).map(lambda s: torch.zeros(s, dtype=original.dtype))
-                | values)
+        return (
+            st.sampled_from(DTYPES).map(lambda dt: original.to(dt))
+            | st.lists(st.integers(0, 30), max_size=3).map(lambda s: torch.zeros(s, dtype=original.dtype))
+            | values
+        )
     return values | st.just(DELETE)
 
 
@@ -403,8 +482,10 @@ def test_event_with_a_huge_int_is_record_error(e, name, value):
 @example(metrics=b"\xff\xfe{\n\x00\n{}\r\n", events=b'{"step":0,"kind":"x"}\n', cuts=[1, 5])
 def test_watch_reads_any_file_in_any_chunks(run_dir, metrics, events, cuts):
     session = WatchSession(run_dir)
-    for name, data, parse, kind in ((METRICS, metrics, Metrics.from_dict, Metrics),
-                                    (EVENTS, events, Event.from_dict, Event)):
+    for name, data, parse, kind in (
+        (METRICS, metrics, Metrics.from_dict, Metrics),
+        (EVENTS, events, Event.from_dict, Event),
+    ):
         path = run_dir / name
         path.write_bytes(b"")
         follower, records, done = JsonlFollower(path), [], 0
@@ -464,8 +545,11 @@ def test_rewind_leaves_whole_lines_of_what_was_there(run_dir, metrics, events, s
         else:
             assert len(lines) <= counts[name]
         before = data.split(b"\n")[:-1]  # exactly what should stay, byte for byte
-        assert lines == ([ln for ln in before if not _past(ln, state["step"], name == METRICS)] if by_step
-                         else before[:counts[name]])
+        assert lines == (
+            [ln for ln in before if not _past(ln, state["step"], name == METRICS)]
+            if by_step
+            else before[: counts[name]]
+        )
 
 
 @settings(FUZZ, max_examples=10)
@@ -543,8 +627,11 @@ def test_load_config_of_any_dict_is_valid_or_run_dir_error(config_dir, data):
 
 
 @settings(FUZZ, max_examples=100)
-@given(data=st.binary(max_size=200) | json_values(keys=SAFE_TEXT).map(lambda v: json.dumps(v).encode())
-       | st.text(max_size=50).map(lambda t: t.encode("utf-8", "surrogatepass")))
+@given(
+    data=st.binary(max_size=200)
+    | json_values(keys=SAFE_TEXT).map(lambda v: json.dumps(v).encode())
+    | st.text(max_size=50).map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
 @example(data=b"[" * 100_000)
 @example(data=b"\xef\xbb\xbf{}")
 def test_load_config_of_any_bytes_is_valid_or_run_dir_error(config_dir, data):
@@ -560,8 +647,20 @@ def test_config_round_trip_through_config_json(config_dir, preset, changes):
     assert load_config(config_dir) == cfg
 
 
-FLOAT_CONFIG_FIELDS = ["train_frac", "acc_tol", "init_scale", "lr", "weight_decay", "beta1", "beta2", "l1",
-                       "constrain_norm", "grokfast_alpha", "grokfast_lamb", "checkpoint_every_s"]
+FLOAT_CONFIG_FIELDS = [
+    "train_frac",
+    "acc_tol",
+    "init_scale",
+    "lr",
+    "weight_decay",
+    "beta1",
+    "beta2",
+    "l1",
+    "constrain_norm",
+    "grokfast_alpha",
+    "grokfast_lamb",
+    "checkpoint_every_s",
+]
 
 
 @settings(FUZZ, max_examples=10)
@@ -620,12 +719,20 @@ def test_resume_of_a_mutated_checkpoint_is_run_dir_error_or_builds(resume_dir, s
 
 @settings(FUZZ, max_examples=15)
 @given(
-    steps=st.integers(0, 4), evaluate=st.booleans(),
-    changes=st.fixed_dictionaries({}, optional={
-        "grokfast": st.booleans(), "l1": st.sampled_from([0.0, 1e-4]), "constrain_norm": st.floats(1, 50),
-        "train_size": st.integers(0, 200), "weight_decay": st.floats(0, 2), "lr": st.floats(1e-4, 0.1),
-        "seed": st.integers(0, 2**63 - 1),
-    }),
+    steps=st.integers(0, 4),
+    evaluate=st.booleans(),
+    changes=st.fixed_dictionaries(
+        {},
+        optional={
+            "grokfast": st.booleans(),
+            "l1": st.sampled_from([0.0, 1e-4]),
+            "constrain_norm": st.floats(1, 50),
+            "train_size": st.integers(0, 200),
+            "weight_decay": st.floats(0, 2),
+            "lr": st.floats(1e-4, 0.1),
+            "seed": st.integers(0, 2**63 - 1),
+        },
+    ),
 )
 def test_checkpoint_round_trip(resume_dir, steps, evaluate, changes):
     cfg = tiny_config(**changes)
@@ -651,10 +758,22 @@ def _tensor_mutation(path, make):
 
 
 @settings(FUZZ, max_examples=10)
-@given(path=st.sampled_from([("elapsed_s",), ("l1",), ("norm_target",), ("grokfast", "alpha"), ("grokfast", "lamb"),
-                             ("optimizer", "param_groups", 0, "lr"), ("optimizer", "param_groups", 0, "weight_decay"),
-                             ("optimizer", "param_groups", 0, "betas", 0), ("optimizer", "state", 0, "step")]),
-       value=HUGE_INTS)
+@given(
+    path=st.sampled_from(
+        [
+            ("elapsed_s",),
+            ("l1",),
+            ("norm_target",),
+            ("grokfast", "alpha"),
+            ("grokfast", "lamb"),
+            ("optimizer", "param_groups", 0, "lr"),
+            ("optimizer", "param_groups", 0, "weight_decay"),
+            ("optimizer", "param_groups", 0, "betas", 0),
+            ("optimizer", "state", 0, "step"),
+        ]
+    ),
+    value=HUGE_INTS,
+)
 @example(path=("elapsed_s",), value=10**400)
 def test_checkpoint_with_a_huge_int_is_checkpoint_error(path, value):
     load_or_checkpoint_error(replaced(base_state("full"), path, value))
@@ -694,8 +813,11 @@ def test_checkpoint_error_for_a_nested_tensor_is_one_line(resume_dir, path, rows
 
 
 @settings(FUZZ, max_examples=5)
-@given(step=st.sampled_from([torch.tensor(1j), torch.tensor(2 + 0j, dtype=torch.complex64),
-                             torch.empty((), device="meta")]))
+@given(
+    step=st.sampled_from(
+        [torch.tensor(1j), torch.tensor(2 + 0j, dtype=torch.complex64), torch.empty((), device="meta")]
+    )
+)
 @example(step=torch.tensor(1j))
 def test_checkpoint_with_an_odd_step_tensor_is_checkpoint_error(step):
     load_or_checkpoint_error(replaced(base_state("plain"), ("optimizer", "state", 0, "step"), step))
@@ -707,8 +829,10 @@ def test_checkpoint_with_an_odd_step_tensor_is_checkpoint_error(step):
 def test_checkpoint_with_other_param_groups_is_checkpoint_error(split):
     state = base_state("plain")
     group = state["optimizer"]["param_groups"][0]
-    state["optimizer"]["param_groups"] = [{**group, "params": group["params"][:split]},
-                                          {**group, "params": group["params"][split:]}]
+    state["optimizer"]["param_groups"] = [
+        {**group, "params": group["params"][:split]},
+        {**group, "params": group["params"][split:]},
+    ]
     assert load_or_checkpoint_error(state) is None
 
 
@@ -734,8 +858,10 @@ def test_checkpoint_with_a_tensor_in_python_rng_is_checkpoint_error(n):
 
 
 @settings(FUZZ, max_examples=5)
-@given(path=st.sampled_from([("model", "embed.weight"), ("optimizer", "state", 0, "exp_avg")]),
-       layout=st.sampled_from(["sparse", "meta"]))
+@given(
+    path=st.sampled_from([("model", "embed.weight"), ("optimizer", "state", 0, "exp_avg")]),
+    layout=st.sampled_from(["sparse", "meta"]),
+)
 @example(path=("model", "embed.weight"), layout="sparse")
 def test_resume_with_a_sparse_or_meta_tensor_is_run_dir_error_or_builds(resume_dir, path, layout):
     make = (lambda t: t.to_sparse()) if layout == "sparse" else (lambda t: torch.empty_like(t, device="meta"))
@@ -748,8 +874,10 @@ def test_resume_with_a_sparse_or_meta_tensor_is_run_dir_error_or_builds(resume_d
 
 
 @settings(FUZZ, max_examples=10)
-@given(key=st.sampled_from(["eps", "amsgrad", "capturable", "maximize", "foreach", "differentiable", "fused"]),
-       value=CHECKPOINT_VALUES | st.just(DELETE))
+@given(
+    key=st.sampled_from(["eps", "amsgrad", "capturable", "maximize", "foreach", "differentiable", "fused"]),
+    value=CHECKPOINT_VALUES | st.just(DELETE),
+)
 @example(key="eps", value="x")
 def test_an_accepted_checkpoint_can_be_trained_on(key, value):
     trainer = load_or_checkpoint_error(replaced(base_state("full"), ("optimizer", "param_groups", 0, key), value))
@@ -761,7 +889,9 @@ def test_an_accepted_checkpoint_can_be_trained_on(key, value):
 
 # Number-like text reaches the accepting branch; arbitrary unicode, whitespace and long text the refusing one.
 NUMBER_TEXT = st.one_of(
-    st.floats().map(repr), st.floats().map(lambda v: f"{v:g}"), st.integers(-(10**30), 10**30).map(str),
+    st.floats().map(repr),
+    st.floats().map(lambda v: f"{v:g}"),
+    st.integers(-(10**30), 10**30).map(str),
     st.from_regex(r"\s*[-+]?(\d+(_\d+)?(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*", fullmatch=True),
     st.sampled_from(["-0", "+0.0", "1e-400", "-1e-400", "1e400", "nan", "-inf", "١٢", "0x10", "1_000", "   "]),
 )

@@ -29,16 +29,20 @@ def test_every_preset_is_estimated_small_and_fits(name: str) -> None:
     check_fits(cfg, CPU)
 
 
-@pytest.mark.parametrize("changes", [
-    dict(model="sum_mlp", p=13, width=7),
-    dict(model="factored", p=13, embed_dim=5, width=7),
-    dict(model="unfactored", p=13, width=7),
-    dict(model="concat", p=13, embed_dim=5, width=7),
-    dict(model="transformer", p=13, embed_dim=8, width=7),
-    dict(task="parity", model="parity_mlp", n_bits=11, k_bits=3, width=7),
-    dict(task="digits", model="omni_mlp", loss="mse", n_train=100, width=7),
-    dict(task="teacher", model="teacher_mlp", loss="mse", n_train=10, n_test=10, width=7),
-], ids=lambda changes: changes["model"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(model="sum_mlp", p=13, width=7),
+        dict(model="factored", p=13, embed_dim=5, width=7),
+        dict(model="unfactored", p=13, width=7),
+        dict(model="concat", p=13, embed_dim=5, width=7),
+        dict(model="transformer", p=13, embed_dim=8, width=7),
+        dict(task="parity", model="parity_mlp", n_bits=11, k_bits=3, width=7),
+        dict(task="digits", model="omni_mlp", loss="mse", n_train=100, width=7),
+        dict(task="teacher", model="teacher_mlp", loss="mse", n_train=10, n_test=10, width=7),
+    ],
+    ids=lambda changes: changes["model"],
+)
 def test_each_parameter_formula_matches_the_real_model(changes: dict) -> None:
     cfg = tiny_config(**changes)
     n_classes = memory.examples(cfg).n_classes
@@ -64,17 +68,32 @@ def test_a_huge_run_is_refused_at_once_in_one_line() -> None:
     assert message.endswith("use a smaller --p or --width")
 
 
-@pytest.mark.parametrize("changes, settings, flags", [
-    (dict(model="concat", embed_dim=8192, width=8192, p=997), "p 997, embed-dim 8192, width 8192",
-     "--p, --embed-dim or --width"),
-    (dict(model="transformer", embed_dim=4096, width=16384, p=997), "p 997, embed-dim 4096, width 16384",
-     "--p, --embed-dim or --width"),
-    (dict(task="parity", model="parity_mlp", n_train=10**9, n_bits=30, width=128), "n-train 1000000000",
-     "--n-train, --n-test, --n-bits or --width"),
-    (dict(task="teacher", model="teacher_mlp", loss="mse", n_train=10**9), "n-train 1000000000",
-     "--n-train, --n-test or --width"),
-    (dict(task="digits", model="omni_mlp", loss="mse", width=65536), "width 65536", "--width"),
-])
+@pytest.mark.parametrize(
+    "changes, settings, flags",
+    [
+        (
+            dict(model="concat", embed_dim=8192, width=8192, p=997),
+            "p 997, embed-dim 8192, width 8192",
+            "--p, --embed-dim or --width",
+        ),
+        (
+            dict(model="transformer", embed_dim=4096, width=16384, p=997),
+            "p 997, embed-dim 4096, width 16384",
+            "--p, --embed-dim or --width",
+        ),
+        (
+            dict(task="parity", model="parity_mlp", n_train=10**9, n_bits=30, width=128),
+            "n-train 1000000000",
+            "--n-train, --n-test, --n-bits or --width",
+        ),
+        (
+            dict(task="teacher", model="teacher_mlp", loss="mse", n_train=10**9),
+            "n-train 1000000000",
+            "--n-train, --n-test or --width",
+        ),
+        (dict(task="digits", model="omni_mlp", loss="mse", width=65536), "width 65536", "--width"),
+    ],
+)
 def test_each_model_family_names_its_own_flags(changes: dict, settings: str, flags: str) -> None:
     with pytest.raises(WontFit) as caught:
         check_fits(PRESETS["mod-add"].config(device="cpu", **changes), CPU)
@@ -141,12 +160,19 @@ MEASURED = {
 def test_the_estimate_is_above_the_measured_peak_and_within_4x() -> None:
     configs = {name: tiny_config(**changes) for name, changes in MEASURED.items()}
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE, json.dumps(tiny_config().to_dict()),
-         json.dumps([cfg.to_dict() for cfg in configs.values()])],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            MEASURE,
+            json.dumps(tiny_config().to_dict()),
+            json.dumps([cfg.to_dict() for cfg in configs.values()]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    measured = dict(zip(configs, map(int, result.stdout.split())))
+    measured = dict(zip(configs, map(int, result.stdout.split()), strict=True))
     for name, cfg in configs.items():
         estimate = estimate_bytes(cfg)
         assert measured[name] > 50 * 2**20, f"{name}: too small to tell anything ({measured[name]} bytes)"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from grok_tui.metrics import gini, neuron_spectrum, parity_mass, phase
-from tests.conftest import tiny_config
 from grok_tui.train import Trainer
+from tests.conftest import tiny_config
 
 
 def test_dft_finds_planted_frequencies():

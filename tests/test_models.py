@@ -1,7 +1,7 @@
 import torch
 
 from grok_tui.config import PRESETS
-from grok_tui.models import ConcatMLP, OneLayerTransformer, SumMLP, ParityMLP, build_model, scale_init
+from grok_tui.models import ConcatMLP, OneLayerTransformer, ParityMLP, SumMLP, build_model, scale_init
 
 
 def test_model_shapes_and_neuron_inputs():
@@ -22,10 +22,15 @@ def test_concat_neuron_inputs_are_first_operand_through_hidden_layer():
     # Changing only the second operand leaves the first-operand contribution alone:
     # the pre-activation difference equals the second operand's part only.
     w = model.neuron_inputs()
-    pre = lambda x: model.hidden(torch.cat([model.embed_a(x[:, 0]), model.embed_b(x[:, 1])], 1))
+
+    def pre(x):
+        return model.hidden(torch.cat([model.embed_a(x[:, 0]), model.embed_b(x[:, 1])], 1))
+
     first_part = pre(a) - model.embed_b.weight[0] @ model.hidden.weight[:, 3:].T - model.hidden.bias
     assert torch.allclose(first_part[0], w[2], atol=1e-6)
-    assert torch.allclose(pre(b) - pre(a), (model.embed_b.weight[1] - model.embed_b.weight[0]) @ model.hidden.weight[:, 3:].T)
+    assert torch.allclose(
+        pre(b) - pre(a), (model.embed_b.weight[1] - model.embed_b.weight[0]) @ model.hidden.weight[:, 3:].T
+    )
 
 
 def test_init_scale_multiplies_every_parameter():
@@ -33,7 +38,7 @@ def test_init_scale_multiplies_every_parameter():
     base = build_model(PRESETS["mod-add"].config(), 67)
     torch.manual_seed(0)
     big = build_model(PRESETS["mod-add"].config(init_scale=4.0), 67)
-    for p, q in zip(base.parameters(), big.parameters()):
+    for p, q in zip(base.parameters(), big.parameters(), strict=True):
         assert torch.allclose(q, 4.0 * p)
     model = SumMLP(5, 4)
     before = model.embed.weight.clone()

@@ -95,8 +95,14 @@ def test_teacher_accuracy_counts_samples_whose_mean_squared_error_is_below_the_t
     trainer = Trainer(teacher(acc_tol=1e-3))
     y = torch.zeros(4, 5)
     # per-sample mean squared errors 0, 0.5e-3, 2e-3, 0.9e-3 (the last from one component only)
-    out = torch.stack([torch.zeros(5), torch.full((5,), 0.5e-3 ** 0.5), torch.full((5,), 2e-3 ** 0.5),
-                       torch.tensor([(4.5e-3) ** 0.5, 0, 0, 0, 0])])
+    out = torch.stack(
+        [
+            torch.zeros(5),
+            torch.full((5,), 0.5e-3**0.5),
+            torch.full((5,), 2e-3**0.5),
+            torch.tensor([(4.5e-3) ** 0.5, 0, 0, 0, 0]),
+        ]
+    )
     assert float(trainer._accuracy(out, y)) == 0.75
     # classification is unchanged: argmax against integer labels
     assert float(trainer._accuracy(torch.tensor([[0.0, 1.0], [1.0, 0.0]]), torch.tensor([1, 1]))) == 0.5

@@ -171,8 +171,10 @@ async def started(pilot, clock):
 
 def spies(app):
     return {
-        "heatmap": Spy(app.query_one(Heatmap)), "bars": Spy(app.query_one(Bars)),
-        "readout": Spy(app.query_one(Readout)), "loss": Spy(app.query_one("#loss", SeriesPlot)),
+        "heatmap": Spy(app.query_one(Heatmap)),
+        "bars": Spy(app.query_one(Bars)),
+        "readout": Spy(app.query_one(Readout)),
+        "loss": Spy(app.query_one("#loss", SeriesPlot)),
         "status": Spy(app.query_one(StatusPane), "update"),
     }
 
@@ -331,8 +333,16 @@ def cells(segments):
 def test_merging_keeps_every_cell_and_joins_what_looks_the_same():
     grey, blue, red = (Style.parse(s) for s in ("#e0e0e0 on #1e1e1e", "#58a6ff on #1e1e1e", "red on #1e1e1e"))
     under = Style.parse("underline red on #1e1e1e")
-    line = [Segment("  ", grey), Segment("│", grey), Segment(" ", red), Segment("▝▚", blue), Segment("  ", grey),
-            Segment("  ", under), Segment("ab", red), Segment(" ", Style.parse("on black"))]
+    line = [
+        Segment("  ", grey),
+        Segment("│", grey),
+        Segment(" ", red),
+        Segment("▝▚", blue),
+        Segment("  ", grey),
+        Segment("  ", under),
+        Segment("ab", red),
+        Segment(" ", Style.parse("on black")),
+    ]
     merged = merge_segments(line)
     assert cells(merged) == cells(line)
     assert len(merged) == 5  # "  │ " grey, "▝▚  " blue, "  " underlined, "ab", the black blank

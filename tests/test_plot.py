@@ -124,8 +124,12 @@ def test_series_plot_y_limits_and_tiny_sizes_never_raise():
         async with app.run_test(size=(80, 24)) as pilot:
             plot = app.query_one(SeriesPlot)
             steps = np.arange(100, dtype=float)
-            plot.set_data([Line("test", steps, np.full(100, 0.5), "orange"),
-                           Line("one point", steps[:1], steps[:1] * 0 + 0.25, (200, 100, 50))])
+            plot.set_data(
+                [
+                    Line("test", steps, np.full(100, 0.5), "orange"),
+                    Line("one point", steps[:1], steps[:1] * 0 + 0.25, (200, 100, 50)),
+                ]
+            )
             await pilot.pause()
             text = plot.render().plain
             assert "accuracy" in text and "0.2" in text and "1" in text

@@ -9,9 +9,13 @@ from grok_tui.train import Control, Trainer, summarize
 # The alpha-1 twins show no delay on purpose: they are the control (test_omnigrok.py checks them).
 # semi-grok stops part-way on purpose (test_semigrok.py). The PAIR article's model takes 50,000
 # steps; test_article.py checks its story on a shortened schedule, and its unfactored control.
-CPU_PRESETS = [name for name in PRESETS
-               if name not in (DEFAULT_EXPERIMENT, "transformer-add", "semi-grok")
-               and not name.endswith("-a1") and not name.startswith("pair-article")]
+CPU_PRESETS = [
+    name
+    for name in PRESETS
+    if name not in (DEFAULT_EXPERIMENT, "transformer-add", "semi-grok")
+    and not name.endswith("-a1")
+    and not name.startswith("pair-article")
+]
 
 
 def run_until_generalized(cfg):

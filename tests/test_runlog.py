@@ -21,7 +21,9 @@ def test_killed_run_leaves_a_readable_metrics_file(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "grok_tui", "--headless", "--steps", "1000000", "--run-dir", str(run_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         # Wait until training is well under way, then kill without warning.
@@ -54,7 +56,10 @@ def test_resume_matches_an_unbroken_run(tmp_path):
 
     a = strip(read_jsonl(tmp_path / "whole" / "metrics.jsonl"))
     b = strip(read_jsonl(tmp_path / "broken" / "metrics.jsonl"))
-    after = lambda rows: [r for r in rows if r["step"] > 55]
+
+    def after(rows):
+        return [r for r in rows if r["step"] > 55]
+
     assert after(a) == after(b) and len(after(a)) == 7
 
 
@@ -127,6 +132,7 @@ def test_changes_made_after_the_last_checkpoint_are_made_again_on_resume(tmp_pat
                 control.send(SetTrainSize(40))
             if s.step == 50 and s.now.norm_target is None:
                 control.send(SetNormConstraint(30.0))
+
         return on_snapshot
 
     cfg = tiny_config(steps=100, weight_decay=0.5, checkpoint_every_s=3600.0)
@@ -136,8 +142,12 @@ def test_changes_made_after_the_last_checkpoint_are_made_again_on_resume(tmp_pat
     control = Control()
     trainer = new_run(cfg.replace(steps=70), tmp_path / "broken").build(control)
     first_checkpoint = tmp_path / "step0.pt"
-    trainer.run(lambda s: (steer(control)(s), s.step == 0 and shutil.copy(tmp_path / "broken" / "checkpoint.pt",
-                                                                          first_checkpoint)))
+    trainer.run(
+        lambda s: (
+            steer(control)(s),
+            s.step == 0 and shutil.copy(tmp_path / "broken" / "checkpoint.pt", first_checkpoint),
+        )
+    )
     # As if killed at step 70 with nothing saved since the start-up checkpoint.
     shutil.copy(first_checkpoint, tmp_path / "broken" / "checkpoint.pt")
     resumed = resume_run(tmp_path / "broken", steps=100).build()
@@ -147,4 +157,7 @@ def test_changes_made_after_the_last_checkpoint_are_made_again_on_resume(tmp_pat
     for name in ("metrics.jsonl", "events.jsonl"):
         assert strip(read_jsonl(tmp_path / "broken" / name)) == strip(read_jsonl(tmp_path / "whole" / name)), name
     assert [e["kind"] for e in read_jsonl(tmp_path / "whole" / "events.jsonl")] == [
-        "weight_decay", "train_size", "norm_constraint"]
+        "weight_decay",
+        "train_size",
+        "norm_constraint",
+    ]

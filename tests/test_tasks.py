@@ -5,16 +5,19 @@ from grok_tui.tasks import modular_dataset, parity_dataset
 from grok_tui.tasks.modular import modular_table
 
 
-@pytest.mark.parametrize("op, fn", [
-    ("+", lambda a, b, p: (a + b) % p),
-    ("-", lambda a, b, p: (a - b) % p),
-    ("*", lambda a, b, p: (a * b) % p),
-])
+@pytest.mark.parametrize(
+    "op, fn",
+    [
+        ("+", lambda a, b, p: (a + b) % p),
+        ("-", lambda a, b, p: (a - b) % p),
+        ("*", lambda a, b, p: (a * b) % p),
+    ],
+)
 def test_modular_labels(op, fn):
     p = 7
     x, y = modular_table(p, op)
     assert len(x) == p * p
-    for (a, b), label in zip(x.tolist(), y.tolist()):
+    for (a, b), label in zip(x.tolist(), y.tolist(), strict=True):
         assert label == fn(a, b, p)
 
 

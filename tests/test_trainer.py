@@ -46,7 +46,7 @@ def test_weight_decay_change_applies_at_the_next_step_and_is_logged(tmp_path):
         group["weight_decay"] = 5.0
     for _ in range(20):
         ref.train_step()
-    for p, q in zip(trainer.model.parameters(), ref.model.parameters()):
+    for p, q in zip(trainer.model.parameters(), ref.model.parameters(), strict=True):
         assert torch.equal(p, q)
 
     events = read_jsonl(tmp_path / "run" / "events.jsonl")

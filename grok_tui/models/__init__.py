@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from grok_tui.config import RunConfig
-from grok_tui.models.base import GrokModel, scale_init
 from grok_tui.models.article import FactoredMLP, UnfactoredMLP
+from grok_tui.models.base import GrokModel, scale_init
 from grok_tui.models.mlp import ConcatMLP, ParityMLP, SumMLP
 from grok_tui.models.omni import OmniMLP, TeacherMLP
 from grok_tui.models.transformer import OneLayerTransformer
@@ -35,7 +35,15 @@ def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
 
 
 __all__ = [
-    "GrokModel", "build_model", "scale_init", "ConcatMLP", "FactoredMLP", "ParityMLP", "SumMLP", "UnfactoredMLP",
+    "GrokModel",
+    "build_model",
+    "scale_init",
+    "ConcatMLP",
+    "FactoredMLP",
+    "ParityMLP",
+    "SumMLP",
+    "UnfactoredMLP",
     "OneLayerTransformer",
-    "OmniMLP", "TeacherMLP",
+    "OmniMLP",
+    "TeacherMLP",
 ]

@@ -25,4 +25,12 @@ def build_dataset(cfg: RunConfig) -> Dataset:
     return parity_dataset(cfg.n_bits, cfg.k_bits, cfg.n_train, cfg.n_test, cfg.seed)
 
 
-__all__ = ["Dataset", "build_dataset", "n_classes", "digits_dataset", "modular_dataset", "parity_dataset", "teacher_dataset"]
+__all__ = [
+    "Dataset",
+    "build_dataset",
+    "n_classes",
+    "digits_dataset",
+    "modular_dataset",
+    "parity_dataset",
+    "teacher_dataset",
+]

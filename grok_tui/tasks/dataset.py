@@ -15,8 +15,11 @@ class Dataset:
     y_test: torch.Tensor
     n_classes: int
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         return Dataset(
-            self.x_train.to(device), self.y_train.to(device),
-            self.x_test.to(device), self.y_test.to(device), self.n_classes,
+            self.x_train.to(device),
+            self.y_train.to(device),
+            self.x_test.to(device),
+            self.y_test.to(device),
+            self.n_classes,
         )

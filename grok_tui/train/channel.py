@@ -22,9 +22,10 @@ import contextlib
 import json
 import os
 import socket
+from collections.abc import Iterator
 from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from grok_tui.files import WriteError
 
@@ -48,8 +49,9 @@ def _address(run_dir: Path) -> Iterator[str]:
         yield path
         return
     if not Path("/proc/self/fd").is_dir():
-        raise ChannelError(f"the run directory's path is too long for a Unix socket ({len(path)} bytes); "
-                           "use a shorter --run-dir")
+        raise ChannelError(
+            f"the run directory's path is too long for a Unix socket ({len(path)} bytes); use a shorter --run-dir"
+        )
     fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
     try:
         yield f"/proc/self/fd/{fd}/{SOCKET}"
@@ -65,7 +67,7 @@ def is_served(run_dir: Path) -> bool:
         probe.settimeout(1.0)
         try:
             probe.connect(address)
-        except (ConnectionRefusedError, FileNotFoundError, socket.timeout):
+        except (TimeoutError, ConnectionRefusedError, FileNotFoundError):
             return False
         except PermissionError:
             return True  # someone else's, and alive
@@ -78,8 +80,7 @@ def listen(run_dir: Path) -> tuple[Listener, bytes]:
     path = run_dir / SOCKET
     if path.exists() or path.is_symlink():
         if is_served(run_dir):
-            raise ChannelError(f"{run_dir} is already running in another process; "
-                               f"grok-tui attach {run_dir} opens it")
+            raise ChannelError(f"{run_dir} is already running in another process; grok-tui attach {run_dir} opens it")
         path.unlink()  # left by a process that died without cleaning up
     key = os.urandom(32)
     _write_private(run_dir / KEY, key.hex())
@@ -123,8 +124,9 @@ def connect(run_dir: Path) -> Connection:
     except PermissionError:
         raise ChannelError(f"{run_dir / SOCKET}: permission denied; only the run's owner can steer it") from None
     except Exception as e:  # AuthenticationError, EOFError, OSError: a server that is not this run's
-        raise ChannelError(f"{run_dir / SOCKET}: the serving process did not authenticate ({e or type(e).__name__})") \
-            from None
+        raise ChannelError(
+            f"{run_dir / SOCKET}: the serving process did not authenticate ({e or type(e).__name__})"
+        ) from None
 
 
 def encode_command(record: dict[str, Any]) -> bytes:

@@ -16,6 +16,7 @@ import torch
 
 from grok_tui.config import is_finite, is_int
 
+
 class CheckpointError(ValueError):
     """A checkpoint value that is not allowed: names the field, and what would be right."""
 
@@ -42,8 +43,13 @@ def _need(ok: bool, field: str, value: Any, allowed: str) -> None:
 
 def _dense(t: Any, shape: torch.Size | None = None) -> bool:
     """A plain float tensor in memory (weights_only loading still hands back sparse or meta ones)."""
-    return (isinstance(t, torch.Tensor) and t.is_floating_point() and t.layout == torch.strided
-            and t.device.type == "cpu" and (shape is None or t.shape == shape))
+    return (
+        isinstance(t, torch.Tensor)
+        and t.is_floating_point()
+        and t.layout == torch.strided
+        and t.device.type == "cpu"
+        and (shape is None or t.shape == shape)
+    )
 
 
 def as_rng_state(state: Any) -> tuple:
@@ -64,8 +70,11 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
         ("train_size", lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
         ("norm_target", lambda v: v is None or (is_finite(v) and v > 0), "null or a finite number > 0"),
         ("logged_step", lambda v: v is None or (is_int(v) and 0 <= v <= step), "null or a step <= the checkpoint's"),
-        ("log_lines", lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(n) and n >= 0
-                                                             for k, n in v.items()), "a dict of line counts >= 0"),
+        (
+            "log_lines",
+            lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(n) and n >= 0 for k, n in v.items()),
+            "a dict of line counts >= 0",
+        ),
     ):
         if name in state:
             _need(ok(state[name]), name, state[name], allowed)
@@ -78,9 +87,13 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
 def _check_tensors(field: str, tensors: Any, params: dict[str, torch.Tensor]) -> None:
     """A list of float tensors shaped like the parameters, in order."""
     shapes = [p.shape for p in params.values()]
-    _need(isinstance(tensors, (list, tuple)) and len(tensors) == len(shapes), field, tensors,
-          f"a list of {len(shapes)} tensors, one per parameter")
-    for i, (t, shape) in enumerate(zip(tensors, shapes)):
+    _need(
+        isinstance(tensors, (list, tuple)) and len(tensors) == len(shapes),
+        field,
+        tensors,
+        f"a list of {len(shapes)} tensors, one per parameter",
+    )
+    for i, (t, shape) in enumerate(zip(tensors, shapes, strict=True)):
         _need(_dense(t, shape), f"{field}[{i}]", t, f"a float tensor of shape {'×'.join(map(str, shape))}")
 
 
@@ -90,22 +103,32 @@ def _check_model(model: Any, params: dict[str, torch.Tensor]) -> None:
     unknown = sorted(map(repr, set(model) - set(params)))
     if missing or unknown:
         held = ", ".join(unknown)[:60] if unknown else f"no {missing[0]}"
-        raise CheckpointError("model", f"holds {held}, not the weights of the model config.json describes "
-                              "(has config.json been changed?)")
+        raise CheckpointError(
+            "model", f"holds {held}, not the weights of the model config.json describes (has config.json been changed?)"
+        )
     for name, param in params.items():
         t = model[name]
         if not _dense(t):
             raise CheckpointError(f"model.{name}", f"{_shown(t)} is not a float tensor")
         if t.shape != param.shape:
-            raise CheckpointError(f"model.{name}", f"is {_shape(t)}, but config.json makes it {_shape(param)} "
-                                  "(has config.json been changed since this checkpoint?)")
+            raise CheckpointError(
+                f"model.{name}",
+                f"is {_shape(t)}, but config.json makes it {_shape(param)} "
+                "(has config.json been changed since this checkpoint?)",
+            )
 
 
 def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
     # The trainer builds one AdamW group over every parameter, with none of the optional modes.
-    _need(isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
-          and isinstance(optimizer.get("param_groups"), list) and len(optimizer["param_groups"]) == 1,
-          "optimizer", optimizer, "AdamW's state dict (state, and one param group)")
+    _need(
+        isinstance(optimizer, dict)
+        and isinstance(optimizer.get("state"), dict)
+        and isinstance(optimizer.get("param_groups"), list)
+        and len(optimizer["param_groups"]) == 1,
+        "optimizer",
+        optimizer,
+        "AdamW's state dict (state, and one param group)",
+    )
     shapes = [p.shape for p in params.values()]
     group, where = optimizer["param_groups"][0], "optimizer.param_groups[0]"
     _need(isinstance(group, dict), where, group, "a dict")
@@ -113,29 +136,50 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
         ("lr", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
         ("weight_decay", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
         ("eps", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
-        ("betas", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(is_finite(b) and 0 <= b < 1 for b in v),
-         "two numbers in [0, 1)"),
-        ("params", lambda v: isinstance(v, list) and all(is_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
-         f"the indices 0 to {len(shapes) - 1}, one per parameter"),
+        (
+            "betas",
+            lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(is_finite(b) and 0 <= b < 1 for b in v),
+            "two numbers in [0, 1)",
+        ),
+        (
+            "params",
+            lambda v: isinstance(v, list) and all(is_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
+            f"the indices 0 to {len(shapes) - 1}, one per parameter",
+        ),
     ):
         _need(ok(group.get(key)), f"{where}.{key}", group.get(key), allowed)
-    for key, allowed_values in (("amsgrad", (False,)), ("maximize", (False,)), ("capturable", (False,)),
-                                ("differentiable", (False,)), ("foreach", (None, False, True)),
-                                ("fused", (None, False)), ("decoupled_weight_decay", (True,))):
+    for key, allowed_values in (
+        ("amsgrad", (False,)),
+        ("maximize", (False,)),
+        ("capturable", (False,)),
+        ("differentiable", (False,)),
+        ("foreach", (None, False, True)),
+        ("fused", (None, False)),
+        ("decoupled_weight_decay", (True,)),
+    ):
         if key in group:
             value = group[key]
-            _need(any(value is v for v in allowed_values), f"{where}.{key}", value,
-                  " or ".join(str(v).lower() if v is not None else "null" for v in allowed_values))
+            _need(
+                any(value is v for v in allowed_values),
+                f"{where}.{key}",
+                value,
+                " or ".join(str(v).lower() if v is not None else "null" for v in allowed_values),
+            )
     for index, entry in optimizer["state"].items():
         where = f"optimizer.state[{_shown(index)}]"
         _need(is_int(index) and 0 <= index < len(shapes), where, index, "a parameter's index")
         _need(isinstance(entry, dict), where, entry, "a dict")
         for key in ("exp_avg", "exp_avg_sq"):
-            _need(_dense(entry.get(key), shapes[index]), f"{where}.{key}", entry.get(key),
-                  f"a float tensor of shape {'×'.join(map(str, shapes[index]))}")
+            _need(
+                _dense(entry.get(key), shapes[index]),
+                f"{where}.{key}",
+                entry.get(key),
+                f"a float tensor of shape {'×'.join(map(str, shapes[index]))}",
+            )
         step = entry.get("step")
         ok = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
-            is_finite(step) and step >= 0)
+            is_finite(step) and step >= 0
+        )
         _need(ok, f"{where}.step", step, "a step count >= 0")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import queue
 from dataclasses import MISSING, dataclass, fields
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 HYPERPARAMETERS = ("weight_decay", "lr", "l1")
 # What `Toggle` can flip: pause, the norm constraint (held at the current norm), Grokfast (the run's alpha, lambda).
@@ -87,9 +87,18 @@ class SetGrokfast:
     lamb: float = 2.0
 
 
-Command = Union[
-    SetHyper, ScaleHyper, Toggle, Pause, Resume, Stop, SaveCheckpoint, SetTrainSize, SetNormConstraint, SetGrokfast,
-]
+Command = (
+    SetHyper
+    | ScaleHyper
+    | Toggle
+    | Pause
+    | Resume
+    | Stop
+    | SaveCheckpoint
+    | SetTrainSize
+    | SetNormConstraint
+    | SetGrokfast
+)
 
 
 class _Queue(Protocol):
@@ -147,8 +156,13 @@ def check(command: Any) -> Command:
             raise ValueError(f"current must be true or false, not {command.current!r}")
         return command
     if isinstance(command, SetGrokfast):
-        if not (isinstance(command.on, bool) and _number(command.alpha) and 0 <= command.alpha < 1
-                and _number(command.lamb) and command.lamb >= 0):
+        if not (
+            isinstance(command.on, bool)
+            and _number(command.alpha)
+            and 0 <= command.alpha < 1
+            and _number(command.lamb)
+            and command.lamb >= 0
+        ):
             raise ValueError("grokfast needs on true/false, 0 <= alpha < 1 and a finite lamb >= 0")
         return command
     if isinstance(command, (Pause, Resume, Stop, SaveCheckpoint)):
@@ -158,8 +172,16 @@ def check(command: Any) -> Command:
 
 # On a run's channel a command is a JSON object: {"command": NAME, ...its fields}.
 WIRE_NAMES: dict[str, type] = {
-    "set": SetHyper, "scale": ScaleHyper, "toggle": Toggle, "pause": Pause, "resume": Resume, "stop": Stop,
-    "checkpoint": SaveCheckpoint, "train_size": SetTrainSize, "norm": SetNormConstraint, "grokfast": SetGrokfast,
+    "set": SetHyper,
+    "scale": ScaleHyper,
+    "toggle": Toggle,
+    "pause": Pause,
+    "resume": Resume,
+    "stop": Stop,
+    "checkpoint": SaveCheckpoint,
+    "train_size": SetTrainSize,
+    "norm": SetNormConstraint,
+    "grokfast": SetGrokfast,
 }
 
 
@@ -181,8 +203,10 @@ def from_wire(record: Any) -> Command:
     given = set(record) - {"command"}
     if given - names or required - given:
         wrong = sorted(given - names) or sorted(required - given)
-        raise ValueError(f"{name}: {'unknown' if given - names else 'missing'} field {wrong[0]!r}; "
-                         f"it takes {', '.join(sorted(names)) or 'no fields'}")
+        raise ValueError(
+            f"{name}: {'unknown' if given - names else 'missing'} field {wrong[0]!r}; "
+            f"it takes {', '.join(sorted(names)) or 'no fields'}"
+        )
     return check(kind(**{key: record[key] for key in given}))
 
 

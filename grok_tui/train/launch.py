@@ -6,8 +6,9 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from grok_tui.train.channel import is_served
 
@@ -30,12 +31,22 @@ def start(spec: Any) -> subprocess.Popen:
     run_dir = spec.run_dir.resolve()
     command = [sys.executable, "-m", "grok_tui.runner", str(run_dir), "--config", json.dumps(spec.cfg.to_dict())]
     with open(run_dir / OUTPUT, "ab") as log:
-        return subprocess.Popen(command + (["--resume"] if spec.resume else []), stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            command + (["--resume"] if spec.resume else []),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
 
 
-def wait_until_served(run_dir: Path, process: subprocess.Popen, timeout: float = START_TIMEOUT_S,
-                      cancelled: Callable[[], bool] = lambda: False) -> None:
+def wait_until_served(
+    run_dir: Path,
+    process: subprocess.Popen,
+    timeout: float = START_TIMEOUT_S,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> None:
     """Return once the run's channel is open (or the wait is cancelled); StartError if its process
     ended first or never opened it."""
     deadline = time.monotonic() + timeout
@@ -54,10 +65,8 @@ def last_words(run_dir: Path) -> str | None:
     except OSError:
         return None
     starts = [i for i, line in enumerate(lines) if line.startswith(STARTED)]
-    errors = [line for line in lines[starts[-1] if starts else 0:] if line.startswith("grok-tui: error: ")]
+    errors = [line for line in lines[starts[-1] if starts else 0 :] if line.startswith("grok-tui: error: ")]
     return errors[-1].removeprefix("grok-tui: error: ") if errors else None
-
-
 
 
 def stop(run_dir: Path, timeout: float = STOP_TIMEOUT_S) -> tuple[str, int | None]:

@@ -18,14 +18,16 @@ measures it for three model families).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import psutil
 import torch
 
 from grok_tui.config import N_DIGITS, RunConfig, modular_pairs, modular_train_size
-from grok_tui.tasks.teacher import HIDDEN as TEACHER_HIDDEN, IN_DIM as TEACHER_IN, OUT_DIM as TEACHER_OUT
+from grok_tui.tasks.teacher import HIDDEN as TEACHER_HIDDEN
+from grok_tui.tasks.teacher import IN_DIM as TEACHER_IN
+from grok_tui.tasks.teacher import OUT_DIM as TEACHER_OUT
 
 FLOAT = 4  # bytes in a float32
 INDEX = 2  # an int64 index, in float32 units
@@ -407,5 +409,11 @@ def check_fits(cfg: RunConfig, device: torch.device, headroom: float = DEFAULT_H
 
 
 __all__ = [
-    "WontFit", "Footprint", "available_bytes", "check_fits", "estimate_bytes", "footprint", "human_size",
+    "WontFit",
+    "Footprint",
+    "available_bytes",
+    "check_fits",
+    "estimate_bytes",
+    "footprint",
+    "human_size",
 ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from grok_tui.train import channel
 from grok_tui.train.control import Control, from_wire
@@ -38,7 +39,7 @@ class RunServer:
         self._listener: Any = None
 
     @contextlib.contextmanager
-    def bind(self) -> Iterator["RunServer"]:
+    def bind(self) -> Iterator[RunServer]:
         """Own the run's channel (ChannelError if another process does) until the block ends."""
         self._listener, _ = channel.listen(self.run_dir)
         try:
@@ -108,13 +109,13 @@ class RunServer:
                 self._peers.append(peer)
             peer.start(on_gone=self._forget)
 
-    def _forget(self, peer: "_Peer") -> None:
+    def _forget(self, peer: _Peer) -> None:
         with self._lock:
             if peer in self._peers:
                 self._peers.remove(peer)
         peer.close()
 
-    def _commands_from(self, peer: "_Peer") -> None:
+    def _commands_from(self, peer: _Peer) -> None:
         while True:
             try:
                 data = peer.conn.recv_bytes(channel.MAX_COMMAND_BYTES)
@@ -132,7 +133,7 @@ class RunServer:
 
 
 class _Peer:
-    def __init__(self, conn: Connection, read_commands: Callable[["_Peer"], None]):
+    def __init__(self, conn: Connection, read_commands: Callable[[_Peer], None]):
         self.conn = conn
         self.mailbox = Mailbox()
         self.wake = threading.Event()
@@ -143,7 +144,7 @@ class _Peer:
         self.sender = threading.Thread(target=self._send_frames, name="grok-tui-peer-out", daemon=True)
         self._on_gone: Callable[[_Peer], None] = lambda peer: None
 
-    def start(self, on_gone: Callable[["_Peer"], None]) -> None:
+    def start(self, on_gone: Callable[[_Peer], None]) -> None:
         self._on_gone = on_gone
         self.sender.start()
         threading.Thread(target=self._read, name="grok-tui-peer-in", daemon=True).start()

@@ -19,17 +19,24 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 
 from grok_tui.config import RunConfig, validate
 from grok_tui.models import build_model
 from grok_tui.runlog import (
-    CHECKPOINT, RunDirError, RunLog, has_checkpoint, load_checkpoint, load_config, read_jsonl,
+    CHECKPOINT,
+    RunDirError,
+    RunLog,
+    has_checkpoint,
+    load_checkpoint,
+    load_config,
+    read_jsonl,
 )
 from grok_tui.tasks import n_classes
 from grok_tui.train.channel import ChannelError, connect, encode_command
@@ -172,8 +179,14 @@ class Batcher:
         if not self.rows or self.rows[-1].step != snapshot.metrics.step:
             self.rows.append(snapshot.metrics)
         # Any change of state goes out at once; plain progress at the frame rate.
-        state = (len(snapshot.events), snapshot.paused, snapshot.finished, snapshot.fault, snapshot.settings,
-                 snapshot.checkpoints)
+        state = (
+            len(snapshot.events),
+            snapshot.paused,
+            snapshot.finished,
+            snapshot.fault,
+            snapshot.settings,
+            snapshot.checkpoints,
+        )
         now = time.monotonic()
         if state != self.last_state or now - self.last_sent >= self.interval:
             self.send(snapshot, self.rows)
@@ -201,8 +214,9 @@ class ThreadSession:
             trainer = self.spec.build(self.control)
             done = threading.Event()
             # A paused loop emits nothing, so cancellation is watched from beside it.
-            threading.Thread(target=_stop_when, args=(lambda: cancelled() or done.is_set(), trainer.request_stop),
-                             daemon=True).start()
+            threading.Thread(
+                target=_stop_when, args=(lambda: cancelled() or done.is_set(), trainer.request_stop), daemon=True
+            ).start()
             frames = Batcher(self.mailbox.put)
             try:
                 trainer.run(frames)

@@ -8,8 +8,9 @@ value must become one line naming the field, never a crash in a view.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Event:
         return {"step": self.step, "kind": self.kind, "old": self.old, "new": self.new}
 
     @classmethod
-    def from_dict(cls, row: Any) -> "Event":
+    def from_dict(cls, row: Any) -> Event:
         """From an events.jsonl record; RecordError names the first bad field."""
         if not isinstance(row, dict):
             raise RecordError("record", row, "a JSON object")
@@ -99,7 +100,7 @@ class Metrics:
         return dict(self.__dict__)
 
     @classmethod
-    def from_dict(cls, row: Any) -> "Metrics":
+    def from_dict(cls, row: Any) -> Metrics:
         """From a metrics.jsonl record: a missing or null number reads as NaN (a diverged loss is
         written as null); anything else out of place raises RecordError naming the field."""
         if not isinstance(row, dict):
@@ -126,18 +127,23 @@ class Metrics:
         fraction = lambda v: _is_num(v) and 0 <= v <= 1  # noqa: E731
         return cls(
             step=step,
-            train_loss=num("train_loss", *anything), train_acc=num("train_acc", *share),
-            test_loss=num("test_loss", *anything), test_acc=num("test_acc", *share),
-            param_norm=num("param_norm", *at_least_0), weight_decay=num("weight_decay", *at_least_0),
-            lr=num("lr", *at_least_0), l1=num("l1", *at_least_0), elapsed_s=num("elapsed_s", *at_least_0),
+            train_loss=num("train_loss", *anything),
+            train_acc=num("train_acc", *share),
+            test_loss=num("test_loss", *anything),
+            test_acc=num("test_acc", *share),
+            param_norm=num("param_norm", *at_least_0),
+            weight_decay=num("weight_decay", *at_least_0),
+            lr=num("lr", *at_least_0),
+            l1=num("l1", *at_least_0),
+            elapsed_s=num("elapsed_s", *at_least_0),
             steps_per_s=num("steps_per_s", *at_least_0),
             purity=optional("purity", fraction, "a number from 0 to 1"),
             parity_share=optional("parity_share", fraction, "a number from 0 to 1"),
             train_size=optional("train_size", _is_step, "an integer >= 0"),
-            norm_target=optional("norm_target", lambda v: _is_num(v) and math.isfinite(v) and v > 0,
-                                 "a finite number > 0"),
-            grokfast=_field(row, "grokfast", lambda v: v is None or isinstance(v, bool), "true, false or null")
-            is True,
+            norm_target=optional(
+                "norm_target", lambda v: _is_num(v) and math.isfinite(v) and v > 0, "a finite number > 0"
+            ),
+            grokfast=_field(row, "grokfast", lambda v: v is None or isinstance(v, bool), "true, false or null") is True,
         )
 
 
@@ -157,7 +163,7 @@ class Settings:
     grokfast: bool = False
 
     @classmethod
-    def from_metrics(cls, m: Metrics, ungrokking: bool = False) -> "Settings":
+    def from_metrics(cls, m: Metrics, ungrokking: bool = False) -> Settings:
         """What a metrics row says was in force (for a run read from its files)."""
         return cls(m.weight_decay, m.lr, m.l1, m.train_size if ungrokking else None, m.norm_target, m.grokfast)
 

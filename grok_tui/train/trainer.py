@@ -11,24 +11,36 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-import numpy as np
-
 from grok_tui.config import RunConfig
+from grok_tui.files import WriteError
 from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
 from grok_tui.models import GrokModel, build_model
-from grok_tui.files import WriteError
 from grok_tui.runlog import RunLog
 from grok_tui.tasks import build_dataset
 from grok_tui.train.checkpoint import as_rng_state, check_state
 from grok_tui.train.control import (
-    Command, Control, Pause, Resume, SaveCheckpoint, ScaleHyper, SetGrokfast, SetHyper, SetNormConstraint,
-    SetTrainSize, Stop, Toggle, check_hyper, scaled,
+    Command,
+    Control,
+    Pause,
+    Resume,
+    SaveCheckpoint,
+    ScaleHyper,
+    SetGrokfast,
+    SetHyper,
+    SetNormConstraint,
+    SetTrainSize,
+    Stop,
+    Toggle,
+    check_hyper,
+    scaled,
 )
 from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
 from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
@@ -74,7 +86,9 @@ class Trainer:
         self.train_size: int | None = cfg.train_size or None
         self.norm_target: float | None = cfg.constrain_norm or None
         self.grokfast: GrokfastFilter | None = (
-            GrokfastFilter(self._params, GrokfastSettings(cfg.grokfast_alpha, cfg.grokfast_lamb)) if cfg.grokfast else None
+            GrokfastFilter(self._params, GrokfastSettings(cfg.grokfast_alpha, cfg.grokfast_lamb))
+            if cfg.grokfast
+            else None
         )
         self.step = 0
         self.elapsed_s = 0.0
@@ -104,8 +118,12 @@ class Trainer:
             "l1": self.l1,
             "train_size": self.train_size,
             "norm_target": self.norm_target,
-            "grokfast": None if self.grokfast is None else {
-                "alpha": self.grokfast.settings.alpha, "lamb": self.grokfast.settings.lamb, "ema": self.grokfast.ema,
+            "grokfast": None
+            if self.grokfast is None
+            else {
+                "alpha": self.grokfast.settings.alpha,
+                "lamb": self.grokfast.settings.lamb,
+                "ema": self.grokfast.ema,
             },
             "torch_rng": torch.get_rng_state(),
             "python_rng": random.getstate(),
@@ -191,10 +209,10 @@ class Trainer:
         names = [name for name, _ in self.model.named_parameters()]
         norms = torch.stack([p.detach().norm() for p in self.model.parameters()])
         values.append(norms.square().sum().sqrt())
-        train_loss, train_acc, test_loss, test_acc, param_norm, *tensor_norms = (
-            torch.cat([torch.stack(values), norms]).tolist()
-        )
-        self._tensor_norms = dict(zip(names, tensor_norms))
+        train_loss, train_acc, test_loss, test_acc, param_norm, *tensor_norms = torch.cat(
+            [torch.stack(values), norms]
+        ).tolist()
+        self._tensor_norms = dict(zip(names, tensor_norms, strict=True))
         self._matrices, self._spectrum, self._parity = look_inside(self.model, self.cfg)
 
         now = time.monotonic()
@@ -203,12 +221,21 @@ class Trainer:
             self._steps_per_s = (self.step - mark_step) / (now - mark_time)
         self._rate_mark = (self.step, now)
         return Metrics(
-            step=self.step, train_loss=train_loss, train_acc=train_acc, test_loss=test_loss, test_acc=test_acc,
-            param_norm=param_norm, weight_decay=self.hyper("weight_decay"), lr=self.hyper("lr"), l1=self.l1,
-            elapsed_s=round(self.elapsed_s, 3), steps_per_s=round(self._steps_per_s, 2),
+            step=self.step,
+            train_loss=train_loss,
+            train_acc=train_acc,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            param_norm=param_norm,
+            weight_decay=self.hyper("weight_decay"),
+            lr=self.hyper("lr"),
+            l1=self.l1,
+            elapsed_s=round(self.elapsed_s, 3),
+            steps_per_s=round(self._steps_per_s, 2),
             purity=None if self._spectrum is None else round(self._spectrum.median_purity, 4),
             parity_share=None if self._parity is None else round(self._parity.share, 4),
-            train_size=len(self.train_batch()[1]), norm_target=self.norm_target,
+            train_size=len(self.train_batch()[1]),
+            norm_target=self.norm_target,
             grokfast=self.grokfast is not None,
         )
 
@@ -221,17 +248,31 @@ class Trainer:
 
     def settings(self) -> Settings:
         return Settings(
-            weight_decay=self.hyper("weight_decay"), lr=self.hyper("lr"), l1=self.l1, train_size=self.train_size,
-            norm_target=self.norm_target, grokfast=self.grokfast is not None,
+            weight_decay=self.hyper("weight_decay"),
+            lr=self.hyper("lr"),
+            l1=self.l1,
+            train_size=self.train_size,
+            norm_target=self.norm_target,
+            grokfast=self.grokfast is not None,
         )
 
     def snapshot(self, metrics: Metrics) -> Snapshot:
         return Snapshot(
-            experiment=self.cfg.experiment, device=str(self.device), total_steps=self.cfg.steps,
-            metrics=metrics, paused=self.paused, finished=self.step >= self.cfg.steps,
-            events=tuple(self.events), tensor_norms=self._tensor_norms, matrices=self._matrices,
-            spectrum=self._spectrum, parity=self._parity, fault=self.fault, settings=self.settings(),
-            checkpoint_step=self.checkpoint_step, checkpoints=self.checkpoints,
+            experiment=self.cfg.experiment,
+            device=str(self.device),
+            total_steps=self.cfg.steps,
+            metrics=metrics,
+            paused=self.paused,
+            finished=self.step >= self.cfg.steps,
+            events=tuple(self.events),
+            tensor_norms=self._tensor_norms,
+            matrices=self._matrices,
+            spectrum=self._spectrum,
+            parity=self._parity,
+            fault=self.fault,
+            settings=self.settings(),
+            checkpoint_step=self.checkpoint_step,
+            checkpoints=self.checkpoints,
         )
 
     # ---- commands -------------------------------------------------------------
@@ -300,7 +341,9 @@ class Trainer:
                 self.norm_target = target
         elif isinstance(command, SetGrokfast):
             old = self.grokfast is not None
-            if command.on != old or (command.on and self.grokfast.settings != GrokfastSettings(command.alpha, command.lamb)):
+            if command.on != old or (
+                command.on and self.grokfast.settings != GrokfastSettings(command.alpha, command.lamb)
+            ):
                 settings = GrokfastSettings(command.alpha, command.lamb)
                 self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
                 self._record("grokfast", old, command.on)
@@ -398,7 +441,9 @@ class Trainer:
             self._logged_step = metrics.step
             self._write(lambda log: log.metrics(metrics.to_dict()))
         if not (math.isfinite(metrics.train_loss) and math.isfinite(metrics.test_loss)):
-            self._fault(f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})")
+            self._fault(
+                f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})"
+            )
             self._write(lambda log: log.flush())
         self.last = self.snapshot(metrics)
         return metrics
@@ -426,7 +471,9 @@ def _remade(event: Event, cfg: RunConfig) -> Command | None:
             return SetHyper(event.kind, check_hyper(event.kind, new))
         if event.kind == "train_size" and (new is None or (isinstance(new, int) and new >= 1)):
             return SetTrainSize(new)
-        if event.kind == "norm_constraint" and (new is None or (isinstance(new, float) and math.isfinite(new) and new > 0)):
+        if event.kind == "norm_constraint" and (
+            new is None or (isinstance(new, float) and math.isfinite(new) and new > 0)
+        ):
             return SetNormConstraint(new)
         if event.kind == "grokfast" and isinstance(new, bool):
             return SetGrokfast(new, cfg.grokfast_alpha, cfg.grokfast_lamb)
@@ -435,7 +482,9 @@ def _remade(event: Event, cfg: RunConfig) -> Command | None:
     return None
 
 
-def summarize(history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, general: float = 0.95) -> dict[str, Any]:
+def summarize(
+    history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, general: float = 0.95
+) -> dict[str, Any]:
     """First step and elapsed seconds at which train and test accuracy crossed their thresholds."""
     rows = [m.to_dict() if isinstance(m, Metrics) else m for m in history]
 
@@ -447,8 +496,10 @@ def summarize(history: list[Metrics] | list[dict[str, Any]], fit: float = 0.99, 
 
     train, test = first("train_acc", fit), first("test_acc", general)
     return {
-        "train_step": train and train["step"], "train_s": train and train["elapsed_s"],
-        "test_step": test and test["step"], "test_s": test and test["elapsed_s"],
+        "train_step": train and train["step"],
+        "train_s": train and train["elapsed_s"],
+        "test_step": test and test["step"],
+        "test_s": test and test["elapsed_s"],
     }
 
 

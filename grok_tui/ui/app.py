@@ -18,15 +18,16 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
-from textual.geometry import Size
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
@@ -36,8 +37,8 @@ from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import RunDirError, default_run_dir, export_csv, load_config
-from grok_tui.train.memory import WontFit
 from grok_tui.train.launch import start as start_run
+from grok_tui.train.memory import WontFit
 from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
@@ -76,7 +77,14 @@ KEYS = [
     ("t", "t", "cycle_theme", "theme", "Switch theme", False),
     ("question_mark", "?", "help", "help", "Show every key", True),
     ("q", "q", "quit_app", "quit", "Quit: stop training and flush the run directory", True),
-    ("d", "d", "detach", "detach", "Detach: leave the run training in the background (grok-tui attach reopens it)", True),
+    (
+        "d",
+        "d",
+        "detach",
+        "detach",
+        "Detach: leave the run training in the background (grok-tui attach reopens it)",
+        True,
+    ),
 ]
 # After a hang-up, how long the monitor may take to let go of the run before it simply ends.
 HANG_UP_GRACE_S = 2.0
@@ -101,9 +109,16 @@ class GrokApp(App[int]):
         for key, display, action, short, description, show in KEYS
     ]
 
-    def __init__(self, spec: RunSpec | None = None, *, session: Any = None, theme: str | None = None,
-                 backend: str = "process", frame_interval: float = FRAME_INTERVAL_S,
-                 refresh: float = DEFAULT_REFRESH_S) -> None:
+    def __init__(
+        self,
+        spec: RunSpec | None = None,
+        *,
+        session: Any = None,
+        theme: str | None = None,
+        backend: str = "process",
+        frame_interval: float = FRAME_INTERVAL_S,
+        refresh: float = DEFAULT_REFRESH_S,
+    ) -> None:
         self.theme_names = available_themes()
         # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
         self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)
@@ -208,8 +223,12 @@ class GrokApp(App[int]):
             self.pacer.news(at_once=first)
         # Between two frames a group's news waits for its turn: a pane is never left stale.
         due = self.pacer.due()
-        for pane in (self.query_one(CurvesPane), self.query_one(NormPane),
-                     self.query_one(WeightsPane), self.query_one(FrequenciesPane)):
+        for pane in (
+            self.query_one(CurvesPane),
+            self.query_one(NormPane),
+            self.query_one(WeightsPane),
+            self.query_one(FrequenciesPane),
+        ):
             if pane.display and pane.cadence in due:
                 pane.show(self.snapshot, self.history)
         if "status" in due:
@@ -257,8 +276,12 @@ class GrokApp(App[int]):
         if current is None or self._control() is None:
             return
         label = {"weight_decay": "weight decay", "lr": "learning rate"}[name]
-        self._ask_number(f"New {label} (now {current:g})", current, lambda text: parse_hyper(name, text),
-                         lambda value: self.set_hyper(name, value))
+        self._ask_number(
+            f"New {label} (now {current:g})",
+            current,
+            lambda text: parse_hyper(name, text),
+            lambda value: self.set_hyper(name, value),
+        )
 
     def _ask_number(self, title: str, current: float, parse, apply) -> None:
         """Open the value modal; `parse` turns text into a value or raises ValueError saying why."""
@@ -277,8 +300,12 @@ class GrokApp(App[int]):
             control.train_size(None)
             return
         size = self.snapshot.metrics.train_size or 100
-        self._ask_number(f"Ungrok: train on how many of the {size} examples?", max(1, round(0.075 * size)),
-                         lambda text: parse_subset(text, size), control.train_size)
+        self._ask_number(
+            f"Ungrok: train on how many of the {size} examples?",
+            max(1, round(0.075 * size)),
+            lambda text: parse_subset(text, size),
+            control.train_size,
+        )
 
     def action_constrain_norm(self) -> None:
         control = self._control()
@@ -289,8 +316,12 @@ class GrokApp(App[int]):
         control = self._control()
         if control is None or self.snapshot is None:
             return
-        self._ask_number("Hold the weight norm at", self.snapshot.metrics.param_norm, parse_norm,
-                         lambda value: control.constrain_norm(value))
+        self._ask_number(
+            "Hold the weight norm at",
+            self.snapshot.metrics.param_norm,
+            parse_norm,
+            lambda value: control.constrain_norm(value),
+        )
 
     def action_grokfast(self) -> None:
         control = self._control()
@@ -478,8 +509,9 @@ async def _wait(workers: list[Worker], timeout: float) -> None:
         pass  # the run directory is flushed by the trainer's own finally; nothing more to wait for
 
 
-def run_app(spec: RunSpec, theme: str | None = None, backend: str = "process",
-            refresh: float = DEFAULT_REFRESH_S) -> int:
+def run_app(
+    spec: RunSpec, theme: str | None = None, backend: str = "process", refresh: float = DEFAULT_REFRESH_S
+) -> int:
     return _exit_status(GrokApp(spec, theme=theme, backend=backend, refresh=refresh))
 
 
@@ -500,8 +532,10 @@ def _exit_status(app: GrokApp, **run: Any) -> int:
         print(f"grok-tui: error: {app.crash}", file=sys.stderr)
     elif app.detached and app.run_dir is not None:
         with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
-            print(f"grok-tui: detached; {app.run_dir} trains on. Come back with: grok-tui attach {app.run_dir}",
-                  flush=True)
+            print(
+                f"grok-tui: detached; {app.run_dir} trains on. Come back with: grok-tui attach {app.run_dir}",
+                flush=True,
+            )
     if app.return_code:
         return app.return_code
     return code if isinstance(code, int) else 0

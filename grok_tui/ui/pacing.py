@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 DEFAULT_REFRESH_S = 0.5
 MIN_REFRESH_S, MAX_REFRESH_S = 0.1, 60.0
@@ -47,8 +47,11 @@ class Cadence:
 
     @classmethod
     def for_refresh(cls, refresh: float = DEFAULT_REFRESH_S) -> Cadence:
-        return cls(status=min(max(refresh / 2, STATUS_MIN_S), STATUS_MAX_S), plots=refresh,
-                   inspection=refresh * INSPECTION_FACTOR)
+        return cls(
+            status=min(max(refresh / 2, STATUS_MIN_S), STATUS_MAX_S),
+            plots=refresh,
+            inspection=refresh * INSPECTION_FACTOR,
+        )
 
     def interval(self, group: str) -> float:
         return getattr(self, group)
@@ -87,8 +90,11 @@ class Pacer:
     def due(self) -> set[str]:
         """The groups to draw now; they count as drawn from this moment."""
         now = self.clock()
-        due = {group for group in self._news
-               if now - self._drawn.get(group, -math.inf) >= self.cadence.interval(group) - self._slack}
+        due = {
+            group
+            for group in self._news
+            if now - self._drawn.get(group, -math.inf) >= self.cadence.interval(group) - self._slack
+        }
         for group in due:
             self._drawn[group] = now
         self._news -= due

@@ -9,9 +9,9 @@ widgets use: `/* textual-theme: textual-dark */`.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 DEFAULT_THEME = "dark"
 _BASE = re.compile(r"textual-theme:\s*([\w-]+)")

@@ -54,8 +54,7 @@ class Bars(LeanLines, Widget):
         self.highlight: set[int] = set()
 
     def set_values(self, values: np.ndarray, first_label: int, highlight: set[int]) -> None:
-        if (np.array_equal(values, self.values) and first_label == self.first_label
-                and highlight == self.highlight):
+        if np.array_equal(values, self.values) and first_label == self.first_label and highlight == self.highlight:
             return  # most frames bring the same histogram: skip the redraw
         self.values, self.first_label, self.highlight = values, first_label, highlight
         self.refresh()
@@ -103,7 +102,7 @@ class FrequenciesPane(Pane):
     def show(self, snapshot: Snapshot, history: History) -> None:
         # Only a new inspection of the model changes this pane (the frame's objects are replaced, never mutated).
         inspection = (snapshot.spectrum, snapshot.parity, snapshot.matrices.get("hidden"))
-        if self._inspection is not None and all(a is b for a, b in zip(inspection, self._inspection)):
+        if self._inspection is not None and all(a is b for a, b in zip(inspection, self._inspection, strict=True)):
             return
         self._inspection = inspection
         text = self.query_one("#freq-text", Readout)
@@ -119,21 +118,33 @@ class FrequenciesPane(Pane):
         self.set_title("frequencies")
         keys = s.key_frequencies
         shown = " ".join(map(str, keys[:8])) + (f" … ({len(keys)} in all)" if len(keys) > 8 else "")
-        text.show(Text.assemble(
-            ("purity ", "dim"), (f"{s.median_purity:.2f}", "bold"),
-            ("  periodic ", "dim"), (f"{s.periodic_share:.0%}", "bold"),
-            ("  gini ", "dim"), (f"{s.gini:.2f}", "bold"),
-            ("\nkey ", "dim"), (shown or "none yet", "bold"),
-        ))
+        text.show(
+            Text.assemble(
+                ("purity ", "dim"),
+                (f"{s.median_purity:.2f}", "bold"),
+                ("  periodic ", "dim"),
+                (f"{s.periodic_share:.0%}", "bold"),
+                ("  gini ", "dim"),
+                (f"{s.gini:.2f}", "bold"),
+                ("\nkey ", "dim"),
+                (shown or "none yet", "bold"),
+            )
+        )
         counts = s.neurons_per_frequency()
         bars.set_values(counts.astype(float), first_label=1, highlight={f - 1 for f in keys[:5]})
 
     def _show_parity(self, mass: ParityMass, w_in: np.ndarray | None, text: Readout, bars: Bars) -> None:
         self.set_title("|w| per input bit")
-        text.show(Text.assemble(
-            ("relevant bits hold ", "dim"), (f"{mass.share:.0%}", "bold"), (" of |w|", "dim"),
-            ("\nper bit ", "dim"), (f"{mass.ratio:.1f}×", "bold"), (" the others", "dim"),
-        ))
+        text.show(
+            Text.assemble(
+                ("relevant bits hold ", "dim"),
+                (f"{mass.share:.0%}", "bold"),
+                (" of |w|", "dim"),
+                ("\nper bit ", "dim"),
+                (f"{mass.ratio:.1f}×", "bold"),
+                (" the others", "dim"),
+            )
+        )
         if w_in is not None:
             per_bit = np.abs(w_in).sum(axis=1)
             bars.set_values(per_bit, first_label=1, highlight=set(range(mass.k)))

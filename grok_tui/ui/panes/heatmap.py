@@ -83,7 +83,7 @@ def level_rgb(level: int, levels: int, negative: RGB, zero: RGB, positive: RGB) 
     x = 2 * level / (levels - 1) - 1
     end = positive if x > 0 else negative
     t = abs(x)
-    return tuple(round(z + (e - z) * t) for z, e in zip(zero, end))  # type: ignore[return-value]
+    return tuple(round(z + (e - z) * t) for z, e in zip(zero, end, strict=True))  # type: ignore[return-value]
 
 
 def format_limit(value: float) -> str:
@@ -101,7 +101,7 @@ def changed_span(before: Strip, after: Strip) -> tuple[int, int] | None:
     old, new = _cells(before), _cells(after)
     if len(old) != len(new):
         return 0, max(len(old), len(new))
-    differ = [x for x, (a, b) in enumerate(zip(old, new)) if a != b]
+    differ = [x for x, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
     return (differ[0], differ[-1] + 1) if differ else None
 
 
@@ -179,9 +179,11 @@ class Heatmap(Widget):
         if len(old) != len(self._strips):
             self.refresh()
             return
-        regions = [Region(span[0], y, span[1] - span[0], 1)
-                   for y, (before, after) in enumerate(zip(old, self._strips))
-                   if (span := changed_span(before, after)) is not None]
+        regions = [
+            Region(span[0], y, span[1] - span[0], 1)
+            for y, (before, after) in enumerate(zip(old, self._strips, strict=True))
+            if (span := changed_span(before, after)) is not None
+        ]
         if regions:
             self.refresh(*regions)
 
@@ -249,7 +251,7 @@ class Heatmap(Widget):
         # Runs of equal cells share one segment: far fewer segments for Rich to diff.
         segments: list[Segment] = []
         run_start = 0
-        pairs = list(zip(upper.tolist(), lower.tolist()))
+        pairs = list(zip(upper.tolist(), lower.tolist(), strict=True))
         for x in range(1, width + 1):
             if x == width or pairs[x] != pairs[run_start]:
                 segments.append(Segment(UPPER_HALF * (x - run_start), self._pair_style(*pairs[run_start])))

@@ -9,9 +9,9 @@ colour (and boldness, italics, dimness) no one can see.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from functools import lru_cache
 from pickle import loads
-from typing import Hashable, Iterable
 
 from rich.segment import Segment
 from rich.style import Style
@@ -34,8 +34,13 @@ def look(style: Style | None) -> Hashable:
     """What the terminal is told for this style (what Textual's Strip.render writes of it)."""
     if style is None:
         return None
-    return (style.color, style.bgcolor, style._attributes & style._set_attributes, style.link,
-            _meta_sans_offset(style._meta))
+    return (
+        style.color,
+        style.bgcolor,
+        style._attributes & style._set_attributes,
+        style.link,
+        _meta_sans_offset(style._meta),
+    )
 
 
 def blank_look(style: Style | None) -> Hashable:
@@ -73,7 +78,7 @@ def changed_lines(before: Text, after: Text) -> list[int] | None:
     old, new = before.split("\n", allow_blank=True), after.split("\n", allow_blank=True)
     if len(old) != len(new):
         return None
-    return [y for y, (a, b) in enumerate(zip(old, new)) if a != b]
+    return [y for y, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
 
 
 def lean_strip(strip: Strip) -> Strip:

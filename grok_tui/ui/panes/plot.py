@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
 
 import numpy as np
 from rich.text import Text
@@ -22,7 +22,7 @@ from textual_plotext import PlotextPlot
 
 from grok_tui.ui.panes.lean import LeanLines, changed_lines
 
-Color = Union[str, tuple[int, int, int]]
+Color = str | tuple[int, int, int]
 
 
 # eq=False: the generated __eq__/__hash__ would compare arrays element-wise and
@@ -76,7 +76,7 @@ def log_ticks(lo: float, hi: float, max_ticks: int | None = None) -> tuple[list[
     if len(powers) < 2:
         # Less than a decade of range: round numbers read better than a lone power.
         values, labels = linear_ticks(10.0**lo, 10.0**hi, max_ticks or 4)
-        kept = [(math.log10(v), s) for v, s in zip(values, labels) if v > 0]
+        kept = [(math.log10(v), s) for v, s in zip(values, labels, strict=True) if v > 0]
         return [p for p, _ in kept], [s for _, s in kept]
     if max_ticks and len(powers) > max_ticks:
         stride = math.ceil(len(powers) / max_ticks)
@@ -177,8 +177,17 @@ class SeriesPlot(LeanLines, PlotextPlot):
     def render(self) -> RenderResult:
         width, height = self.size.width, self.size.height
         theme = self._get_plotext_theme_name(self.app.theme)
-        key = (self._version, width, height, self.log_x, self.log_y, theme,
-               self.title, self.y_limits, self.marker_color)
+        key = (
+            self._version,
+            width,
+            height,
+            self.log_x,
+            self.log_y,
+            theme,
+            self.title,
+            self.y_limits,
+            self.marker_color,
+        )
         if key != self._cache_key:
             self._cached = self._build(width, height, theme)
             self._cache_key = key

@@ -50,8 +50,13 @@ class StatusPane(LeanLines, Static):
     StatusPane { height: 2; padding: 0 1; }
     """
     COMPONENT_CLASSES = {
-        "status--label", "status--value", "status--memorizing", "status--generalizing",
-        "status--generalized", "status--partly-generalized", "status--alert",
+        "status--label",
+        "status--value",
+        "status--memorizing",
+        "status--generalizing",
+        "status--generalized",
+        "status--partly-generalized",
+        "status--alert",
     }
 
     def __init__(self, **kwargs) -> None:
@@ -82,7 +87,9 @@ class StatusPane(LeanLines, Static):
         else:
             word = run_phase(snapshot, history)
             state = word.upper() + (" · finished" if snapshot.finished else "")
-            state_style = self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
+            state_style = (
+                self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
+            )
 
         def pair(name: str, text: str) -> list[tuple[str, object]]:
             return [(f"{name} ", label), (text, value), ("  ", label)]
@@ -105,7 +112,8 @@ class StatusPane(LeanLines, Static):
         # The settings as the trainer holds them now; the accuracies as last measured.
         now = snapshot.now
         second = Text.assemble(
-            *pair("wd", f"{now.weight_decay:.4g}"), *pair("lr", f"{now.lr:.4g}"),
+            *pair("wd", f"{now.weight_decay:.4g}"),
+            *pair("lr", f"{now.lr:.4g}"),
             *(pair("l1", f"{now.l1:.3g}") if now.l1 else []),
             *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
             *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),

@@ -7,7 +7,7 @@ or raises ValueError with one line that says what is wrong and what to type.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
