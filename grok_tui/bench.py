@@ -628,6 +628,7 @@ def measure_run_test(
 ) -> Rate:
     from grok_tui.train import new_run
     from grok_tui.ui.app import GrokApp
+    from grok_tui.ui.pacing import DEFAULT_REFRESH_S
 
     mode = "monitor (run_test)"
     run_dir = workdir / f"run-test-{device}"
@@ -635,7 +636,7 @@ def measure_run_test(
     cpu = CpuSampler(os.getpid())  # the UI is this process; the trainer, its spawned child
 
     async def drive() -> None:
-        app = GrokApp(spec, backend="process", **({"refresh": refresh} if refresh else {}))
+        app = GrokApp(spec, backend="process", refresh=refresh or DEFAULT_REFRESH_S)
         async with app.run_test(size=size) as pilot:
             watch = WindowWatch(run_dir, seconds, cpu)
             while not watch.done():
@@ -770,7 +771,12 @@ def time_one_frame(app, panes: list, times: dict[str, list[float]], clock: GcClo
     app.history.sync_events(snapshot.events)
     for pane in panes:
         if pane.display:  # the compact layout hides the norm pane
-            timed(type(pane).__name__, lambda pane=pane: (pane.show(snapshot, app.history), render_now(pane)))
+
+            def draw(pane: Any = pane) -> None:
+                pane.show(snapshot, app.history)
+                render_now(pane)
+
+            timed(type(pane).__name__, draw)
     # Putting the panes' lines together into one screen update and encoding it as escape
     # sequences: a real terminal pays this every frame (the run_test driver skips the encoding).
     compositor = getattr(app.screen, "_compositor", None)
@@ -992,7 +998,11 @@ def measure_command_latency(experiment: str, device: str, workdir: Path, presses
             factor = 2.0 if i % 2 == 0 else 0.5  # back and forth: the run is not steered anywhere
             sent = time.perf_counter()
             session.control.scale("weight_decay", factor)
-            snapshot = _frame(session, lambda s, before=before: s.now.weight_decay != before)
+
+            def applied(s: Any, before: float = before) -> bool:
+                return bool(s.now.weight_decay != before)
+
+            snapshot = _frame(session, applied)
             times.append((time.perf_counter() - sent) * 1000)
             time.sleep(0.05)
         return times

@@ -11,7 +11,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 TASKS = ("modular", "parity", "digits", "teacher")
 MODELS = ("sum_mlp", "concat", "factored", "unfactored", "transformer", "parity_mlp", "omni_mlp", "teacher_mlp")
@@ -114,11 +114,11 @@ def _is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
 
-def is_int(x: Any) -> bool:
+def is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def is_finite(x: Any) -> bool:
+def is_finite(x: Any) -> TypeGuard[int | float]:
     # An int past float's range would overflow math.isfinite: no field wants one.
     return (isinstance(x, float) and math.isfinite(x)) or (is_int(x) and abs(x) < 2**63)
 

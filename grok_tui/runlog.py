@@ -215,7 +215,8 @@ def _past(line: bytes, step: int, inclusive: bool) -> bool:
     record = _parse(line)
     if not (isinstance(record, dict) and isinstance(record.get("step"), int)):
         return False
-    return record["step"] >= step if inclusive else record["step"] > step
+    at: int = record["step"]
+    return at >= step if inclusive else at > step
 
 
 def read_config(root: Path) -> dict[str, Any]:

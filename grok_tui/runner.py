@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import TextIO
 
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.crash import report_crash
@@ -34,7 +34,7 @@ from grok_tui.train.snapshot import Metrics, RecordError
 from grok_tui.train.trainer import Trainer
 
 
-def serve(spec: RunSpec, out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Train the run to its end while serving its channel; the exit status is run_headless's."""
     assert spec.run_dir is not None, "a served run has a run directory"
     control = Control()

@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
+from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.models import build_model
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
 from grok_tui.tasks import n_classes
@@ -36,7 +39,7 @@ class WatchSession:
         model = build_model(self.cfg, n_classes(self.cfg))
         events: list[Event] = []
         last: Metrics | None = None
-        inside = ({}, None, None)
+        inside: tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None] = ({}, None, None)
         checkpoint_mtime = None
         while not cancelled():
             rows = self._checked(METRICS, metrics.poll(), Metrics.from_dict)

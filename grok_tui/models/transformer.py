@@ -13,6 +13,8 @@ from grok_tui.models.base import GrokModel
 
 
 class OneLayerTransformer(GrokModel):
+    causal: torch.Tensor  # a buffer (register_buffer), which nn.Module's typing cannot see
+
     def __init__(self, p: int, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, n_ctx: int = 3):
         super().__init__()
         assert d_model % n_heads == 0

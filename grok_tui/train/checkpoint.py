@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -52,7 +53,7 @@ def _dense(t: Any, shape: torch.Size | None = None) -> bool:
     )
 
 
-def as_rng_state(state: Any) -> tuple:
+def as_rng_state(state: Any) -> tuple[Any, ...]:
     """Python's RNG state as `random.setstate` wants it (torch.save may hand back lists for tuples)."""
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
@@ -63,8 +64,9 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
     if not isinstance(state, dict):
         raise CheckpointError("checkpoint", f"{_shown(state)} is not a dict of the trainer's state")
     step = state.get("step")
-    _need(is_int(step) and 0 <= step <= steps_max, "step", step, "an integer >= 0")
-    for name, ok, allowed in (
+    if not (is_int(step) and 0 <= step <= steps_max):
+        raise CheckpointError("step", f"{_shown(step)} is not allowed; expected an integer >= 0")
+    checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         ("elapsed_s", lambda v: is_finite(v) and v >= 0, "a finite number of seconds >= 0"),
         ("l1", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
         ("train_size", lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
@@ -75,7 +77,8 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
             lambda v: isinstance(v, dict) and all(isinstance(k, str) and is_int(n) and n >= 0 for k, n in v.items()),
             "a dict of line counts >= 0",
         ),
-    ):
+    )
+    for name, ok, allowed in checks:
         if name in state:
             _need(ok(state[name]), name, state[name], allowed)
     _check_model(state.get("model"), params)
@@ -132,7 +135,7 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
     shapes = [p.shape for p in params.values()]
     group, where = optimizer["param_groups"][0], "optimizer.param_groups[0]"
     _need(isinstance(group, dict), where, group, "a dict")
-    for key, ok, allowed in (
+    group_checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         ("lr", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
         ("weight_decay", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
         ("eps", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
@@ -146,7 +149,8 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
             lambda v: isinstance(v, list) and all(is_int(i) for i in v) and sorted(v) == list(range(len(shapes))),
             f"the indices 0 to {len(shapes) - 1}, one per parameter",
         ),
-    ):
+    )
+    for key, ok, allowed in group_checks:
         _need(ok(group.get(key)), f"{where}.{key}", group.get(key), allowed)
     for key, allowed_values in (
         ("amsgrad", (False,)),
@@ -177,10 +181,10 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
                 f"a float tensor of shape {'×'.join(map(str, shapes[index]))}",
             )
         step = entry.get("step")
-        ok = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
+        valid = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
             is_finite(step) and step >= 0
         )
-        _need(ok, f"{where}.step", step, "a step count >= 0")
+        _need(valid, f"{where}.step", step, "a step count >= 0")
 
 
 def _check_grokfast(grokfast: Any, params: dict[str, torch.Tensor]) -> None:

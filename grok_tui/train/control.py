@@ -257,8 +257,7 @@ class Control:
     def get(self, timeout: float | None = None) -> Command | None:
         """The next command, waiting up to `timeout` seconds (0: don't wait)."""
         try:
-            if timeout == 0:
-                return self._queue.get(block=False)
-            return self._queue.get(timeout=timeout)
+            command: Command = self._queue.get(block=False) if timeout == 0 else self._queue.get(timeout=timeout)
+            return command
         except queue.Empty:
             return None

@@ -24,7 +24,7 @@ class GrokfastSettings:
 class GrokfastFilter:
     """The EMA gradient filter of Grokfast (Lee et al. 2024), one buffer per parameter."""
 
-    def __init__(self, params: list[torch.nn.Parameter], settings: GrokfastSettings):
+    def __init__(self, params: list[torch.Tensor], settings: GrokfastSettings):
         self.params, self.settings = params, settings
         self.ema: list[torch.Tensor] | None = None
 
@@ -42,12 +42,13 @@ class GrokfastFilter:
 
 
 @torch.no_grad()
-def global_norm(params: list[torch.nn.Parameter]) -> torch.Tensor:
+def global_norm(params: list[torch.Tensor]) -> torch.Tensor:
     """The L2 norm of all parameters together, left on the device."""
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
+    norm: torch.Tensor = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p) for p in params]))
+    return norm
 
 
 @torch.no_grad()
-def constrain_norm(params: list[torch.nn.Parameter], target: float) -> None:
+def constrain_norm(params: list[torch.Tensor], target: float) -> None:
     """Rescale every parameter by one factor so that the global L2 norm is `target` (no device sync)."""
     torch._foreach_mul_(params, target / global_norm(params).clamp_min(1e-12))

@@ -25,7 +25,7 @@ class StartError(Exception):
     """The run's process ended before it served its channel: its last words, as one line."""
 
 
-def start(spec: Any) -> subprocess.Popen:
+def start(spec: Any) -> subprocess.Popen[bytes]:
     """Start the run in a process of its own session: no terminal, so no hang-up reaches it."""
     assert spec.run_dir is not None
     run_dir = spec.run_dir.resolve()
@@ -43,7 +43,7 @@ def start(spec: Any) -> subprocess.Popen:
 
 def wait_until_served(
     run_dir: Path,
-    process: subprocess.Popen,
+    process: subprocess.Popen[bytes],
     timeout: float = START_TIMEOUT_S,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> None:

@@ -359,8 +359,9 @@ def available_bytes(device: torch.device) -> int:
     """Free memory on a CUDA device; otherwise the system memory available to a new allocation."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return free
-    return psutil.virtual_memory().available
+        return int(free)
+    available: int = psutil.virtual_memory().available
+    return available
 
 
 def human_size(n: float) -> str:

@@ -99,7 +99,7 @@ def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
         # The shapes a trainer of this config has (a CPU build takes well under a millisecond; the
         # meta device would take a second to initialise its weights), the process RNG left alone.
         with torch.random.fork_rng(devices=[]):
-            params = dict(build_model(cfg, n_classes(cfg)).named_parameters())
+            params: dict[str, torch.Tensor] = dict(build_model(cfg, n_classes(cfg)).named_parameters())
         try:
             check_state(state, params)
         except CheckpointError as e:

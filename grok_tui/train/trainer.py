@@ -80,7 +80,7 @@ class Trainer:
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)
         )
         self.l1 = cfg.l1
-        self._params = list(self.model.parameters())
+        self._params: list[torch.Tensor] = list(self.model.parameters())
         self._l1_params = [p for p in self._params if p.dim() >= 2]
         # Interventions (interventions.py): a training subset, a fixed norm, a gradient filter.
         self.train_size: int | None = cfg.train_size or None
@@ -190,7 +190,7 @@ class Trainer:
         if self.l1 > 0:
             loss = loss + self.l1 * sum(p.abs().sum() for p in self._l1_params)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch's Tensor.backward is not annotated
         if self.grokfast is not None:
             self.grokfast.apply()
         self.optimizer.step()
@@ -342,7 +342,9 @@ class Trainer:
         elif isinstance(command, SetGrokfast):
             old = self.grokfast is not None
             if command.on != old or (
-                command.on and self.grokfast.settings != GrokfastSettings(command.alpha, command.lamb)
+                command.on
+                and self.grokfast is not None
+                and self.grokfast.settings != GrokfastSettings(command.alpha, command.lamb)
             ):
                 settings = GrokfastSettings(command.alpha, command.lamb)
                 self.grokfast = GrokfastFilter(self._params, settings) if command.on else None
@@ -384,8 +386,7 @@ class Trainer:
         metrics = self._evaluate_and_log()
         if self.checkpoint_step != self.step:
             self.save_checkpoint()  # at once: a run killed from here on can be resumed
-            self.last = self.snapshot(metrics)
-        emit(self.last)
+        emit(self._frame(metrics))
         last_checkpoint = clock = time.monotonic()
         try:
             while True:
@@ -394,8 +395,7 @@ class Trainer:
                     break
                 if self.paused:
                     if changed:
-                        self.last = self.snapshot(metrics)
-                        emit(self.last)
+                        emit(self._frame(metrics))
                     clock = time.monotonic()
                     continue
                 self.train_step()
@@ -406,20 +406,22 @@ class Trainer:
                     metrics = self._evaluate_and_log()
                     if now - last_checkpoint >= self.cfg.checkpoint_every_s:
                         self.save_checkpoint()
-                        self.last = self.snapshot(metrics)
                         last_checkpoint = now
-                elif changed:
-                    # A change shows at once, with the last measured metrics.
-                    self.last = self.snapshot(metrics)
-                else:
+                elif not changed:
                     continue
-                emit(self.last)
+                # A change shows at once, with the last measured metrics.
+                emit(self._frame(metrics))
             if metrics.step != self.step:
                 # Stopped between two evaluations: measure where we stand.
-                self._evaluate_and_log()
-                emit(self.last)
+                metrics = self._evaluate_and_log()
+                emit(self._frame(metrics))
         finally:
             self.close()
+        return self._frame(metrics)
+
+    def _frame(self, metrics: Metrics) -> Snapshot:
+        """The snapshot of now, with `metrics` the last measured; kept as `last`."""
+        self.last = self.snapshot(metrics)
         return self.last
 
     def _drain(self, timeout: float) -> bool:

@@ -121,7 +121,7 @@ class GrokApp(App[int]):
     ) -> None:
         self.theme_names = available_themes()
         # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
-        self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)
+        self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)  # type: ignore[misc]
         super().__init__()
         self.spec = spec
         self.backend = backend
@@ -222,6 +222,9 @@ class GrokApp(App[int]):
             self.history.sync_events(snapshot.events)
             self.pacer.news(at_once=first)
         # Between two frames a group's news waits for its turn: a pane is never left stale.
+        current = self.snapshot
+        if current is None:
+            return
         due = self.pacer.due()
         for pane in (
             self.query_one(CurvesPane),
@@ -230,9 +233,9 @@ class GrokApp(App[int]):
             self.query_one(FrequenciesPane),
         ):
             if pane.display and pane.cadence in due:
-                pane.show(self.snapshot, self.history)
+                pane.show(current, self.history)
         if "status" in due:
-            self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
+            self.query_one(StatusPane).show(current, self.history, self.error)
 
     # ---- commands ----------------------------------------------------------------------
 

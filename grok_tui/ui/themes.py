@@ -9,9 +9,14 @@ widgets use: `/* textual-theme: textual-dark */`.
 from __future__ import annotations
 
 import re
+import sys
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    from importlib.resources.abc import Traversable
+else:  # Python 3.10 has it only here
+    from importlib.abc import Traversable
 
 DEFAULT_THEME = "dark"
 _BASE = re.compile(r"textual-theme:\s*([\w-]+)")

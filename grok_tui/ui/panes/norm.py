@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from grok_tui.history import History
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.base import Pane, component_rgb
-from grok_tui.ui.panes.curves import event_markers
+from grok_tui.ui.panes.curves import CurvesPane, event_markers
 from grok_tui.ui.panes.plot import Line, SeriesPlot
 
 
@@ -28,5 +28,5 @@ class NormPane(Pane):
         self.set_title(f"norm {now:.1f} ({now / start:.0%})" if start else "norm")
         line = Line("norm", s.steps, s.values, component_rgb(self, "plot--norm"))
         plot = self.query_one(SeriesPlot)
-        plot.log_x = self.app.query_one("CurvesPane").log_x
+        plot.log_x = self.app.query_one(CurvesPane).log_x
         plot.set_data([line], event_markers(history))

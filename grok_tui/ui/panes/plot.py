@@ -109,13 +109,13 @@ def downsample(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.nda
 def _checksum(values: np.ndarray) -> tuple[str, int, int]:
     # crc32 reads the buffer in place (no copy) at several GB/s.
     values = np.ascontiguousarray(values)
-    return values.dtype.str, values.size, zlib.crc32(values)
+    return values.dtype.str, values.size, zlib.crc32(values.data)
 
 
 def _fingerprint(lines: Sequence[Line], markers: Sequence[float]) -> int:
     """A hash of everything drawn: cheap next to a build, and immune to callers
     mutating their arrays in place between calls (so not identity-based)."""
-    parts = [tuple(float(m) for m in markers)]
+    parts: list[tuple[object, ...]] = [tuple(float(m) for m in markers)]
     for line in lines:
         parts.append((line.label, line.color, _checksum(line.x), _checksum(line.y)))
     return hash(tuple(parts))
@@ -167,8 +167,10 @@ class SeriesPlot(LeanLines, PlotextPlot):
         if key_before is None or not self.is_mounted or not self.size.area:
             self.refresh()
             return
-        after = self.render()
-        lines = changed_lines(before, after) if self._cache_key[1:] == key_before[1:] else None
+        after, key_after = self.render(), self._cache_key
+        lines = None
+        if isinstance(after, Text) and key_after is not None and key_after[1:] == key_before[1:]:
+            lines = changed_lines(before, after)
         if lines is None:
             self.refresh()
         elif lines:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -32,7 +33,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{s:04.1f}" if hours else f"{minutes}:{s:04.1f}"
 
 
-def _interventions(snapshot: Snapshot, style) -> list[tuple[str, object]]:
+def _interventions(snapshot: Snapshot, style: Style) -> list[tuple[str, Style]]:
     """The interventions in force, loud: they change what the curves mean."""
     now = snapshot.now
     active = []
@@ -91,7 +92,7 @@ class StatusPane(LeanLines, Static):
                 self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
             )
 
-        def pair(name: str, text: str) -> list[tuple[str, object]]:
+        def pair(name: str, text: str) -> list[tuple[str, Style]]:
             return [(f"{name} ", label), (text, value), ("  ", label)]
 
         pieces = {
@@ -104,7 +105,7 @@ class StatusPane(LeanLines, Static):
         }
         # A narrow terminal drops the least telling pieces rather than wrapping
         # the phase onto the second line, which has no room for it.
-        for optional in (None, "speed", "device", "time"):
+        for optional in ("", "speed", "device", "time"):  # "": first try with every piece
             pieces.pop(optional, None)
             first = Text.assemble(*(part for parts in pieces.values() for part in parts))
             if not self.content_size.width or first.cell_len <= self.content_size.width:

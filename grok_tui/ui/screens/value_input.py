@@ -29,7 +29,7 @@ def parse_hyper(name: str, text: str) -> float:
     except ValueError:
         raise ValueError(f"{_shown(text)} is not a number: type {allowed}") from None
     try:
-        return check_hyper(name, text)
+        return check_hyper(name, float(text))
     except ValueError as e:
         raise ValueError(f"{e}: type {allowed}") from None
 
