@@ -44,3 +44,17 @@ def test_init_scale_multiplies_every_parameter():
     before = model.embed.weight.clone()
     scale_init(model, 0.5)
     assert torch.allclose(model.embed.weight, before * 0.5)
+
+
+def test_the_transformer_starts_as_the_papers_code_draws_it():
+    torch.manual_seed(0)
+    model = build_model(PRESETS["transformer-add"].config(), 113)
+    d_model = 128
+    for name in ("embed.weight", "pos", "qkv.weight", "attn_out.weight", "mlp_in.weight", "mlp_out.weight"):
+        weight = dict(model.named_parameters())[name]
+        assert abs(weight.std().item() * d_model**0.5 - 1) < 0.1, name
+    assert abs(model.unembed.weight.std().item() * 114**0.5 - 1) < 0.05
+    assert not model.mlp_in.bias.any() and not model.mlp_out.bias.any()
+    # The paper's starting norm is ~42; PyTorch's defaults gave ~123 (its N(0, 1) embedding).
+    norm = torch.sqrt(sum(p.square().sum() for p in model.parameters())).item()
+    assert 35 < norm < 50

@@ -27,6 +27,20 @@ class OneLayerTransformer(GrokModel):
         self.mlp_out = nn.Linear(d_mlp, d_model)
         self.unembed = nn.Linear(d_model, p, bias=False)
         self.register_buffer("causal", torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.bool)), persistent=False)
+        self._init_as_the_paper()
+
+    @torch.no_grad()
+    def _init_as_the_paper(self) -> None:
+        """As the paper's code (progress-measures-paper, transformers.py) draws them: every matrix from
+        N(0, 1/d_model), the unembedding from N(0, 1/d_vocab) (d_vocab = p + 1, "=" included), the
+        MLP's biases at zero. PyTorch's defaults would start the token embedding ~11x larger."""
+        std = self.embed.embedding_dim**-0.5
+        for linear in (self.qkv, self.attn_out, self.mlp_in, self.mlp_out):
+            linear.weight.normal_(0, std)
+        self.embed.weight.normal_(0, std)
+        self.unembed.weight.normal_(0, (self.p + 1) ** -0.5)
+        self.mlp_in.bias.zero_()
+        self.mlp_out.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         equals = torch.full_like(x[:, :1], self.p)
