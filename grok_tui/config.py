@@ -234,41 +234,23 @@ OP_WORDS = {"+": "a+b", "-": "a-b", "*": "a*b", "/": "a/b (b≠0, modular invers
 
 
 def _modular_presets() -> list[Preset]:
+    summed = dict(
+        task="modular", p=67, train_frac=0.3, model="sum_mlp", width=128, lr=1e-2, weight_decay=0.3, steps=6000,
+        eval_every=10,
+    )  # fmt: skip
     presets = [
         Preset(
             "mod-add",
             "a+b mod 67, summed-embedding MLP (width 128), 30% train, AdamW lr 1e-2 wd 0.3: memorizes by ~step 70, "
             "groks by ~3,000",
-            dict(
-                task="modular",
-                op="+",
-                p=67,
-                train_frac=0.3,
-                model="sum_mlp",
-                width=128,
-                lr=1e-2,
-                weight_decay=0.3,
-                steps=6000,
-                eval_every=10,
-            ),
+            dict(summed, op="+"),
         ),
         # The summed-embedding MLP adds the two operands' embeddings, so it cannot tell a∘b from b∘a:
         # it only ships for the commutative operations.
         Preset(
             "mod-mul",
             "a*b mod 67, summed-embedding MLP, 30% train, wd 0.3: memorizes by ~step 70, groks by ~2,100",
-            dict(
-                task="modular",
-                op="*",
-                p=67,
-                train_frac=0.3,
-                model="sum_mlp",
-                width=128,
-                lr=1e-2,
-                weight_decay=0.3,
-                steps=6000,
-                eval_every=10,
-            ),
+            dict(summed, op="*"),
         ),
     ]
     for op, name in OP_NAMES.items():
@@ -358,6 +340,18 @@ def _modular_presets() -> list[Preset]:
     return presets
 
 
+# Omnigrok (Liu, Michaud, Tegmark 2022): its two tasks at a large init scale; each has a control at
+# alpha 1 that differs only there (and in its shorter budget).
+OMNIGROK_DIGITS: dict[str, Any] = dict(
+    task="digits", n_train=400, model="omni_mlp", width=200, init_scale=10.0, loss="mse", lr=1e-2,
+    weight_decay=0.015, beta2=0.999, steps=15_000, eval_every=25,
+)  # fmt: skip
+TEACHER_STUDENT: dict[str, Any] = dict(
+    task="teacher", n_train=100, n_test=1000, model="teacher_mlp", width=100, init_scale=3.0, loss="mse", lr=1e-3,
+    weight_decay=0.1, beta2=0.999, steps=20_000, eval_every=50,
+)  # fmt: skip
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -386,74 +380,24 @@ PRESETS: dict[str, Preset] = {
             "omnigrok-digits",
             "8x8 digits, 400 train, 3-layer MLP, MSE, init x10, lr 1e-2 wd 0.015: train 99% by ~1,800 (test ~27%), "
             "test 95% by ~10,000",
-            dict(
-                task="digits",
-                n_train=400,
-                model="omni_mlp",
-                width=200,
-                init_scale=10.0,
-                loss="mse",
-                lr=1e-2,
-                weight_decay=0.015,
-                beta2=0.999,
-                steps=15_000,
-                eval_every=25,
-            ),
+            OMNIGROK_DIGITS,
         ),
         Preset(
             "omnigrok-digits-a1",
             "omnigrok-digits at the standard init (alpha 1): train and test rise together, test ~95% by step ~50: "
             "no delay",
-            dict(
-                task="digits",
-                n_train=400,
-                model="omni_mlp",
-                width=200,
-                init_scale=1.0,
-                loss="mse",
-                lr=1e-2,
-                weight_decay=0.015,
-                beta2=0.999,
-                steps=3000,
-                eval_every=25,
-            ),
+            dict(OMNIGROK_DIGITS, init_scale=1.0, steps=3000),
         ),
         Preset(
             "teacher-student",
             "Omnigrok's toy: student tanh MLP 5-100-100-5 at init x3 learns a random teacher from 100 points: "
             "fits by ~500 at 0% test, test 95% by ~9,000",
-            dict(
-                task="teacher",
-                n_train=100,
-                n_test=1000,
-                model="teacher_mlp",
-                width=100,
-                init_scale=3.0,
-                loss="mse",
-                lr=1e-3,
-                weight_decay=0.1,
-                beta2=0.999,
-                steps=20_000,
-                eval_every=50,
-            ),
+            TEACHER_STUDENT,
         ),
         Preset(
             "teacher-student-a1",
             "teacher-student at the standard init (alpha 1): test ~90% when train fits (~step 100): no delay",
-            dict(
-                task="teacher",
-                n_train=100,
-                n_test=1000,
-                model="teacher_mlp",
-                width=100,
-                init_scale=1.0,
-                loss="mse",
-                lr=1e-3,
-                weight_decay=0.1,
-                beta2=0.999,
-                steps=3000,
-                eval_every=50,
-            ),
+            dict(TEACHER_STUDENT, init_scale=1.0, steps=3000),
         ),
         Preset(
             "transformer-add",

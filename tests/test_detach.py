@@ -27,7 +27,7 @@ from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
 from grok_tui.train.channel import KEY, SOCKET, connect, encode_command, is_served
 from grok_tui.train.session import AttachSession
-from tests.test_faults import TINY, wait_until
+from tests.test_faults import TINY, monitor_pid, wait_until
 
 FOREVER = ["--steps", "100000000"]
 
@@ -284,11 +284,7 @@ def test_a_hang_up_detaches_and_attach_steers_the_run_from_another_terminal(deta
     )
     try:
         wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 20, every=0.1)
-        monitor = int(
-            subprocess.run(
-                ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
-            ).stdout.split()[0]
-        )
+        monitor = monitor_pid(exe, run_dir)
         trainer = pid_of(run_dir)
         tmux("kill-server")  # the terminal closes: a hang-up
         wait_until(lambda: not alive(monitor), timeout=10, every=0.05)

@@ -63,6 +63,14 @@ def wait_until(condition, timeout: float = 30.0, every: float = 0.01) -> None:
         time.sleep(every)
 
 
+def monitor_pid(exe: Path, run_dir: Path) -> int:
+    """The monitor's own process (tmux's command line names it too: only python's counts)."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
+    )
+    return int(found.stdout.split()[0])
+
+
 def steady(rows):
     return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
 
@@ -159,11 +167,7 @@ def test_the_monitor_killed_with_sigterm_stops_the_run_where_it_stood(tmp_path):
     )
     try:
         wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 30, every=0.1)
-        pid = int(
-            subprocess.run(
-                ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
-            ).stdout.split()[0]
-        )
+        pid = monitor_pid(exe, run_dir)
         trainer = json.loads((run_dir / "process.json").read_text())["pid"]
         os.kill(pid, signal.SIGTERM)
         wait_until(status.exists, timeout=15, every=0.1)
