@@ -447,7 +447,6 @@ class Trainer:
                 f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})"
             )
             self._write(lambda log: log.flush())
-        self.last = self.snapshot(metrics)
         return metrics
 
     def close(self) -> None:
