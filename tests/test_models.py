@@ -16,6 +16,7 @@ def test_model_shapes_and_neuron_inputs():
 
 
 def test_concat_neuron_inputs_are_first_operand_through_hidden_layer():
+    torch.manual_seed(0)
     model = ConcatMLP(5, 3, 4)
     a = torch.tensor([[2, 0]])
     b = torch.tensor([[2, 1]])
@@ -28,8 +29,9 @@ def test_concat_neuron_inputs_are_first_operand_through_hidden_layer():
 
     first_part = pre(a) - model.embed_b.weight[0] @ model.hidden.weight[:, 3:].T - model.hidden.bias
     assert torch.allclose(first_part[0], w[2], atol=1e-6)
+    # (atol: a difference of two float32 sums near zero is only good to ~1e-7; the default 1e-8 flaked.)
     assert torch.allclose(
-        pre(b) - pre(a), (model.embed_b.weight[1] - model.embed_b.weight[0]) @ model.hidden.weight[:, 3:].T
+        pre(b) - pre(a), (model.embed_b.weight[1] - model.embed_b.weight[0]) @ model.hidden.weight[:, 3:].T, atol=1e-6
     )
 
 
