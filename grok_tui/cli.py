@@ -250,13 +250,10 @@ def _watch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
-    try:
-        load_config(Path(args.run_dir))
-    except RunDirError as e:
-        raise UsageError(f"watch {args.run_dir!r}: {e}") from None
+    run_dir = _run_dir_arg("watch", args.run_dir)
     from grok_tui.ui.app import run_watch
 
-    return run_watch(Path(args.run_dir), theme=theme, refresh=refresh)
+    return run_watch(run_dir, theme=theme, refresh=refresh)
 
 
 def _detach(spec: Any) -> int:

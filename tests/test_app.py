@@ -16,7 +16,7 @@ from grok_tui.history import History
 from grok_tui.runlog import read_jsonl
 from grok_tui.train import new_run
 from grok_tui.ui.app import GrokApp
-from grok_tui.ui.panes.status import StatusPane, run_phase
+from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.screens.value_input import ValueInput
 from grok_tui.watch import WatchSession
 from tests.conftest import tiny_config
@@ -326,7 +326,7 @@ def test_every_key_is_in_the_command_palette():
 
 def test_status_names_a_run_that_settles_part_way_partly_generalized():
     # Semi-grokking: test accuracy climbs from the fit's 3% to ~48% and stays there.
-    rows, snapshot = synthetic_run()
+    rows, _ = synthetic_run()
     semi = [dataclasses.replace(m, test_acc=float(0.03 + 0.45 / (1 + np.exp(-(m.step - 1000) / 150)))) for m in rows]
 
     def phase_at(step):
@@ -334,7 +334,7 @@ def test_status_names_a_run_that_settles_part_way_partly_generalized():
         for m in semi:
             if m.step <= step:
                 history.add(m.to_dict())
-        return run_phase(dataclasses.replace(snapshot, metrics=semi[step // 50]), history)
+        return history.phase()
 
     assert phase_at(500) == "memorizing"
     assert phase_at(1000) == "generalizing"

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
 from grok_tui.history import History
-from grok_tui.metrics import FIT_ACC, phase
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.lean import LeanLines
-
-
-def run_phase(snapshot: Snapshot, history: History) -> str:
-    """The phase from the curves: compare test accuracy now with a while back."""
-    m = snapshot.metrics
-    window = max(200, m.step // 10)
-    earlier = history.value_at("test_acc", m.step - window) if m.step >= window else None
-    return phase(m.train_acc, m.test_acc, earlier, _test_acc_at_fit(history))
-
-
-def _test_acc_at_fit(history: History) -> float | None:
-    train = history.series("train_acc")
-    fit = np.flatnonzero(train.values >= FIT_ACC)
-    return None if fit.size == 0 else history.value_at("test_acc", train.steps[fit[0]])
 
 
 def _clock(seconds: float) -> str:
@@ -86,7 +70,7 @@ class StatusPane(LeanLines, Static):
         elif snapshot.paused:
             state, state_style = "PAUSED", alert
         else:
-            word = run_phase(snapshot, history)
+            word = history.phase() or "learning"  # the phase from the curves (history.py)
             state = word.upper() + (" · finished" if snapshot.finished else "")
             state_style = (
                 self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
