@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Train a model in which grokking happens and watch it live. "
         f"`{PROG} attach [RUN_DIR]` opens a run training in the background, `{PROG} ls [DIR]` lists runs, "
-        f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR` follows a run directory read-only.",
+        f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR [RUN_DIR ...]` follows run directories read-only "
+        "(several: their curves overlaid).",
     )
     parser.add_argument(
         "--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})"
@@ -243,17 +244,27 @@ def _refresh(text: str | None) -> float:
 
 
 def _watch(argv: list[str]) -> int:
-    parser = _Parser(prog=f"{PROG} watch", description="Follow a run directory, read-only.")
-    parser.add_argument("run_dir", metavar="RUN_DIR")
+    parser = _Parser(
+        prog=f"{PROG} watch",
+        description="Follow a run directory, read-only. Given several, the curves pane overlays their loss and "
+        "accuracy (run i always in colour i, each named by what differs between their configs, e.g. wd 0.05 "
+        "and wd 1; test solid, train dotted); the weights, frequencies, norm and status show the first.",
+    )
+    parser.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
-    run_dir = _run_dir_arg("watch", args.run_dir)
+    run_dirs = [_run_dir_arg("watch", text) for text in args.run_dirs]
+    seen: dict[Path, str] = {}
+    for text, run_dir in zip(args.run_dirs, run_dirs, strict=True):
+        if run_dir.resolve() in seen:  # a run compared with itself says nothing
+            raise UsageError(f"watch {text!r}: the same run as {seen[run_dir.resolve()]!r}; name each run once")
+        seen[run_dir.resolve()] = text
     from grok_tui.ui.app import run_watch
 
-    return run_watch(run_dir, theme=theme, refresh=refresh)
+    return run_watch(run_dirs[0], theme=theme, refresh=refresh, compare=run_dirs[1:])
 
 
 def _detach(spec: Any) -> int:

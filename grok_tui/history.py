@@ -104,6 +104,11 @@ class History:
         rows = self._data[: self._n]
         return Series(rows[:, 0].copy(), rows[:, i].copy(), rows[:, i + 1].copy(), rows[:, i + 2].copy())
 
+    def freeze(self, names: Iterable[str] | None = None) -> dict[str, Series]:
+        """Copies of these series as they stand now, which later points never change
+        (the ghost a restart leaves): at most `capacity` points each, whatever the run's length."""
+        return {name: self.series(name) for name in (self.names if names is None else names)}
+
     def value_at(self, name: str, step: float) -> float | None:
         """The series' value at the last point at or before `step`."""
         s = self.series(name)

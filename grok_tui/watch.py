@@ -1,8 +1,10 @@
-"""`grok-tui watch RUN_DIR`: a session that reads a run directory instead of training.
+"""`grok-tui watch RUN_DIR [RUN_DIR ...]`: a session that reads run directories instead of training.
 
 It follows metrics.jsonl and events.jsonl as they grow, and reloads the
 checkpoint whenever it changes to show the weights; it never writes. Every
 record is checked as it is read: a bad one is skipped and named in one line.
+The runs compared with the first (`watch A B`) give only their curves: a
+CurvesFollower each, which reads metrics.jsonl alone.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.models import build_model
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
@@ -28,9 +31,10 @@ POLL_S = 0.25
 class WatchSession:
     control = None  # read-only: nothing to steer
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, comparing: int = 1):
         self.run_dir = Path(run_dir)
         self.cfg = load_config(self.run_dir)
+        self.comparing = comparing  # how many runs the monitor shows, this one first (the status says so)
         self.mailbox = Mailbox()
         self._bad: set[str] = set()  # files already reported: one line each, not one per poll
 
@@ -84,7 +88,7 @@ class WatchSession:
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
         return Snapshot(
-            experiment=f"{self.cfg.experiment} [watch]",
+            experiment=f"{self.cfg.experiment} [{self._mode}]",
             device=str(self.run_dir),
             total_steps=self.cfg.steps,
             metrics=last,
@@ -97,6 +101,46 @@ class WatchSession:
             fault=fault,
         )
 
+    @property
+    def _mode(self) -> str:
+        return f"comparing {self.comparing} runs" if self.comparing > 1 else "watch"
+
+
+class CurvesFollower:
+    """The curves of a run compared with the watched one, read as its metrics.jsonl grows.
+
+    Only the metrics: no model, no checkpoint, so a comparison of several runs costs
+    little more than one. `poll` is cheap enough for the monitor's timer: it reads
+    what was appended since the last call, nothing when nothing was.
+    """
+
+    def __init__(self, run_dir: Path, label: str):
+        self.run_dir = Path(run_dir)
+        self.label = label
+        self.history = History()
+        self._metrics = JsonlFollower(self.run_dir / METRICS)
+        self._reported = False
+        self._notices: list[str] = []
+
+    def poll(self) -> bool:
+        """Take in the new records; whether there were any."""
+        added = False
+        for record in self._metrics.poll():
+            try:
+                row = Metrics.from_dict(record)
+            except RecordError as e:
+                if not self._reported:  # one line a file, not one per bad record
+                    self._reported = True
+                    self._notices.append(f"{self.run_dir / METRICS}: {e}; record skipped")
+                continue
+            self.history.add(row.to_dict())
+            added = True
+        return added
+
+    def take_notices(self) -> list[str]:
+        notices, self._notices = self._notices, []
+        return notices
+
 
 def _mtime(path: Path) -> float | None:
     try:
@@ -105,4 +149,4 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-__all__ = ["WatchSession"]
+__all__ = ["CurvesFollower", "WatchSession"]

@@ -18,9 +18,9 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
@@ -32,6 +32,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
+from grok_tui.compare import labels
 from grok_tui.config import RunConfig
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
@@ -42,7 +43,7 @@ from grok_tui.train.memory import WontFit
 from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
-from grok_tui.ui.panes.curves import CurvesPane
+from grok_tui.ui.panes.curves import CURVE_SERIES, CurvesPane, Overlay
 from grok_tui.ui.panes.frequencies import FrequenciesPane
 from grok_tui.ui.panes.norm import NormPane
 from grok_tui.ui.panes.status import StatusPane
@@ -50,6 +51,9 @@ from grok_tui.ui.panes.weights import WeightsPane
 from grok_tui.ui.screens.help import HelpScreen
 from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
 from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
+
+if TYPE_CHECKING:
+    from grok_tui.watch import CurvesFollower
 
 # The longest the app waits before it looks for a new frame; the panes redraw at their own pace (ui/pacing.py).
 FRAME_INTERVAL_S = 0.25
@@ -118,7 +122,11 @@ class GrokApp(App[int]):
         backend: str = "process",
         frame_interval: float = FRAME_INTERVAL_S,
         refresh: float = DEFAULT_REFRESH_S,
+        compare: Sequence[CurvesFollower] = (),
+        label: str | None = None,
     ) -> None:
+        """`compare`: other runs whose curves are overlaid on this one's (`grok-tui watch A B`), run
+        i + 1 of the comparison in palette colour i + 1; `label` names this run in their legend."""
         self.theme_names = available_themes()
         # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
         self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)  # type: ignore[misc]
@@ -129,6 +137,10 @@ class GrokApp(App[int]):
         self.frame_interval = self.pacer.tick
         self.session = session or self._new_session(spec)
         self.history = History()
+        self.compare = list(compare)
+        self.label = label
+        # The run before the last restart, frozen: drawn faded behind the new one (one, never more).
+        self.ghost: Overlay | None = None
         self.snapshot: Snapshot | None = None
         self.error: str | None = None
         self.theme_name = theme or DEFAULT_THEME
@@ -203,6 +215,11 @@ class GrokApp(App[int]):
             self.notify(notice, severity="warning", timeout=8)
         for row in rows:
             self.history.add(row.to_dict())
+        for other in self.compare:
+            if other.poll() and self.snapshot is not None:
+                self.pacer.news()
+            for notice in other.take_notices():
+                self.notify(notice, severity="warning", timeout=8)
         if error and error != self.error:
             self.error = error
             self.notify(error, title="training stopped", severity="error", timeout=10)
@@ -226,16 +243,21 @@ class GrokApp(App[int]):
         if current is None:
             return
         due = self.pacer.due()
-        for pane in (
-            self.query_one(CurvesPane),
-            self.query_one(NormPane),
-            self.query_one(WeightsPane),
-            self.query_one(FrequenciesPane),
-        ):
+        curves = self.query_one(CurvesPane)
+        if curves.display and curves.cadence in due:
+            self._show_curves(current)
+        for pane in (self.query_one(NormPane), self.query_one(WeightsPane), self.query_one(FrequenciesPane)):
             if pane.display and pane.cadence in due:
                 pane.show(current, self.history)
         if "status" in due:
             self.query_one(StatusPane).show(current, self.history, self.error)
+
+    def _show_curves(self, snapshot: Snapshot) -> None:
+        overlays = [Overlay(other.label, other.history, i + 1) for i, other in enumerate(self.compare)]
+        if self.ghost is not None:
+            overlays.insert(0, self.ghost)
+        # No overlays and no label: the pane's single-run drawing, exactly as before.
+        self.query_one(CurvesPane).show(snapshot, self.history, overlays, label=self.label)
 
     # ---- commands ----------------------------------------------------------------------
 
@@ -399,9 +421,11 @@ class GrokApp(App[int]):
     def draw_frame_now(self) -> None:
         """Redraw from the frame in hand (a view setting changed, not the data)."""
         if self.snapshot is not None:
-            for pane in (self.query_one(CurvesPane), self.query_one(NormPane)):
-                if pane.display:
-                    pane.show(self.snapshot, self.history)
+            if self.query_one(CurvesPane).display:
+                self._show_curves(self.snapshot)
+            norm = self.query_one(NormPane)
+            if norm.display:
+                norm.show(self.snapshot, self.history)
             # Its colours come from the theme; unchanged text skips the redraw.
             self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
 
@@ -417,7 +441,8 @@ class GrokApp(App[int]):
         self._restarting = True
         try:
             await self._stop_training()
-            cfg: RunConfig = self.spec.cfg.replace(seed=self.spec.cfg.seed + 1)
+            before = self.spec.cfg
+            cfg: RunConfig = before.replace(seed=before.seed + 1)
             run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
             try:
                 self.spec = new_run(cfg, run_dir)
@@ -425,6 +450,10 @@ class GrokApp(App[int]):
                 self.notify(str(e), title="cannot restart", severity="error")
                 return
             self.session = self._new_session(self.spec)
+            if len(self.history):
+                # Named by what sets it apart from the new run (its seed, at least), e.g. `seed 0 (previous)`.
+                previous = labels([before.to_dict(), cfg.to_dict()])[0]
+                self.ghost = Overlay(f"{previous} (previous)", self.history.freeze(CURVE_SERIES), faded=True)
             self.history = History()
             self.snapshot, self.error = None, None
             self._start_worker()
@@ -518,10 +547,19 @@ def run_app(
     return _exit_status(GrokApp(spec, theme=theme, backend=backend, refresh=refresh))
 
 
-def run_watch(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
-    from grok_tui.watch import WatchSession
+def run_watch(
+    run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S, compare: Sequence[Path] = ()
+) -> int:
+    """Follow `run_dir`; with `compare`, overlay those runs' curves on its own (the other panes show `run_dir`)."""
+    from grok_tui.watch import CurvesFollower, WatchSession
 
-    return _exit_status(GrokApp(session=WatchSession(run_dir), theme=theme, refresh=refresh))
+    session = WatchSession(run_dir, comparing=1 + len(compare))
+    if not compare:
+        return _exit_status(GrokApp(session=session, theme=theme, refresh=refresh))
+    dirs = [Path(run_dir), *map(Path, compare)]
+    names = labels([load_config(d).to_dict() for d in dirs], [d.resolve().name for d in dirs])
+    others = [CurvesFollower(d, name) for d, name in zip(dirs[1:], names[1:], strict=True)]
+    return _exit_status(GrokApp(session=session, theme=theme, refresh=refresh, compare=others, label=names[0]))
 
 
 def run_attach(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:

@@ -1,34 +1,87 @@
-"""Loss and accuracy against step, with a marker wherever the run was changed."""
+"""Loss and accuracy against step, with a marker wherever the run was changed.
+
+Other runs can be overlaid on the same two plots (`grok-tui watch A B`, the ghost
+a restart leaves, the members of a sweep): each is an `Overlay`, drawn in a colour
+of its own with one legend entry, its test curve solid and its train curve dotted.
+With no overlays the pane draws exactly what it always has, at the same cost.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 
-from grok_tui.history import History
+from grok_tui.history import History, Series
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.base import Pane, component_rgb
-from grok_tui.ui.panes.plot import Line, SeriesPlot
+from grok_tui.ui.panes.plot import Color, Line, SeriesPlot
 
 # Pausing is not a change to the run's course: no marker for it.
 UNMARKED_EVENTS = {"paused"}
+# Run i of a comparison is drawn in palette colour i (mod its length): the same run, the same colour,
+# whatever else is shown. The colours themselves are the theme's (themes/*.tcss, `.plot--run-I`).
+PALETTE_SIZE = 6
+# How far a faded overlay's colour moves toward the pane's background (0: not at all, 1: invisible).
+FADE = 0.6
+# The curves each run contributes: (plot id, series key), and the splits drawn in each.
+PLOTS = (("loss", "loss"), ("acc", "acc"))
+SPLITS = ("train", "test")
+# Every series the pane draws: what a frozen copy of a run (a ghost) must hold.
+CURVE_SERIES = tuple(f"{split}_{key}" for _, key in PLOTS for split in SPLITS)
 
 
 def event_markers(history: History) -> list[float]:
     return [e.step for e in history.events if e.kind not in UNMARKED_EVENTS]
 
 
+@dataclass(frozen=True, eq=False)
+class Overlay:
+    """Another run drawn over the pane's own.
+
+    `source`: a live History, or a frozen copy of its series (`History.freeze()`), holding
+    train_loss, test_loss, train_acc and test_acc. `color`: an int picks that colour of the
+    theme's run palette (run i of a comparison gets colour i); a colour (a name or an RGB
+    triple) is used as it is; None draws it in the pane's own train and test colours (a
+    ghost of the run before). `faded`: blended toward the background and drawn behind the
+    other runs, for a run that is there for reference.
+    """
+
+    label: str
+    source: History | Mapping[str, Series]
+    color: Color | int | None = None
+    faded: bool = False
+
+    def series(self, name: str) -> Series:
+        if isinstance(self.source, History):
+            return self.source.series(name)
+        return self.source[name]
+
+
 class CurvesPane(Pane):
-    COMPONENT_CLASSES = {"plot--train", "plot--test", "plot--marker"}
+    COMPONENT_CLASSES = {"plot--train", "plot--test", "plot--marker", "plot--fade"} | {
+        f"plot--run-{i}" for i in range(PALETTE_SIZE)
+    }
+    # Fallbacks for an app without the theme files; every theme in themes/ sets its own.
     DEFAULT_CSS = """
     CurvesPane > .plot--train { color: dodgerblue; }
     CurvesPane > .plot--test { color: orange; }
     CurvesPane > .plot--marker { color: gray; }
+    CurvesPane > .plot--fade { color: black; }
+    CurvesPane > .plot--run-0 { color: dodgerblue; }
+    CurvesPane > .plot--run-1 { color: orange; }
+    CurvesPane > .plot--run-2 { color: limegreen; }
+    CurvesPane > .plot--run-3 { color: violet; }
+    CurvesPane > .plot--run-4 { color: tomato; }
+    CurvesPane > .plot--run-5 { color: gold; }
     """
 
     def __init__(self, **kwargs) -> None:
         super().__init__("curves: loss and accuracy", **kwargs)
         self.log_x = False
+        self._overlaid = False  # whether the last frame drew other runs (its subtitle says how to read them)
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -39,15 +92,87 @@ class CurvesPane(Pane):
         self.log_x = not self.log_x
         for plot in self.query(SeriesPlot):
             plot.log_x = self.log_x
-        self.border_subtitle = "log step" if self.log_x else ""
+        self._set_subtitle()
         return self.log_x
 
-    def show(self, snapshot: Snapshot, history: History) -> None:
-        train, test = component_rgb(self, "plot--train"), component_rgb(self, "plot--test")
+    def _set_subtitle(self) -> None:
+        parts = (["log step"] if self.log_x else []) + (["solid: test, dotted: train"] if self._overlaid else [])
+        subtitle = " · ".join(parts)
+        # Only a new subtitle is set: each assignment repaints the whole pane.
+        if (self.border_subtitle or "") != subtitle:
+            self.border_subtitle = subtitle
+
+    def run_color(self, index: int) -> tuple[int, int, int]:
+        """Colour `index` of the theme's run palette (it wraps round after PALETTE_SIZE runs)."""
+        return component_rgb(self, f"plot--run-{index % PALETTE_SIZE}")
+
+    def show(
+        self,
+        snapshot: Snapshot,
+        history: History,
+        overlays: Sequence[Overlay] = (),
+        *,
+        label: str | None = None,
+        color: Color | int = 0,
+    ) -> None:
+        """Draw `history` (the run the other panes show; its events mark the plots) and each overlay.
+
+        `label` names the pane's own run in the legend as one of several compared runs, drawn in
+        `color` (palette colour 0 unless told) like an overlay; without it the run is drawn as a
+        single run is, train and test in their own colours. Faded overlays go behind it, the rest
+        over it, in the order given (which is the legend's).
+        """
         markers = event_markers(history)
-        for plot_id, key in (("loss", "loss"), ("acc", "acc")):
-            lines = []
-            for split, color in (("train", train), ("test", test)):
-                s = history.series(f"{split}_{key}")
-                lines.append(Line(split, s.steps, s.values, color))
+        if not overlays and label is None:
+            # The single run, as it has always been drawn: nothing here costs more than before.
+            train, test = component_rgb(self, "plot--train"), component_rgb(self, "plot--test")
+            for plot_id, key in PLOTS:
+                lines = []
+                for split, split_color in (("train", train), ("test", test)):
+                    s = history.series(f"{split}_{key}")
+                    lines.append(Line(split, s.steps, s.values, split_color))
+                self.query_one(f"#{plot_id}", SeriesPlot).set_data(lines, markers)
+            self._overlaid = False
+            self._set_subtitle()
+            return
+        own = Overlay(label, history, color) if label is not None else None
+        behind = [o for o in overlays if o.faded]
+        front = [o for o in overlays if not o.faded]
+        for plot_id, key in PLOTS:
+            lines = [line for o in behind for line in self._lines(o, key)]
+            if own is None:
+                lines += self._lines(Overlay("", history), key, split_labels=True)
+            else:
+                lines += self._lines(own, key)
+            lines += [line for o in front for line in self._lines(o, key)]
             self.query_one(f"#{plot_id}", SeriesPlot).set_data(lines, markers)
+        self._overlaid = any(o.color is not None for o in (*overlays, *([own] if own else [])))
+        self._set_subtitle()
+
+    def _lines(self, overlay: Overlay, key: str, split_labels: bool = False) -> list[Line]:
+        """One run's train and test curves; the legend names it once, on its test curve."""
+        if overlay.color is None:
+            colors: dict[str, Color] = {
+                "train": component_rgb(self, "plot--train"),
+                "test": component_rgb(self, "plot--test"),
+            }
+            markers: dict[str, str | None] = {"train": None, "test": None}
+        else:
+            one = self.run_color(overlay.color) if isinstance(overlay.color, int) else overlay.color
+            colors = {"train": one, "test": one}
+            markers = {"train": "dot", "test": None}
+        if overlay.faded:
+            colors = {split: self._faded(c) for split, c in colors.items()}
+        lines = []
+        for split in SPLITS:
+            s = overlay.series(f"{split}_{key}")
+            name = split if split_labels else (overlay.label if split == "test" else "")
+            lines.append(Line(name, s.steps, s.values, colors[split], markers[split]))
+        return lines
+
+    def _faded(self, color: Color) -> Color:
+        if not isinstance(color, tuple):
+            return color  # a colour by name: plotext's own, which has no RGB to blend
+        toward = component_rgb(self, "plot--fade")
+        r, g, b = (round(c + FADE * (t - c)) for c, t in zip(color, toward, strict=True))
+        return (r, g, b)

@@ -33,6 +33,8 @@ class Line:
     x: np.ndarray
     y: np.ndarray
     color: Color
+    # plotext's marker; None is its default (the solid "hd" line). Overlaid runs draw train dotted.
+    marker: str | None = None
 
 
 def compact(v: float) -> str:
@@ -117,7 +119,7 @@ def _fingerprint(lines: Sequence[Line], markers: Sequence[float]) -> int:
     mutating their arrays in place between calls (so not identity-based)."""
     parts: list[tuple[object, ...]] = [tuple(float(m) for m in markers)]
     for line in lines:
-        parts.append((line.label, line.color, _checksum(line.x), _checksum(line.y)))
+        parts.append((line.label, line.color, line.marker, _checksum(line.x), _checksum(line.y)))
     return hash(tuple(parts))
 
 
@@ -236,7 +238,7 @@ class SeriesPlot(LeanLines, PlotextPlot):
             return  # an empty frame under the title
 
         for x, y, line in drawn:
-            plt.plot(x.tolist(), y.tolist(), color=line.color, label=line.label or None)
+            plt.plot(x.tolist(), y.tolist(), color=line.color, label=line.label or None, marker=line.marker)
 
         x_lo = min(float(x[0]) for x, _, _ in drawn)
         x_hi = max(float(x[-1]) for x, _, _ in drawn)
