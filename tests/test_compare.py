@@ -1,0 +1,160 @@
+"""Runs side by side: their labels, `grok-tui watch A B`, and the ghost a restart leaves."""
+
+import json
+
+import numpy as np
+
+from grok_tui.cli import main
+from grok_tui.compare import labels
+from grok_tui.runlog import RunLog
+from grok_tui.ui.app import GrokApp
+from grok_tui.ui.panes.curves import CurvesPane
+from grok_tui.ui.panes.plot import SeriesPlot
+from grok_tui.watch import CurvesFollower, WatchSession
+from tests.conftest import tiny_config
+from tests.fakes import synthetic_run
+from tests.test_app import live_app, run, status_text, training_past, wait_for
+
+# ---- labels ------------------------------------------------------------------------------------------
+
+
+def test_a_label_names_the_one_field_that_differs_by_its_short_name():
+    a, b = tiny_config(weight_decay=0.05).to_dict(), tiny_config(weight_decay=1.0).to_dict()
+    assert labels([a, b]) == ["wd 0.05", "wd 1"]
+
+
+def test_two_differing_fields_are_named_common_ones_first():
+    configs = [tiny_config(seed=s, weight_decay=wd).to_dict() for s, wd in ((0, 0.1), (1, 0.1), (0, 1.0))]
+    assert labels(configs) == ["seed 0, wd 0.1", "seed 1, wd 0.1", "seed 0, wd 1"]
+
+
+def test_short_names_for_the_common_fields_and_full_names_for_the_rest():
+    a = tiny_config(train_frac=0.3, init_scale=1.0, beta2=0.98).to_dict()
+    b = tiny_config(train_frac=0.5, init_scale=2.0, beta2=0.99).to_dict()
+    assert labels([a, b]) == ["frac 0.3, init 1, beta2 0.98", "frac 0.5, init 2, beta2 0.99"]
+
+
+def test_identical_configs_fall_back_to_the_names_given():
+    same = tiny_config().to_dict()
+    assert labels([same, dict(same)], ["20240101-a", "20240101-b"]) == ["20240101-a", "20240101-b"]
+    assert labels([same, dict(same)]) == ["run 1", "run 2"]
+
+
+def test_fields_that_do_not_change_a_run_are_no_difference():
+    a, b = tiny_config(device="cpu", threads=1).to_dict(), tiny_config(device="cuda", threads=4).to_dict()
+    assert labels([a, b], ["x", "y"]) == ["x", "y"]
+
+
+def test_a_field_only_one_config_has_and_many_differences_stay_short_and_distinct():
+    assert labels([{"lr": 0.01}, {"lr": 0.01, "l1": 1e-4}]) == ["l1 -", "l1 0.0001"]
+    assert labels([{"lr": 1, "p": 97}, {"lr": 1.0, "p": 97}], ["a", "b"]) == ["a", "b"]  # 1 and 1.0 alike
+    many = [
+        {"seed": 0, "weight_decay": 1, "lr": 0.1, "width": 64, "l1": 0},
+        {"seed": 0, "weight_decay": 1, "lr": 0.1, "width": 64, "l1": 1},
+        {"seed": 1, "weight_decay": 2, "lr": 0.2, "width": 32, "l1": 0},
+    ]
+    assert labels(many) == [
+        "seed 0, wd 1, lr 0.1 +2 more #1",
+        "seed 0, wd 1, lr 0.1 +2 more #2",
+        "seed 1, wd 2, lr 0.2 +2 more",
+    ]
+
+
+# ---- grok-tui watch A B --------------------------------------------------------------------------------
+
+
+def write_run(path, rows, **changes):
+    """A run directory as a trainer leaves it (config.json, metrics.jsonl, events.jsonl), no checkpoint."""
+    log = RunLog(path)
+    log.create(tiny_config(steps=3000, **changes).to_dict())
+    for row in rows:
+        log.metrics(row.to_dict())
+    log.flush()
+    return path
+
+
+def legend(app, plot_id):
+    return str(app.query_one(f"#{plot_id}", SeriesPlot).render())
+
+
+def test_watch_overlays_two_runs_with_a_legend_and_follows_the_second_as_it_grows(tmp_path):
+    rows, _ = synthetic_run()
+    a = write_run(tmp_path / "a", rows, weight_decay=0.05)
+    b = write_run(tmp_path / "b", rows[:20], weight_decay=1.0)
+
+    async def scenario():
+        other = CurvesFollower(b, "wd 1")
+        app = GrokApp(session=WatchSession(a, comparing=2), compare=[other], label="wd 0.05", frame_interval=0.05)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 3000)
+            for plot_id in ("loss", "acc"):
+                await wait_for(pilot, lambda p=plot_id: "wd 0.05" in legend(app, p) and "wd 1" in legend(app, p))
+            assert "comparing 2 runs" in status_text(app)
+            plot = app.query_one("#acc", SeriesPlot)
+            a_test, b_test = (line for line in plot._lines if line.label)
+            assert a_test.color != b_test.color  # run 0 and run 1 of the palette
+            assert [line.marker for line in plot._lines] == ["dot", None, "dot", None]  # train dotted
+            assert other.history.last_step == rows[19].step
+            with open(b / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(rows[20].to_dict()) + "\n")
+            await wait_for(pilot, lambda: other.history.last_step == rows[20].step)
+            await wait_for(pilot, lambda: plot._lines[2].x[-1] == rows[20].step)
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    _, err = capsys.readouterr()
+    return code, err
+
+
+def test_watch_refuses_a_directory_that_is_not_a_run_among_several(capsys, tmp_path):
+    rows, _ = synthetic_run(steps=100)
+    a = write_run(tmp_path / "a", rows)
+    (tmp_path / "empty").mkdir()
+    code, err = run_cli(capsys, "watch", str(a), str(tmp_path / "empty"))
+    assert code == 2 and err.count("\n") == 1 and "empty" in err and "config.json" in err
+    assert "Traceback" not in err
+
+
+def test_watch_refuses_the_same_run_twice(capsys, tmp_path, monkeypatch):
+    rows, _ = synthetic_run(steps=100)
+    write_run(tmp_path / "a", rows)
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, "watch", "a", "./a")
+    assert code == 2 and err.count("\n") == 1 and "the same run as 'a'" in err
+
+
+# ---- the ghost after `r` ----------------------------------------------------------------------------------
+
+
+def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
+    async def scenario():
+        app = live_app(tmp_path, seed=5)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await training_past(pilot, app, 50)
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.spec.cfg.seed == 6 and app.snapshot is not None)
+            ghost = app.ghost
+            assert ghost is not None and ghost.label == "seed 5 (previous)" and ghost.faded
+            old_steps = ghost.series("test_acc").steps
+            assert old_steps[-1] >= 50 and len(old_steps) <= 2048  # a frozen copy, bounded like History
+            plot = app.query_one(CurvesPane).query_one("#acc", SeriesPlot)
+            await wait_for(
+                pilot, lambda: [line.label for line in plot._lines] == ["", "seed 5 (previous)", "train", "test"]
+            )
+            behind, own = plot._lines[1], plot._lines[3]
+            assert np.array_equal(behind.x, old_steps) and behind.color != own.color  # faded, drawn first
+            await wait_for(pilot, lambda: "seed 5 (previous)" in legend(app, "acc"))
+            await training_past(pilot, app, 20)
+            assert np.array_equal(app.ghost.series("test_acc").steps, old_steps)  # the new run leaves it be
+
+            await pilot.press("r")  # a second restart: the ghost is now the run just left, and only it
+            await wait_for(pilot, lambda: app.spec.cfg.seed == 7 and app.snapshot is not None)
+            assert app.ghost.label == "seed 6 (previous)"
+            await wait_for(pilot, lambda: [line.label for line in plot._lines][1::2] == ["seed 6 (previous)", "test"])
+            await pilot.press("q")
+
+    run(scenario())
