@@ -125,17 +125,25 @@ class CurvesFollower:
     def poll(self) -> bool:
         """Take in the new records; whether there were any."""
         added = False
-        for record in self._metrics.poll():
+        try:
+            records = self._metrics.poll()
+        except OSError as e:  # unreadable now (permissions, a vanished disk): say so once, try again later
+            self._report(f"cannot read it ({e.strerror or e})")
+            return False
+        for record in records:
             try:
                 row = Metrics.from_dict(record)
             except RecordError as e:
-                if not self._reported:  # one line a file, not one per bad record
-                    self._reported = True
-                    self._notices.append(f"{self.run_dir / METRICS}: {e}; record skipped")
+                self._report(f"{e}; record skipped")
                 continue
             self.history.add(row.to_dict())
             added = True
         return added
+
+    def _report(self, problem: str) -> None:
+        if not self._reported:  # one line a file, not one a poll
+            self._reported = True
+            self._notices.append(f"{self.run_dir / METRICS}: {problem}")
 
     def take_notices(self) -> list[str]:
         notices, self._notices = self._notices, []
