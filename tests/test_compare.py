@@ -158,3 +158,18 @@ def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
             await pilot.press("q")
 
     run(scenario())
+
+
+def test_a_compared_run_skips_bad_records_and_says_so_once(tmp_path):
+    rows, _ = synthetic_run(steps=200)
+    b = write_run(tmp_path / "b", rows[:2])
+    follower = CurvesFollower(b, "b")
+    assert follower.poll() and follower.history.last_step == rows[1].step
+    assert not follower.poll()  # nothing new: nothing to redraw
+    with open(b / "metrics.jsonl", "a") as f:
+        for bad in ({"test_acc": "x"}, {"step": -1}):
+            f.write(json.dumps({**rows[2].to_dict(), **bad}) + "\n")
+        f.write(json.dumps(rows[3].to_dict()) + "\n")
+    assert follower.poll() and follower.history.last_step == rows[3].step
+    (notice,) = follower.take_notices()
+    assert "metrics.jsonl: test_acc: 'x'" in notice and follower.take_notices() == []
