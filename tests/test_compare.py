@@ -173,3 +173,19 @@ def test_a_compared_run_skips_bad_records_and_says_so_once(tmp_path):
     assert follower.poll() and follower.history.last_step == rows[3].step
     (notice,) = follower.take_notices()
     assert "metrics.jsonl: test_acc: 'x'" in notice and follower.take_notices() == []
+
+
+def test_the_cli_names_each_run_by_what_differs(capsys, tmp_path, monkeypatch):
+    import grok_tui.ui.app as app_module
+
+    rows, _ = synthetic_run(steps=100)
+    a, b = write_run(tmp_path / "a", rows, weight_decay=0.05), write_run(tmp_path / "b", rows, weight_decay=1.0)
+    c = write_run(tmp_path / "c", rows, weight_decay=1.0)
+    built = []
+    monkeypatch.setattr(app_module, "_exit_status", lambda app: built.append(app) or 0)
+    assert run_cli(capsys, "watch", str(a), str(b)) == (0, "")
+    assert built[0].label == "wd 0.05" and [o.label for o in built[0].compare] == ["wd 1"]
+    assert run_cli(capsys, "watch", str(b), str(c)) == (0, "")  # the same config: the directory names
+    assert built[1].label == "b" and [o.label for o in built[1].compare] == ["c"]
+    assert run_cli(capsys, "watch", str(a)) == (0, "")  # one run: as ever, no legend of runs
+    assert built[2].label is None and built[2].compare == []
