@@ -7,6 +7,7 @@ and what is allowed, with exit status 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ CONFIG_FLAGS: dict[str, type] = {
     "lr": float,
     "l1": float,
     "train_frac": float,
+    "n_train": int,
     "pairs": str,
     "p": int,
     "op": str,
@@ -132,7 +134,7 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        commands = {"watch": _watch, "attach": _attach, "ls": _ls, "stop": _stop}
+        commands = {"watch": _watch, "attach": _attach, "ls": _ls, "stop": _stop, "sweep": _sweep}
         if argv[:1] and argv[0] in commands:
             return commands[argv[0]](argv[1:])
         return _run(argv)
@@ -376,6 +378,147 @@ def _stop(argv: list[str]) -> int:
     at = f" at step {step:,}" if step is not None else ""
     print(f"{PROG}: {run_dir} {reason}{at}; {PROG} --resume {run_dir} continues it")
     return 0
+
+
+# The phase rule's flags (sweep/phases.py), with the type their text must parse as.
+PHASE_FLAGS: dict[str, tuple[str, type, str]] = {
+    "rule": ("--phase-rule", str, "accuracy (Liu et al.'s 90% times, the default) or loss (train and test loss)"),
+    "level": ("--phase-level", float, "the accuracy that counts as learned (default 0.9)"),
+    "gap": ("--phase-gap", int, "steps from train to test still called no delay (default: a tenth of --steps)"),
+    "semi_rise": ("--semi-rise", float, "test accuracy gained after the fit that calls a stall semi-grokking (0.1)"),
+    "loss_fit": ("--loss-fit", float, "loss rule: train is learned at this fraction of its first loss (0.1)"),
+    "loss_ratio": ("--loss-ratio", float, "loss rule: test is learned within this multiple of train loss (2)"),
+}
+# What a sweep cannot take: it is a grid of runs, not one.
+NOT_SWEEPABLE = ("resume", "grokfast", "train_size", "constrain_norm")
+
+
+def _sweep(argv: list[str]) -> int:
+    from grok_tui.sweep.grid import GridError
+    from grok_tui.sweep.phases import PhaseRule, check
+    from grok_tui.sweep.store import SweepDirError, create_sweep, read_sweep
+
+    parser = _Parser(
+        prog=f"{PROG} sweep",
+        description="Train a grid of runs as batches and draw their phase diagram live. Every run flag given "
+        "a comma list (--weight-decay 0.1,0.3,1) is an axis; every combination is a member.",
+    )
+    parser.add_argument(
+        "--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME", help="the preset every member starts from"
+    )
+    parser.add_argument(
+        "--sweep-dir", metavar="DIR", help="where to write it (default sweeps/<timestamp>-<experiment>)"
+    )
+    parser.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR from its shards' checkpoints")
+    parser.add_argument("--headless", action="store_true", help="no monitor: progress lines, then the diagram as text")
+    parser.add_argument("--workers", metavar="N", help="worker processes, one shard each (default: the CPU cores)")
+    parser.add_argument("--theme", metavar="NAME")
+    _add_refresh(parser)
+    for name, (flag, kind, text) in PHASE_FLAGS.items():
+        parser.add_argument(flag, dest=f"phase_{name}", metavar=kind.__name__.upper(), help=text)
+    for name, kind in CONFIG_FLAGS.items():
+        if name not in NOT_SWEEPABLE:
+            parser.add_argument(
+                flag_name(name), dest=name, metavar=kind.__name__.upper() + "[,...]", help=RULES[name][1]
+            )
+    args = parser.parse_args(argv)
+    theme = _theme(args.theme)
+    refresh = _refresh(args.refresh)
+    if args.resume:
+        given = [flag_name(f) for f in CONFIG_FLAGS if f not in NOT_SWEEPABLE and getattr(args, f) is not None]
+        if given or args.sweep_dir or args.workers or any(getattr(args, f"phase_{n}") for n in PHASE_FLAGS):
+            raise UsageError(
+                f"--resume keeps the sweep as it was created; leave out {given[0] if given else 'the other flags'}"
+            )
+        _not_running(Path(args.resume), "sweep --resume")
+        try:
+            info = read_sweep(Path(args.resume))
+        except SweepDirError as e:
+            raise UsageError(f"--resume {args.resume!r}: {e}") from None
+    else:
+        values = {
+            name: _list(name, getattr(args, name), kind)
+            for name, kind in CONFIG_FLAGS.items()
+            if name not in NOT_SWEEPABLE and getattr(args, name) is not None
+        }
+        # Axes in the order they were typed: the first runs across the diagram, the second down.
+        values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
+        rule_values = {}
+        for name, (flag, kind, _text) in PHASE_FLAGS.items():
+            text = getattr(args, f"phase_{name}")
+            if text is not None:
+                try:
+                    rule_values[name] = text if kind is str else kind(text)
+                except ValueError:
+                    raise UsageError(f"{flag}: {text!r} is not a {kind.__name__}") from None
+        try:
+            rule = check(PhaseRule(**rule_values))
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        workers = _workers(args.workers)
+        try:
+            from grok_tui.sweep.grid import build_grid
+
+            grid = build_grid(args.experiment, values)
+            _check_memory(grid, workers)
+            root = Path(args.sweep_dir) if args.sweep_dir else default_run_dir(args.experiment, Path("sweeps"))
+            info = create_sweep(root, args.experiment, values, rule, workers)
+        except (GridError, SweepDirError) as e:
+            raise UsageError(str(e)) from None
+    if args.headless:
+        from grok_tui.sweep.engine import run_sweep
+
+        return run_sweep(info)
+    from grok_tui.ui.sweep_app import run_sweep_monitor
+
+    return run_sweep_monitor(info.root, start=True, theme=theme, refresh=refresh)
+
+
+def _position(argv: list[str], flag: str) -> int:
+    return next((i for i, arg in enumerate(argv) if arg == flag or arg.startswith(flag + "=")), len(argv))
+
+
+def _list(name: str, text: str, kind: type) -> list[Any]:
+    """A flag's comma list, each value parsed as the field's type."""
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise UsageError(
+            f"{flag_name(name)}: {text!r} has an empty value; expected a value or a comma list such as 0.1,0.3,1"
+        )
+    return [_convert(name, part, kind) for part in parts]
+
+
+def _workers(text: str | None) -> int:
+    if text is None:
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        workers = int(text)
+    except ValueError:
+        workers = 0
+    if not 1 <= workers <= 1024:
+        raise UsageError(f"--workers: {text!r} is not allowed; expected an integer from 1 to 1024")
+    return workers
+
+
+def _check_memory(grid: Any, workers: int) -> None:
+    """Refuse, before anything is written, a sweep whose members training at once will not fit."""
+    from grok_tui.train.memory import available_bytes, human_size, member_bytes
+    from grok_tui.train.trainer import DeviceError, resolve_device
+
+    try:
+        device = resolve_device(grid.base.device)
+    except DeviceError as e:
+        raise UsageError(f"--device: {e}") from None
+    at_once = sorted((sum(member_bytes(m.cfg) for m in shard) for shard in grid.shards(workers)), reverse=True)
+    need = sum(at_once[:workers])
+    available = available_bytes(device)
+    if need > 0.8 * available:
+        per = max(member_bytes(m.cfg) for m in grid.members)
+        raise UsageError(
+            f"the sweep needs about {human_size(need)} with its shards training at once ({human_size(per)} a member), "
+            f"and the {'GPU' if device.type == 'cuda' else 'CPU'} has {human_size(available)} available; "
+            "use fewer values on an axis, or --workers 1"
+        )
 
 
 def entry_point() -> None:

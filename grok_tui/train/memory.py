@@ -352,6 +352,13 @@ def estimate_bytes(cfg: RunConfig) -> int:
     return footprint(cfg).total
 
 
+def member_bytes(cfg: RunConfig) -> int:
+    """About what one member of a batched sweep adds: its data, weights, optimizer state and activations
+    (no spectrum: a sweep does not look inside its members while they train)."""
+    fp = footprint(cfg)
+    return fp.dataset.kept + fp.weights + fp.activations
+
+
 # ---- what the machine has, and the check ---------------------------------------------------
 
 
@@ -417,4 +424,5 @@ __all__ = [
     "estimate_bytes",
     "footprint",
     "human_size",
+    "member_bytes",
 ]

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from grok_tui.config import RunConfig
 from grok_tui.files import WriteError
@@ -43,6 +42,7 @@ from grok_tui.train.control import (
     scaled,
 )
 from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
+from grok_tui.train.objective import example_correct, example_losses
 from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
@@ -169,13 +169,7 @@ class Trainer:
     # ---- one step, one evaluation -----------------------------------------
 
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if y.is_floating_point():  # a regression target (teacher-student): plain MSE
-            return F.mse_loss(out, y)
-        if self.cfg.loss == "mse":
-            return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
-        if self.cfg.loss == "ce_per_class":  # the PAIR notebook's -mean(onehot * log_softmax)
-            return F.cross_entropy(out, y) / out.shape[-1]
-        return F.cross_entropy(out, y)
+        return example_losses(self.cfg.loss, out, y).mean()
 
     def train_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The examples trained on: all of them, or the first `train_size` while ungrokking."""
@@ -240,11 +234,7 @@ class Trainer:
         )
 
     def _accuracy(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if y.is_floating_point():
-            # Regression (teacher-student), Omnigrok's definition: a sample is correct when its squared
-            # error, averaged over the output components, is below acc_tol.
-            return ((out - y).square().mean(dim=-1) < self.cfg.acc_tol).float().mean()
-        return (out.argmax(dim=-1) == y).float().mean()
+        return example_correct(out, y, self.cfg.acc_tol).mean()
 
     def settings(self) -> Settings:
         return Settings(

@@ -1,0 +1,132 @@
+"""One shard of a sweep: some members of one batch, trained to the end in one process on one device.
+
+A shard knows nothing of where its numbers go: it hands each evaluation's rows
+to `emit` and checks `stopped` between steps. The local engine runs shards in
+worker processes and relays their messages over a queue; a Ray task could run
+the same function and relay them its own way.
+
+Messages passed to `emit` (plain tuples, numbers and numpy arrays):
+    ("start", shard, step)                      training begins (step > 0: resumed from the checkpoint)
+    ("rows", shard, [(member, metrics dict)])   one evaluation of every member
+    ("weights", shard, {member: {name: array}}) the members' weights, when the shard stops or ends
+    ("done", shard, "finished" | "stopped")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from grok_tui.config import RunConfig
+from grok_tui.files import WriteError, write_atomic
+from grok_tui.train.batched import BatchedTrainer
+from grok_tui.train.trainer import resolve_device
+
+# Members per batched trainer: past about eight, a mod-add batch's activations leave the processor's
+# caches and a member-step gets slower, not faster (measured: bench --sweep).
+CHUNK = 8
+
+Emit = Callable[[tuple[Any, ...]], None]
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    index: int
+    members: tuple[int, ...]  # member indices in the sweep
+    cfgs: tuple[RunConfig, ...]  # their configs, same order
+    checkpoint: Path | None = None  # where the shard's state is kept between sessions
+    threads: int = 1
+    chunk: int = CHUNK
+
+
+def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambda: False) -> str:
+    """Train the shard's members to their step budget, or until `stopped()`; returns how it ended."""
+    torch.set_num_threads(spec.threads)
+    cfg = spec.cfgs[0]
+    device = resolve_device(cfg.device)
+    chunks = [BatchedTrainer(spec.cfgs[i : i + spec.chunk], device) for i in range(0, len(spec.cfgs), spec.chunk)]
+    step = _restore(spec, chunks)
+    emit(("start", spec.index, step))
+    _evaluate(spec, chunks, emit)
+    last_eval, last_save, clock = step, time.monotonic(), time.monotonic()
+    while step < cfg.steps and not stopped():
+        for trainer in chunks:
+            trainer.train_step()
+        step += 1
+        now = time.monotonic()
+        for trainer in chunks:
+            trainer.elapsed_s += now - clock
+        clock = now
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            _evaluate(spec, chunks, emit)
+            last_eval = step
+            if now - last_save >= cfg.checkpoint_every_s:
+                _save(spec, chunks)
+                last_save = now
+    if last_eval != step:
+        _evaluate(spec, chunks, emit)
+    _save(spec, chunks)
+    # As numpy arrays: torch tensors would cross a process queue as shared-memory handles, gone with the worker.
+    weights = {
+        member: {name: t.numpy() for name, t in trainer.member_state(i).items()}
+        for trainer, members in zip(chunks, _split(spec), strict=True)
+        for i, member in enumerate(members)
+    }
+    emit(("weights", spec.index, weights))
+    ending = "finished" if step >= cfg.steps else "stopped"
+    emit(("done", spec.index, ending))
+    return ending
+
+
+def _split(spec: ShardSpec) -> list[tuple[int, ...]]:
+    return [spec.members[i : i + spec.chunk] for i in range(0, len(spec.members), spec.chunk)]
+
+
+def _evaluate(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
+    rows = [
+        (member, metrics.to_dict())
+        for trainer, members in zip(chunks, _split(spec), strict=True)
+        for member, metrics in zip(members, trainer.evaluate(), strict=True)
+    ]
+    emit(("rows", spec.index, rows))
+
+
+def _save(spec: ShardSpec, chunks: list[BatchedTrainer]) -> None:
+    if spec.checkpoint is None:
+        return
+    buffer = io.BytesIO()
+    torch.save({"members": list(spec.members), "chunks": [t.state() for t in chunks]}, buffer)
+    # A full disk costs the shard its checkpoint (a resume starts it over), never the sweep.
+    with contextlib.suppress(WriteError):
+        write_atomic(spec.checkpoint, buffer.getvalue())
+
+
+def _restore(spec: ShardSpec, chunks: list[BatchedTrainer]) -> int:
+    """Load the shard's checkpoint where it fits this shard exactly; the step to start from (0: none)."""
+    if spec.checkpoint is None or not spec.checkpoint.exists():
+        return 0
+    try:
+        state = torch.load(spec.checkpoint, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many kinds for a damaged file: train the shard from the start
+        return 0
+    if not (
+        isinstance(state, dict)
+        and state.get("members") == list(spec.members)
+        and isinstance(state.get("chunks"), list)
+        and len(state["chunks"]) == len(chunks)
+        and all(trainer.fits(chunk) for trainer, chunk in zip(chunks, state["chunks"], strict=True))
+    ):
+        return 0
+    for trainer, chunk_state in zip(chunks, state["chunks"], strict=True):
+        trainer.load_state(chunk_state)
+    return chunks[0].step
+
+
+__all__ = ["CHUNK", "ShardSpec", "train_shard"]

@@ -1,0 +1,88 @@
+"""A sweep as plain text: the progress line the headless engine prints, and the phase diagram at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from grok_tui.sweep.grid import Axis, value_text
+from grok_tui.sweep.phases import PHASES
+
+# One letter a phase, for the text diagram (the monitor colours its cells instead).
+LETTERS = {
+    "comprehension": "C",
+    "grokking": "G",
+    "semi-grokking": "S",
+    "memorization": "M",
+    "confusion": "X",
+    None: ".",
+}
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def progress_line(records: Sequence[Mapping[str, Any]], elapsed_s: float, steps: int | None = None) -> str:
+    """`[ 40%] 12/32 members done  phases: grokking 5, memorization 3  eta 1m20s`."""
+    budget = steps if steps is not None else max((int(r.get("budget", 0)) for r in records), default=0)
+    done_steps = sum(int(r.get("step") or 0) for r in records)
+    total = budget * len(records) if budget else 0
+    share = done_steps / total if total else (1.0 if all(r.get("finished") for r in records) else 0.0)
+    counts = Counter(r.get("phase") for r in records if r.get("phase"))
+    phases = ", ".join(f"{p} {counts[p]}" for p in PHASES if counts[p]) or "none decided yet"
+    finished = sum(1 for r in records if r.get("finished"))
+    eta = f"  eta {duration(elapsed_s * (1 - share) / share)}" if 0 < share < 1 else ""
+    return f"[{share:4.0%}] {finished}/{len(records)} members done  phases: {phases}  {duration(elapsed_s)}{eta}"
+
+
+def cells(axes: Sequence[Axis], records: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, Any], list[Mapping[str, Any]]]:
+    """The members of each (x, y) cell of the diagram: x is the first axis, y the second (or none)."""
+    x_axis, y_axis = (axes[0] if axes else None), (axes[1] if len(axes) > 1 else None)
+    out: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
+    for record in records:
+        values = record.get("values") or {}
+        key = (
+            values.get(x_axis.field) if x_axis else None,
+            values.get(y_axis.field) if y_axis else None,
+        )
+        out.setdefault(key, []).append(record)
+    return out
+
+
+def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
+    """The phase diagram: one row per value of the second axis, one column per value of the first; each
+    cell the phase letters of its members (the other axes, seeds included)."""
+    axes: tuple[Axis, ...] = info.grid.axes
+    grouped = cells(axes, records)
+    xs = axes[0].values if axes else (None,)
+    ys = axes[1].values if len(axes) > 1 else (None,)
+    body = {key: "".join(LETTERS.get(r.get("phase"), "?") for r in members) for key, members in grouped.items()}
+    width = max([len(v) for v in body.values()] + [len(value_text(x)) for x in xs if x is not None] + [1])
+    label_w = max([len(value_text(y)) for y in ys if y is not None] + [len(axes[1].short) if len(axes) > 1 else 0])
+    lines = []
+    if axes:
+        rest = ", ".join(a.short for a in axes[2:])
+        title = f"phases: {axes[0].short} across" + (f", {axes[1].short} down" if len(axes) > 1 else "")
+        lines.append(title + (f"; each cell one letter per {rest} value" if rest else ""))
+    header = " " * label_w + " | " + " ".join(f"{value_text(x):>{width}}" for x in xs)
+    lines.append(header)
+    lines.append("-" * len(header))
+    for y in reversed(ys):  # larger values up, as a plot reads
+        label = value_text(y) if y is not None else ""
+        row = " ".join(f"{body.get((x, y), ''):>{width}}" for x in xs)
+        lines.append(f"{label:>{label_w}} | {row}")
+    legend = "  ".join(f"{letter} {phase}" for phase, letter in LETTERS.items() if phase)
+    lines.append(legend + "  . undecided")
+    return "\n".join(lines)
+
+
+__all__ = ["LETTERS", "cells", "diagram", "duration", "progress_line"]

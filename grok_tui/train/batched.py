@@ -1,0 +1,251 @@
+"""Many members of a sweep trained as one batch: stacked parameters, one vmapped forward, one AdamW.
+
+Every member is the run `Trainer` would train from the same config: its own data
+(train fraction and split seed may differ, so each member's examples are padded
+to the longest and weighted, padding by zero), its own init (built with its seed,
+then stacked with torch.func.stack_module_state), its own learning rate, weight
+decay, betas and L1 as tensors of shape (N,). One step is one forward of the
+whole batch through `torch.func.vmap(functional_call)`, the sum of the members'
+mean losses, one backward (members share no parameter, so each gradient is its
+own member's) and one AdamW update written for stacked tensors. Nothing is read
+back from the device between evaluations.
+
+Members must share the model's shape (a width axis makes several batches: see
+sweep/grid.py) and its kind of data (task, p, op, pairs, n_bits...).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from grok_tui.config import RunConfig
+from grok_tui.models import GrokModel, build_model
+from grok_tui.tasks import Dataset, build_dataset, n_classes
+from grok_tui.train.objective import example_correct, example_losses
+from grok_tui.train.snapshot import Metrics
+
+# Run settings a batch cannot hold per member (they steer one run's loop, not its objective).
+UNBATCHED = {"train_size": 0, "constrain_norm": 0.0, "grokfast": False}
+
+
+class Split(NamedTuple):
+    """One split of every member's data, padded to the longest: x (N, rows, ...), y, mask (N, rows), n (N,) real rows."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    n: torch.Tensor
+
+
+class BatchedAdamW:
+    """torch.optim.AdamW's update (decoupled decay, bias correction) for stacked parameters, with a
+    learning rate, weight decay and betas per member: tensors of shape (N,)."""
+
+    def __init__(
+        self,
+        params: Sequence[torch.Tensor],
+        lr: torch.Tensor,
+        weight_decay: torch.Tensor,
+        beta1: torch.Tensor,
+        beta2: torch.Tensor,
+        eps: float = 1e-8,
+    ):
+        self.params = list(params)
+        self.lr, self.weight_decay, self.beta1, self.beta2, self.eps = lr, weight_decay, beta1, beta2, eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.steps = 0
+
+    @torch.no_grad()
+    def step(self, grads: Sequence[torch.Tensor]) -> None:
+        self.steps += 1
+        # Bias corrections in float64, as torch computes them in Python floats.
+        t = self.steps
+        correction1 = (1 - self.beta1.double() ** t).to(self.lr.dtype)
+        correction2_sqrt = (1 - self.beta2.double() ** t).sqrt().to(self.lr.dtype)
+        step_size = self.lr / correction1
+        decay = 1 - self.lr * self.weight_decay
+        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            p.mul_(decay.view(shape))
+            m.lerp_(g, (1 - self.beta1).view(shape))
+            v.mul_(self.beta2.view(shape)).add_(g * g * (1 - self.beta2).view(shape))
+            denom = (v.sqrt() / correction2_sqrt.view(shape)).add_(self.eps)
+            p.sub_(step_size.view(shape) * m / denom)
+
+    def state(self) -> dict[str, Any]:
+        return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for mine, theirs in ((self.exp_avg, state["exp_avg"]), (self.exp_avg_sq, state["exp_avg_sq"])):
+                for a, b in zip(mine, theirs, strict=True):
+                    a.copy_(b)
+        self.steps = int(state["steps"])
+
+
+def _padded(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack tensors of different lengths along a new first axis, padding with zeros; and the mask of
+    the real rows (1.0 real, 0.0 padding)."""
+    longest = max(len(t) for t in parts)
+    out = parts[0].new_zeros((len(parts), longest, *parts[0].shape[1:]))
+    mask = torch.zeros(len(parts), longest)
+    for i, t in enumerate(parts):
+        out[i, : len(t)] = t
+        mask[i, : len(t)] = 1.0
+    return out, mask
+
+
+class BatchedTrainer:
+    """N members with one model shape, trained in lockstep on one device."""
+
+    def __init__(self, cfgs: Sequence[RunConfig], device: torch.device):
+        if not cfgs:
+            raise ValueError("a batch needs at least one member")
+        self.cfgs = list(cfgs)
+        self.device = device
+        data = [build_dataset(cfg) for cfg in cfgs]
+        self.n_classes = data[0].n_classes
+        models = [self._model(cfg) for cfg in cfgs]
+        params, buffers = stack_module_state(models)
+        self.names = list(params)
+        self.params = {k: v.to(device).detach().requires_grad_(True) for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        # The model's code, on the meta device: functional_call runs it with the stacked tensors.
+        self.base = copy.deepcopy(models[0]).to("meta")
+        self._forward = vmap(self._one, in_dims=(0, 0, 0))
+        self.train = self._stack(data, "train")
+        self.test = self._stack(data, "test")
+
+        def per_member(name: str) -> torch.Tensor:
+            return torch.tensor([float(getattr(cfg, name)) for cfg in cfgs], device=device)
+
+        self.optimizer = BatchedAdamW(
+            list(self.params.values()),
+            lr=per_member("lr"),
+            weight_decay=per_member("weight_decay"),
+            beta1=per_member("beta1"),
+            beta2=per_member("beta2"),
+        )
+        self.l1 = per_member("l1")
+        self._l1_params = [name for name in self.names if self.params[name].dim() >= 3]
+        self.step = 0
+        self.elapsed_s = 0.0
+        self._rate_mark = (0, time.monotonic())
+
+    def __len__(self) -> int:
+        return len(self.cfgs)
+
+    @staticmethod
+    def _model(cfg: RunConfig) -> GrokModel:
+        # As Trainer seeds it, the process's RNG left alone: member i starts where its single run starts.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)
+            return build_model(cfg, n_classes(cfg))
+
+    def _stack(self, data: Sequence[Dataset], split: str) -> Split:
+        x, mask = _padded([getattr(d, f"x_{split}") for d in data])
+        y, _ = _padded([getattr(d, f"y_{split}") for d in data])
+        return Split(x.to(self.device), y.to(self.device), mask.to(self.device), mask.sum(dim=1).to(self.device))
+
+    def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> Any:
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def _losses(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each member's mean loss and accuracy on a split: two tensors of shape (N,)."""
+        out = self._forward(self.params, self.buffers, split.x)
+        # One loss kind per batch (the grid groups by it); the accuracy tolerance likewise.
+        cfg = self.cfgs[0]
+        losses = (example_losses(cfg.loss, out, split.y) * split.mask).sum(dim=1) / split.n
+        correct = (example_correct(out, split.y, cfg.acc_tol) * split.mask).sum(dim=1) / split.n
+        return losses, correct
+
+    def train_step(self) -> None:
+        """One full-batch update of every member; reads nothing back from the device."""
+        losses, _ = self._losses(self.train)
+        total = losses.sum()
+        if self._l1_params:
+            l1 = sum(self.params[n].abs().flatten(1).sum(dim=1) for n in self._l1_params)
+            total = total + (self.l1 * l1).sum()
+        grads = torch.autograd.grad(total, list(self.params.values()))
+        self.optimizer.step(grads)
+        self.step += 1
+
+    @torch.no_grad()
+    def evaluate(self) -> list[Metrics]:
+        """Every member's metrics row, read back in one transfer."""
+        train_loss, train_acc = self._losses(self.train)
+        test_loss, test_acc = self._losses(self.test)
+        norm = sum(p.flatten(1).square().sum(dim=1) for p in self.params.values()).sqrt()
+        table = torch.stack([train_loss, train_acc, test_loss, test_acc, norm], dim=1).tolist()
+        now = time.monotonic()
+        mark_step, mark_time = self._rate_mark
+        rate = (self.step - mark_step) / (now - mark_time) if self.step > mark_step and now > mark_time else 0.0
+        self._rate_mark = (self.step, now)
+        rows = []
+        for cfg, (tr_loss, tr_acc, te_loss, te_acc, p_norm), n in zip(
+            self.cfgs, table, self.train.n.int().tolist(), strict=True
+        ):
+            rows.append(
+                Metrics(
+                    step=self.step,
+                    train_loss=tr_loss,
+                    train_acc=tr_acc,
+                    test_loss=te_loss,
+                    test_acc=te_acc,
+                    param_norm=p_norm,
+                    weight_decay=cfg.weight_decay,
+                    lr=cfg.lr,
+                    l1=cfg.l1,
+                    elapsed_s=round(self.elapsed_s, 3),
+                    steps_per_s=round(rate, 2),
+                    train_size=n,
+                )
+            )
+        return rows
+
+    def member_state(self, i: int) -> dict[str, torch.Tensor]:
+        """Member i's weights as its own model's state_dict (for its run directory's checkpoint)."""
+        return {name: self.params[name][i].detach().cpu().clone() for name in self.names}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "params": {k: v.detach() for k, v in self.params.items()},
+            "optimizer": self.optimizer.state(),
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+        }
+
+    def fits(self, state: Any) -> bool:
+        """Whether `state` (from `state()`, read back from a file) holds tensors of exactly this batch's shapes."""
+        try:
+            params, optimizer = state["params"], state["optimizer"]
+            shapes = [p.shape for p in self.params.values()]
+            return (
+                list(params) == self.names
+                and [params[n].shape for n in self.names] == shapes
+                and [t.shape for t in optimizer["exp_avg"]] == shapes
+                and [t.shape for t in optimizer["exp_avg_sq"]] == shapes
+                and isinstance(optimizer["steps"], int)
+                and isinstance(state["step"], int)
+                and isinstance(state["elapsed_s"], float)
+            )
+        except (KeyError, TypeError, AttributeError):
+            return False
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for name, tensor in self.params.items():
+                tensor.copy_(state["params"][name])
+        self.optimizer.load_state(state["optimizer"])
+        self.step = int(state["step"])
+        self.elapsed_s = float(state["elapsed_s"])
+
+
+__all__ = ["BatchedAdamW", "BatchedTrainer", "UNBATCHED"]
