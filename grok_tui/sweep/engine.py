@@ -24,8 +24,8 @@ import queue
 import sys
 import threading
 import time
-from functools import partial
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 

@@ -35,7 +35,10 @@ UNBATCHED = {"train_size": 0, "constrain_norm": 0.0, "grokfast": False}
 
 
 class Split(NamedTuple):
-    """One split of every member's data, padded to the longest: x (N, rows, ...), y, mask (N, rows), n (N,) real rows."""
+    """One split of every member's data, padded to the longest.
+
+    x (N, rows, ...), y (N, rows, ...), mask (N, rows): 1 for a real row; n (N,): real rows per member.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
