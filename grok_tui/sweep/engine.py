@@ -32,7 +32,7 @@ from typing import Any, TextIO
 import torch
 
 from grok_tui.crash import report_crash
-from grok_tui.files import WriteError
+from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
@@ -59,13 +59,20 @@ def shard_specs(info: SweepInfo) -> list[ShardSpec]:
     ]
 
 
-def _worker(spec: ShardSpec, out: Any, stop: Any) -> None:
-    """A worker process: train one shard, its messages onto the queue."""
+def _worker(spec: ShardSpec, out: Any, stop: Any, driver: int) -> None:
+    """A worker process: train one shard, its messages onto the queue. It stops with the driver: a
+    driver killed outright cannot tell it to, so it watches for being orphaned."""
+
+    def orphaned() -> bool:
+        return os.getppid() != driver
+
     with contextlib.suppress(KeyboardInterrupt):
         try:
-            train_shard(spec, out.put, stop.is_set)
+            train_shard(spec, out.put, lambda: stop.is_set() or orphaned())
         except Exception as e:
             out.put(("error", spec.index, report_crash(e)))
+    if orphaned():
+        out.cancel_join_thread()  # nobody will read what is left in the queue: exit without waiting
 
 
 class Driver:
@@ -103,7 +110,7 @@ class Driver:
                     pending.clear()
                 while pending and len(running) < self.workers:
                     spec = pending.pop(0)
-                    process = ctx.Process(target=_worker, args=(spec, messages, stop), daemon=True)
+                    process = ctx.Process(target=_worker, args=(spec, messages, stop, os.getpid()), daemon=True)
                     process.start()
                     running[spec.index] = process
                 try:
@@ -164,6 +171,8 @@ class Driver:
             for member, row in message[2]:
                 self.rows[member].append(row)
                 self._write(member, partial(RunLog.metrics, record=row))
+        elif kind == "checkpoint":
+            self._checkpoint(specs[shard], message[2])
         elif kind == "weights":
             for member, state in message[2].items():
                 self._save_weights(member, state)
@@ -175,6 +184,16 @@ class Driver:
         elif kind == "error":
             ended[shard] = "crashed"
             self.errors.append(f"shard {shard}: {message[2]}")
+
+    def _checkpoint(self, spec: ShardSpec, data: bytes) -> None:
+        """Write a shard's checkpoint once its members' rows before it are on disk."""
+        assert spec.checkpoint is not None
+        try:
+            for member in spec.members:
+                self.logs[member].flush()
+            write_atomic(spec.checkpoint, data)
+        except WriteError as e:
+            self._fail(str(e))
 
     def _rewind(self, spec: ShardSpec, step: int) -> None:
         """A shard (re)starts at `step`: its members' logs keep what came before it, no more."""

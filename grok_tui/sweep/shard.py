@@ -8,13 +8,13 @@ the same function and relay them its own way.
 Messages passed to `emit` (plain tuples, numbers and numpy arrays):
     ("start", shard, step)                      training begins (step > 0: resumed from the checkpoint)
     ("rows", shard, [(member, metrics dict)])   one evaluation of every member
+    ("checkpoint", shard, bytes)                the shard's state, for spec.checkpoint (torch.save format)
     ("weights", shard, {member: {name: array}}) the members' weights, when the shard stops or ends
     ("done", shard, "finished" | "stopped")
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
 from collections.abc import Callable
@@ -25,7 +25,6 @@ from typing import Any
 import torch
 
 from grok_tui.config import RunConfig
-from grok_tui.files import WriteError, write_atomic
 from grok_tui.train.batched import BatchedTrainer
 from grok_tui.train.trainer import resolve_device
 
@@ -41,7 +40,9 @@ class ShardSpec:
     index: int
     members: tuple[int, ...]  # member indices in the sweep
     cfgs: tuple[RunConfig, ...]  # their configs, same order
-    checkpoint: Path | None = None  # where the shard's state is kept between sessions
+    checkpoint: Path | None = (
+        None  # where the shard's state is kept between sessions (read here, written by the driver)
+    )
     threads: int = 1
     chunk: int = CHUNK
 
@@ -68,11 +69,11 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
             _evaluate(spec, chunks, emit)
             last_eval = step
             if now - last_save >= cfg.checkpoint_every_s:
-                _save(spec, chunks)
+                _save(spec, chunks, emit)
                 last_save = now
     if last_eval != step:
         _evaluate(spec, chunks, emit)
-    _save(spec, chunks)
+    _save(spec, chunks, emit)
     # As numpy arrays: torch tensors would cross a process queue as shared-memory handles, gone with the worker.
     weights = {
         member: {name: t.numpy() for name, t in trainer.member_state(i).items()}
@@ -98,14 +99,14 @@ def _evaluate(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None
     emit(("rows", spec.index, rows))
 
 
-def _save(spec: ShardSpec, chunks: list[BatchedTrainer]) -> None:
+def _save(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
+    """Hand the shard's state to whoever writes the checkpoint: after the rows before it, so a
+    checkpoint is never ahead of the members' logs (resuming then loses no row)."""
     if spec.checkpoint is None:
         return
     buffer = io.BytesIO()
     torch.save({"members": list(spec.members), "chunks": [t.state() for t in chunks]}, buffer)
-    # A full disk costs the shard its checkpoint (a resume starts it over), never the sweep.
-    with contextlib.suppress(WriteError):
-        write_atomic(spec.checkpoint, buffer.getvalue())
+    emit(("checkpoint", spec.index, buffer.getvalue()))
 
 
 def _restore(spec: ShardSpec, chunks: list[BatchedTrainer]) -> int:

@@ -1,0 +1,231 @@
+"""Sweeps: the grid, the batched engine against single runs, the sweep directory, resume, bad axes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from grok_tui.cli import main
+from grok_tui.config import PRESETS
+from grok_tui.runlog import read_jsonl
+from grok_tui.sweep.grid import GridError, build_grid
+from grok_tui.sweep.store import MEMBERS, SweepFollower, read_sweep
+from grok_tui.sweep.text import diagram
+from grok_tui.train.batched import BatchedTrainer
+from grok_tui.train.trainer import Trainer
+
+# Small enough to train a few members to memorization in seconds.
+SMALL = ["--p", "23", "--width", "32", "--eval-every", "10"]
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_rows_close(batched, single, n_test):
+    assert batched.step == single.step
+    for key in ("train_loss", "test_loss", "param_norm"):
+        a, b = getattr(batched, key), getattr(single, key)
+        assert abs(a - b) <= 1e-3 * abs(b) + 1e-5, (key, a, b)
+    # An example on the edge may flip between float orders: at most one either way.
+    assert abs(batched.test_acc - single.test_acc) <= 1.0 / n_test + 1e-6
+    assert abs(batched.train_acc - single.train_acc) <= 0.01
+
+
+@pytest.mark.parametrize(
+    "preset, members",
+    [
+        # Members differing in weight decay, seed and train fraction (so in data, padded to the longest).
+        ("mod-add", [dict(weight_decay=0.3, seed=0), dict(weight_decay=1.0, seed=1, train_frac=0.4), dict(lr=3e-3)]),
+        # A regression task with MSE, and parity with its L1 penalty (per member).
+        ("teacher-student", [dict(seed=0), dict(seed=1, weight_decay=0.5)]),
+        ("parity", [dict(l1=3e-5, seed=0), dict(l1=1e-4, seed=1, n_train=600)]),
+    ],
+)
+def test_batched_members_equal_single_runs(preset, members):
+    torch.set_num_threads(1)
+    base = PRESETS[preset].config(steps=60)
+    cfgs = [base.replace(**m) for m in members]
+    batch = BatchedTrainer(cfgs, torch.device("cpu"))
+    singles = [Trainer(cfg) for cfg in cfgs]
+    for step in range(1, 61):
+        batch.train_step()
+        for single in singles:
+            single.train_step()
+        if step % 20 == 0:
+            for row, single in zip(batch.evaluate(), singles, strict=True):
+                assert_rows_close(row, single.evaluate(), len(single.data.y_test))
+
+
+def test_grid_axes_members_and_batches():
+    grid = build_grid("mod-add", {"weight_decay": [0.1, 1.0], "width": [32, 64], "seed": [0, 1, 2], "steps": [10]})
+    assert [a.field for a in grid.axes] == ["weight_decay", "width", "seed"]
+    assert len(grid.members) == 12
+    assert grid.members[0].name(grid.axes) == "wd=0.1,width=32,seed=0"
+    assert {m.cfg.steps for m in grid.members} == {10}
+    # A width axis changes the model's shape: two batches of six.
+    assert sorted(len(b) for b in grid.batches()) == [6, 6]
+    assert all(len({m.cfg.width for m in b}) == 1 for b in grid.batches())
+    shards = grid.shards(2)
+    assert sorted(len(s) for s in shards) == [3, 3, 3, 3]
+    assert sorted(m.index for s in shards for m in s) == list(range(12))
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ({"steps": [10, 20]}, "--steps cannot be an axis"),
+        ({"weight_decay": [0.1, 0.1]}, "given twice"),
+        ({"weight_decay": [0.1, -1.0]}, "--weight-decay: -1.0 is not allowed for the member wd=-1"),
+        ({"train_size": [10]}, "--train-size"),
+    ],
+)
+def test_bad_grids_name_the_flag(values, words):
+    with pytest.raises(GridError, match=words):
+        build_grid("mod-add", values)
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--weight-decay", "0.1,,1"], "--weight-decay: '0.1,,1' has an empty value"),
+        (["--weight-decay", "0.1,x"], "--weight-decay: 'x' is not allowed"),
+        (["--experiment", "nope"], "--experiment: 'nope' is not a preset"),
+        (["--wait-decay", "1"], "unrecognized arguments"),
+        (["--steps", "10,20"], "--steps cannot be an axis"),
+        (["--phase-rule", "vibes"], "--phase-rule: 'vibes'"),
+        (["--phase-level", "2"], "--phase-level: 2.0 is not allowed"),
+        (["--workers", "0"], "--workers: '0'"),
+        (["--width", "100000,2"], "--width: 100000"),
+    ],
+)
+def test_bad_sweep_flags_give_one_line_and_status_2(capsys, tmp_path, argv, words):
+    code, out, err = run_cli(capsys, "sweep", "--headless", "--sweep-dir", str(tmp_path / "s"), *argv)
+    assert code == 2
+    assert words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "s").exists()  # refused before anything was written
+
+
+def test_a_sweep_that_will_not_fit_is_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr("grok_tui.train.memory.available_bytes", lambda device: 50 * 2**20)
+    code, _, err = run_cli(
+        capsys, "sweep", "--headless", "--seed", "0,1,2,3,4,5,6,7", "--sweep-dir", str(tmp_path / "s")
+    )
+    assert code == 2 and "the sweep needs about" in err and "a member" in err and "--workers 1" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_headless_sweep_writes_the_directory_and_members_equal_single_runs(capsys, tmp_path):
+    root = tmp_path / "s"
+    argv = ["sweep", "--headless", "--sweep-dir", str(root), *SMALL, "--workers", "2"]
+    code, out, err = run_cli(capsys, *argv, "--weight-decay", "0.3,1", "--seed", "0,1", "--steps", "200")
+    assert code == 0, err
+    assert "phases: wd across, seed down" in out and "4/4 members done" in out
+    info = read_sweep(root)
+    records = read_jsonl(root / MEMBERS)
+    assert [r["name"] for r in records] == ["wd=0.3,seed=0", "wd=0.3,seed=1", "wd=1,seed=0", "wd=1,seed=1"]
+    for record in records:
+        assert record["finished"] and record["step"] == 200
+        assert record["phase"] in ("comprehension", "grokking", "memorization", "confusion", "semi-grokking")
+        assert set(record) >= {"train_90", "train_95", "train_99", "test_90", "test_95", "test_99", "test_acc"}
+    # Every member is a run directory that watch (and pandas) can read, and its curve is the single run's.
+    for member in info.grid.members[::3]:
+        member_dir = info.member_dir(member)
+        rows = read_jsonl(member_dir / "metrics.jsonl")
+        assert [r["step"] for r in rows] == list(range(0, 201, 10))
+        single = Trainer(member.cfg)
+        for row in rows[1:]:
+            while single.step < row["step"]:
+                single.train_step()
+            expected = single.evaluate()
+            assert abs(row["train_loss"] - expected.train_loss) <= 2e-3 * expected.train_loss + 1e-5
+            assert abs(row["test_acc"] - expected.test_acc) <= 0.01
+        assert (member_dir / "checkpoint.pt").exists()
+
+
+def test_diagram_layout():
+    grid_values = {"weight_decay": [0.1, 1.0], "train_frac": [0.2, 0.5], "seed": [0, 1]}
+    info = type("I", (), {"grid": build_grid("mod-add", grid_values)})()
+    phases = {0.1: "memorization", 1.0: "grokking"}
+    records = [
+        {"values": m.values, "phase": phases[m.values["weight_decay"]] if m.values["seed"] == 0 else None}
+        for m in info.grid.members
+    ]
+    lines = diagram(info, records).splitlines()
+    assert lines[0] == "phases: wd across, frac down; each cell one letter per seed value"
+    assert lines[1].split("|")[1].split() == ["0.1", "1"]
+    assert [line.split("|")[0].strip() for line in lines[3:5]] == ["0.5", "0.2"]  # larger values up
+    assert lines[3].split("|")[1].split() == ["M.", "G."]
+
+
+def test_follower_reads_a_sweep_as_it_grows(tmp_path):
+    from grok_tui.sweep.phases import PhaseRule
+    from grok_tui.sweep.store import create_sweep, write_members
+
+    root = tmp_path / "s"
+    info = create_sweep(root, "mod-add", {"weight_decay": [0.1, 1.0], "steps": [100]}, PhaseRule(), 1)
+    follower = SweepFollower(root)
+    assert not follower.poll() and follower.view().done_steps == 0
+    log_dir = info.member_dir(info.grid.members[1])
+    with open(log_dir / "metrics.jsonl", "a") as f:
+        for step, train, test in ((0, 0.0, 0.0), (10, 0.95, 0.1), (20, 1.0, 0.5), (50, 1.0, 0.97)):
+            f.write(json.dumps({"step": step, "train_acc": train, "test_acc": test, "elapsed_s": step / 10}) + "\n")
+    assert follower.poll()
+    view = follower.view()
+    assert [m.step for m in view.members] == [0, 50]
+    assert view.members[1].phase == "grokking" and view.members[0].phase is None
+    assert view.done_steps == 50 and view.eta_s() == pytest.approx(15.0)
+    write_members(root, [{"index": 1, "name": view.members[1].name, "finished": True}])
+    assert follower.poll() and follower.view().members[1].finished
+
+
+def _sweep_process(root, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "grok_tui", "sweep", "--headless", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=root.parent,
+    )
+
+
+def test_a_killed_sweep_resumes_where_its_shards_checkpointed(tmp_path):
+    killed, whole = tmp_path / "killed", tmp_path / "whole"
+    argv = [*SMALL, "--weight-decay", "0.3,1", "--steps", "1500", "--workers", "1", "--checkpoint-every", "0.2"]
+    process = _sweep_process(killed, "--sweep-dir", str(killed), *argv)
+    checkpoint = killed / "shards" / "shard-0.pt"
+    deadline = time.monotonic() + 60
+    while not (checkpoint.exists() and len(read_jsonl(killed / "members" / "wd=1" / "metrics.jsonl")) > 20):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    resumed = _sweep_process(killed, "--resume", str(killed))
+    out, err = resumed.communicate(timeout=120)
+    assert resumed.returncode == 0, err
+    assert "2/2 members done" in out
+    done = subprocess.run(
+        [sys.executable, "-m", "grok_tui", "sweep", "--headless", "--sweep-dir", str(whole), *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    for name in ("wd=0.3", "wd=1"):
+        a = read_jsonl(killed / "members" / name / "metrics.jsonl")
+        b = read_jsonl(whole / "members" / name / "metrics.jsonl")
+        assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(0, 1501, 10))
+        # From the checkpoint on the same computation runs again: the same numbers.
+        for x, y in zip(a, b, strict=True):
+            assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4, abs=1e-7)
+            assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-6)
+    assert [r["phase"] for r in read_jsonl(killed / MEMBERS)] == [r["phase"] for r in read_jsonl(whole / MEMBERS)]
