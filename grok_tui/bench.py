@@ -160,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="terminal sizes for the runs in a real terminal (default 80x24,120x40,200x60)",
     )
     parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="measure batched sweeps instead (grok_tui/bench_sweep.py): N = 1, 8, 64, 256 members against one run",
+    )
+    parser.add_argument(
         "--refresh",
         type=_refresh,
         default=None,
@@ -1052,6 +1057,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
+    if args.sweep:
+        from grok_tui import bench_sweep
+
+        return bench_sweep.main(args)
     run(args)
     return 0
 

@@ -407,6 +407,9 @@ def _sweep(argv: list[str]) -> int:
         "--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME", help="the preset every member starts from"
     )
     parser.add_argument(
+        "--map", metavar="NAME", help="one of the seeds' maps (see the README): its experiment and axes"
+    )
+    parser.add_argument(
         "--sweep-dir", metavar="DIR", help="where to write it (default sweeps/<timestamp>-<experiment>)"
     )
     parser.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR from its shards' checkpoints")
@@ -426,7 +429,14 @@ def _sweep(argv: list[str]) -> int:
     refresh = _refresh(args.refresh)
     if args.resume:
         given = [flag_name(f) for f in CONFIG_FLAGS if f not in NOT_SWEEPABLE and getattr(args, f) is not None]
-        if given or args.sweep_dir or args.workers or any(getattr(args, f"phase_{n}") for n in PHASE_FLAGS):
+        if (
+            given
+            or args.sweep_dir
+            or args.workers
+            or args.map
+            or args.experiment
+            or any(getattr(args, f"phase_{n}") for n in PHASE_FLAGS)
+        ):
             raise UsageError(
                 f"--resume keeps the sweep as it was created; leave out {given[0] if given else 'the other flags'}"
             )
@@ -443,6 +453,16 @@ def _sweep(argv: list[str]) -> int:
         }
         # Axes in the order they were typed: the first runs across the diagram, the second down.
         values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
+        experiment = args.experiment
+        if args.map is not None:
+            from grok_tui.sweep.maps import MAPS
+
+            if args.map not in MAPS:
+                raise UsageError(f"--map: {args.map!r} is not a map; expected one of {', '.join(MAPS)}")
+            sweep_map = MAPS[args.map]
+            # The map's axes in its order; a flag given beside it replaces that list.
+            values = {**sweep_map.values, **values}
+            experiment = sweep_map.experiment if args.experiment is None else args.experiment
         rule_values = {}
         for name, (flag, kind, _text) in PHASE_FLAGS.items():
             text = getattr(args, f"phase_{name}")
@@ -459,10 +479,11 @@ def _sweep(argv: list[str]) -> int:
         try:
             from grok_tui.sweep.grid import build_grid
 
-            grid = build_grid(args.experiment, values)
+            experiment = experiment or DEFAULT_EXPERIMENT
+            grid = build_grid(experiment, values)
             _check_memory(grid, workers)
-            root = Path(args.sweep_dir) if args.sweep_dir else default_run_dir(args.experiment, Path("sweeps"))
-            info = create_sweep(root, args.experiment, values, rule, workers)
+            root = Path(args.sweep_dir) if args.sweep_dir else default_run_dir(args.map or experiment, Path("sweeps"))
+            info = create_sweep(root, experiment, values, rule, workers)
         except (GridError, SweepDirError) as e:
             raise UsageError(str(e)) from None
     if args.headless:

@@ -229,3 +229,46 @@ def test_a_killed_sweep_resumes_where_its_shards_checkpointed(tmp_path):
             assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4, abs=1e-7)
             assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-6)
     assert [r["phase"] for r in read_jsonl(killed / MEMBERS)] == [r["phase"] for r in read_jsonl(whole / MEMBERS)]
+
+
+def test_map_wd_frac_puts_the_phases_where_the_seeds_do(capsys, tmp_path):
+    """The wd-frac map on a grid small enough for seconds (a+b mod 23): memorization below a critical
+    training fraction, grokking at moderate weight decay with enough data, comprehension (no delay)
+    with more data, confusion at too much weight decay (PAIR; Liu et al.; Omnigrok)."""
+    root = tmp_path / "s"
+    code, out, err = run_cli(
+        capsys,
+        *("sweep", "--headless", "--map", "wd-frac", "--sweep-dir", str(root), "--p", "23", "--width", "64"),
+        *("--weight-decay", "0.01,1,5", "--train-frac", "0.2,0.8,0.9", "--seed", "0", "--steps", "2000"),
+        *("--phase-gap", "200"),
+    )
+    assert code == 0, err
+    phase = {r["name"]: r["phase"] for r in read_jsonl(root / MEMBERS)}
+    assert phase["wd=0.01,frac=0.2"] == phase["wd=1,frac=0.2"] == "memorization"
+    assert phase["wd=1,frac=0.8"] == "grokking"
+    assert phase["wd=1,frac=0.9"] == "comprehension"
+    assert phase["wd=5,frac=0.2"] == phase["wd=5,frac=0.8"] == "confusion"
+    assert phase["wd=0.01,frac=0.8"] in ("memorization", "semi-grokking")
+
+
+def test_time_to_generalize_falls_as_weight_decay_rises(capsys, tmp_path):
+    """Omnigrok: the time to generalize goes as ~1/weight decay. On a+b mod 23 with 80% train, from
+    wd 0.1 to wd 1 it falls monotonically (per seed-median) and by well over half a decade's slope."""
+    import math
+
+    root = tmp_path / "s"
+    code, _, err = run_cli(
+        capsys,
+        *("sweep", "--headless", "--sweep-dir", str(root), "--p", "23", "--width", "64", "--train-frac", "0.8"),
+        *("--weight-decay", "0.1,0.3,1", "--seed", "0,1", "--steps", "2000"),
+    )
+    assert code == 0, err
+    records = read_jsonl(root / MEMBERS)
+    times = {}
+    for wd in (0.1, 0.3, 1.0):
+        steps = sorted(r["test_90"] for r in records if r["values"]["weight_decay"] == wd)
+        assert all(s is not None for s in steps), (wd, steps)
+        times[wd] = sum(steps) / len(steps)
+    assert times[0.1] > times[0.3] > times[1.0]
+    slope = math.log(times[1.0] / times[0.1]) / math.log(10)
+    assert slope < -0.3, times

@@ -36,10 +36,11 @@ from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
-from grok_tui.sweep.shard import ShardSpec, train_shard
+from grok_tui.sweep.shard import CHUNK, ShardSpec, train_shard
 from grok_tui.sweep.store import SHARDS, SweepDirError, SweepInfo, member_record, read_sweep, write_members
 from grok_tui.sweep.text import diagram, progress_line
 from grok_tui.train.session import stop_on_signals
+from grok_tui.train.trainer import resolve_device
 
 # How often the headless driver prints a progress line.
 PROGRESS_EVERY_S = 2.0
@@ -48,12 +49,15 @@ STARTED = "# grok-tui: sweep process"
 
 def shard_specs(info: SweepInfo) -> list[ShardSpec]:
     (info.root / SHARDS).mkdir(parents=True, exist_ok=True)
+    # A GPU wants one large batch; a CPU core, batches that stay in its caches (shard.py).
+    on_gpu = resolve_device(info.grid.base.device).type == "cuda"
     return [
         ShardSpec(
             index=i,
             members=tuple(m.index for m in shard),
             cfgs=tuple(m.cfg for m in shard),
             checkpoint=info.root / SHARDS / f"shard-{i}.pt",
+            chunk=len(shard) if on_gpu else CHUNK,
         )
         for i, shard in enumerate(info.grid.shards(info.workers))
     ]

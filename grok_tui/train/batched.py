@@ -137,7 +137,8 @@ class BatchedTrainer:
             beta2=per_member("beta2"),
         )
         self.l1 = per_member("l1")
-        self._l1_params = [name for name in self.names if self.params[name].dim() >= 3]
+        # L1 on the matrices (dim >= 2 per member), as Trainer does; skipped outright where no member has it.
+        self._l1_params = [n for n in self.names if self.params[n].dim() >= 3] if bool((self.l1 > 0).any()) else []
         self.step = 0
         self.elapsed_s = 0.0
         self._rate_mark = (0, time.monotonic())

@@ -1,0 +1,41 @@
+"""The seeds' maps as sweeps: `grok-tui sweep --map NAME` (any flag given beside it overrides that list).
+
+Each map names the experiment, its axes and what the seeds say it should show;
+the README quotes the diagram measured here, and tests/test_sweep.py checks the
+same phases on a smaller grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SweepMap:
+    name: str
+    summary: str
+    experiment: str
+    values: dict[str, list[Any]] = field(default_factory=dict)
+
+
+MAPS = {
+    m.name: m
+    for m in (
+        SweepMap(
+            "wd-frac",
+            "mod-add, weight decay x training fraction, 2 seeds, 3,000 steps (40 members): memorization below a "
+            "critical fraction, grokking at moderate weight decay (sooner as it grows, ~1/wd), comprehension at "
+            "large weight decay and data, confusion at too much weight decay",
+            "mod-add",
+            {
+                "weight_decay": [0.1, 0.3, 1.0, 3.0, 10.0],
+                "train_frac": [0.1, 0.2, 0.3, 0.5],
+                "seed": [0, 1],
+                "steps": [3000],
+            },
+        ),
+    )
+}
+
+__all__ = ["MAPS", "SweepMap"]
