@@ -1,8 +1,8 @@
 """The sweep monitor: the phase map over hand-written sweep directories, driven through Textual's Pilot."""
 
 import asyncio
-import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -269,6 +269,13 @@ def test_a_sweep_process_that_dies_early_shows_its_last_error(tmp_path):
     run(scenario())
 
 
+def decided(screen: str) -> bool:
+    """Whether the map's rows (below its column labels, above the selected cell's line) show a phase letter."""
+    lines = screen.splitlines()
+    rows = lines[4 : next((i for i, line in enumerate(lines) if "▶" in line), 4)]
+    return any(re.search(r"\s[CGSMX]\s", line) for line in rows)
+
+
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 def test_a_real_sweep_in_tmux_shows_decided_phases_and_q_stops_it(tmp_path):
     sweep = tmp_path / "S"
@@ -276,27 +283,46 @@ def test_a_real_sweep_in_tmux_shows_decided_phases_and_q_stops_it(tmp_path):
     tmux = lambda *args: subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True)  # noqa: E731
     env = f"PYTHONPATH={Path(__file__).resolve().parents[1]}"
     command = (
-        f"cd {tmp_path} && {env} {sys.executable} -m grok_tui sweep --weight-decay 0.1,1 --seed 0,1 --steps 300 "
-        f"--width 32 --workers 1 --sweep-dir {sweep}; sleep 30"
+        f"cd {tmp_path} && {env} {sys.executable} -m grok_tui sweep --weight-decay 0.1,1 --seed 0,1 --steps 5000 "
+        f"--width 32 --workers 1 --sweep-dir {sweep}; echo EXIT $?; sleep 30"
     )
     tmux("new-session", "-d", "-x", "80", "-y", "24", command)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            screen = tmux("capture-pane", "-p").stdout
-            if "finished" in screen or ("undecided" not in screen.split("\n")[0] and " M " in screen):
-                break
+        while time.monotonic() < deadline and not decided(tmux("capture-pane", "-p").stdout):
             time.sleep(0.5)
         screen = tmux("capture-pane", "-p").stdout
-        assert "phases: wd" in screen, screen
+        assert decided(screen) and "phases: wd" in screen, screen
         tmux("send-keys", "q")
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (read_record(sweep) or {}).get("state") == "running":
+        while time.monotonic() < deadline and "EXIT" not in tmux("capture-pane", "-p").stdout:
             time.sleep(0.2)
-        assert (read_record(sweep) or {}).get("state") in ("stopped", "finished")
+        screen = tmux("capture-pane", "-p", "-J").stdout
+        assert "EXIT 0" in screen, screen
+        state = (read_record(sweep) or {}).get("state")
+        assert state in ("stopped", "finished")
+        if state == "stopped":
+            assert f"grok-tui sweep --resume {sweep} continues it" in screen
     finally:
         tmux("kill-server")
         record = read_record(sweep) or {}
         if record.get("state") == "running":
             os.kill(record["pid"], signal.SIGKILL)
-    assert json.loads((sweep / "sweep.json").read_text())["axes"][0]["field"] == "weight_decay"
+
+
+def test_help_theme_log_x_and_d_over_a_sweep_not_started_here(finished_sweep):
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(160, 48)) as pilot:  # wide: the map and the curves side by side
+            await wait_for(pilot, lambda: app.view is not None)
+            assert app.has_class("-wide")
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert "only closes the monitor" in " ".join(str(s.render()) for s in app.screen.query("Static"))
+            await pilot.press("escape", "t", "t", "g")
+            await pilot.pause(0.1)
+            assert app.theme_name == "mono" and app.query_one(CurvesPane).log_x
+            await pilot.press("d")  # not ours to leave training: d closes, as q does
+        assert app.return_value.action == "quit" and app.return_value.message is None
+
+    run(scenario())

@@ -178,7 +178,7 @@ class SweepApp(App[Outcome]):
     TITLE = "grok-tui sweep"
     CSS = """
     #progress { height: 1; padding: 0 1; }
-    #progress ProgressBar { width: auto; }
+    #progress ProgressBar { width: 1fr; }
     #progress Bar { width: 1fr; }
     #eta { width: auto; padding: 0 0 0 1; }
     #body { height: 1fr; layout: vertical; }
