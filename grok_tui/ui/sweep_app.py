@@ -286,6 +286,8 @@ class SweepApp(App[Outcome]):
                 changed = self.follower.poll()
             except OSError as e:
                 changed, problem = False, f"cannot read {self.root}: {e.strerror or e}"
+            except Exception as e:  # a record the follower cannot take: say so, and keep polling
+                changed, problem = False, f"cannot read {self.root}: {type(e).__name__}: {e}"
             added = any([c.poll() for c in curves])
             state = sweep_state(self.root, self.process)
             view = self.follower.view()
