@@ -258,6 +258,15 @@ def _watch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
+    from grok_tui.sweep.store import SweepDirError, is_sweep
+
+    if len(args.run_dirs) == 1 and is_sweep(Path(args.run_dirs[0])):
+        from grok_tui.ui.sweep_app import run_sweep_monitor
+
+        try:
+            return run_sweep_monitor(Path(args.run_dirs[0]), start=False, theme=theme, refresh=refresh)
+        except SweepDirError as e:
+            raise UsageError(f"watch {args.run_dirs[0]!r}: {e}") from None
     run_dirs = [_run_dir_arg("watch", text) for text in args.run_dirs]
     seen: dict[Path, str] = {}
     for text, run_dir in zip(args.run_dirs, run_dirs, strict=True):

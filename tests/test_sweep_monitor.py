@@ -1,0 +1,328 @@
+"""The sweep monitor: the phase map over hand-written sweep directories, driven through Textual's Pilot."""
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from grok_tui.cli import main
+from grok_tui.runlog import RunLog
+from grok_tui.runs import read_record
+from grok_tui.sweep.phases import PhaseRule
+from grok_tui.sweep.store import SweepFollower, create_sweep, member_record, write_members
+from grok_tui.train.snapshot import Metrics
+from grok_tui.ui.panes.curves import CurvesPane
+from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
+from grok_tui.ui.panes.plot import SeriesPlot
+from grok_tui.ui.sweep_app import SweepApp, sweep_state
+
+STEPS = 100
+# How each phase's curves go: (train accuracy, test accuracy) at step s of STEPS.
+SHAPES = {
+    "comprehension": lambda s: (min(1.0, s / 30), min(1.0, s / 30)),
+    "grokking": lambda s: (min(1.0, s / 20), 0.95 if s >= 80 else 0.05),
+    "memorization": lambda s: (min(1.0, s / 20), 0.05),
+    "confusion": lambda s: (0.2, 0.05),
+}
+
+
+def row(step: int, train_acc: float, test_acc: float) -> dict:
+    return Metrics(
+        step=step,
+        train_loss=1.0 - 0.9 * train_acc,
+        train_acc=train_acc,
+        test_loss=1.0 - 0.9 * test_acc,
+        test_acc=test_acc,
+        param_norm=10.0,
+        weight_decay=1.0,
+        lr=0.01,
+        l1=0.0,
+        elapsed_s=step / 100,
+        steps_per_s=100.0,
+    ).to_dict()
+
+
+def make_sweep(root: Path, **given):
+    """A sweep directory as `grok-tui sweep` creates it (no rows yet): mod-add, STEPS steps."""
+    values = {**given, "steps": [STEPS]}
+    return create_sweep(root, "mod-add", values, PhaseRule(), workers=1)
+
+
+def write_member(info, member, shape, upto: int = STEPS) -> list[dict]:
+    """Rows for `member` up to step `upto`, shaped as `shape` (a key of SHAPES), as the engine writes them."""
+    log = RunLog(info.member_dir(member))
+    rows = [row(s, *SHAPES[shape](s)) for s in range(0, upto + 1, 10)]
+    for r in rows:
+        log.metrics(r)
+    log.flush()
+    return rows
+
+
+def finish(info, rows_by_index: dict) -> None:
+    """members.jsonl: every member finished, with the rows given (by member index)."""
+    records = [member_record(info, m, rows_by_index[m.index], True) for m in info.grid.members]
+    write_members(info.root, records)
+
+
+# A 2x2 grid (wd across, frac up), two seeds a cell: each cell one phase.
+PLAN = {(0.1, 0.3): "memorization", (1.0, 0.3): "grokking", (0.1, 0.5): "confusion", (1.0, 0.5): "comprehension"}
+
+
+@pytest.fixture
+def finished_sweep(tmp_path):
+    info = make_sweep(tmp_path / "sweep", weight_decay=[0.1, 1.0], train_frac=[0.3, 0.5], seed=[0, 1])
+    rows = {}
+    for member in info.grid.members:
+        shape = PLAN[(member.values["weight_decay"], member.values["train_frac"])]
+        rows[member.index] = write_member(info, member, shape)
+    finish(info, rows)
+    return info
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def wait_for(pilot, condition, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def app_for(root: Path, **kwargs) -> SweepApp:
+    return SweepApp(SweepFollower(root), refresh=0.1, **kwargs)
+
+
+def map_text(app) -> str:
+    return "\n".join(line.plain for line in app.query_one(PhaseMapPane).lines(*map_size(app)))
+
+
+def map_size(app) -> tuple[int, int]:
+    size = app.query_one(PhaseMapPane).content_size
+    return size.width, size.height
+
+
+def acc_legend(app) -> list[str]:
+    return [line.label for line in app.query_one("#acc", SeriesPlot)._lines if line.label]
+
+
+def test_the_map_colours_and_letters_each_cell_by_its_phase(finished_sweep):
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(PhaseMapPane)
+            await wait_for(pilot, lambda: len(pane.blocks) == 4)
+            for (wd, frac), phase in PLAN.items():
+                assert [b.phase for b in pane.blocks[(wd, frac)]] == [phase, phase]
+                for block in pane.blocks[(wd, frac)]:
+                    assert pane.block_style(block) == pane.get_component_rich_style(f"phase-map--{phase}")
+            text = map_text(app).splitlines()
+            # Larger frac up: the 0.5 row (confusion, comprehension) is drawn above the 0.3 row.
+            top = next(i for i, line in enumerate(text) if "X" in line)
+            bottom = next(i for i, line in enumerate(text) if "G" in line)
+            assert top < bottom
+            assert "C" in text[top] and "M" in text[bottom]
+            assert text[top].index("X") < text[top].index("C")  # wd 0.1 left of wd 1
+            styles = {pane.get_component_rich_style(f"phase-map--{p}").bgcolor for p in PLAN.values()}
+            assert len(styles) == 4  # four phases, four colours
+            assert "finished" in app.status_text().plain
+
+    run(scenario())
+
+
+def test_arrows_move_the_cursor_and_the_curves_follow_that_cells_members(finished_sweep):
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(PhaseMapPane)
+            await wait_for(pilot, lambda: len(pane.blocks) == 4)
+            assert pane.cell == (0.1, 0.5)  # the top left cell
+            await wait_for(pilot, lambda: acc_legend(app) == ["seed 0", "seed 1"])
+            assert {c.run_dir.name for c in app.curves} == {"wd=0.1,frac=0.5,seed=0", "wd=0.1,frac=0.5,seed=1"}
+            await pilot.press("right", "down")
+            assert pane.cell == (1.0, 0.3)
+            await wait_for(
+                pilot,
+                lambda: (
+                    {c.run_dir.name for c in app.curves}
+                    == {
+                        "wd=1,frac=0.3,seed=0",
+                        "wd=1,frac=0.3,seed=1",
+                    }
+                ),
+            )
+            # The pane holds that cell's series: grokking's test accuracy, reaching 0.95 late.
+            await wait_for(pilot, lambda: len(app.query_one("#acc", SeriesPlot)._lines) == 4)
+            tests = [line for line in app.query_one("#acc", SeriesPlot)._lines if line.label]
+            assert [line.label for line in tests] == ["seed 0", "seed 1"]
+            assert tests[0].y[-1] == pytest.approx(0.95) and tests[0].y[0] == pytest.approx(0.05)
+            assert "wd=1, frac=0.3" in str(app.query_one(CurvesPane).border_title)
+            await pilot.press("right", "down")  # the edge: the cursor stays
+            assert pane.cell == (1.0, 0.3)
+            await pilot.press("q")
+        assert app.return_value is not None and app.return_value.action == "quit"
+
+    run(scenario())
+
+
+def test_enter_exits_with_the_chosen_member_directory(finished_sweep):
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.view is not None)
+            await pilot.press("right", "m", "enter")
+        outcome = app.return_value
+        assert outcome.action == "open"
+        assert outcome.member_dir == finished_sweep.root / "members" / "wd=1,frac=0.5,seed=1"
+        assert (outcome.member_dir / "config.json").is_file()
+        assert outcome.cell == (1.0, 0.5) and outcome.chosen == 1
+
+    run(scenario())
+
+
+def test_a_growing_sweep_shades_undecided_members_then_colours_them_when_finished(tmp_path):
+    info = make_sweep(tmp_path / "sweep", weight_decay=[0.1, 1.0], seed=[0, 1])
+
+    async def scenario():
+        app = app_for(info.root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            pane = app.query_one(PhaseMapPane)
+            await wait_for(pilot, lambda: app.view is not None)
+            assert all(b.phase is None and b.test_acc is None for bs in pane.blocks.values() for b in bs)
+            rows = {m.index: write_member(info, m, "memorization", upto=50) for m in info.grid.members}
+            await wait_for(pilot, lambda: all(b.test_acc is not None for bs in pane.blocks.values() for b in bs))
+            block = pane.blocks[(0.1, 0)][0]  # seed is the second axis here: the rows
+            assert block.phase is None  # memorizing so far, but not finished: undecided
+            assert pane.block_style(block) == pane.get_component_rich_style("phase-map--ramp-0")
+            assert "4 undecided" in app.status_text().plain
+            for m in info.grid.members:
+                rows[m.index] += write_member(info, m, "memorization")[6:]
+            finish(info, rows)
+            await wait_for(pilot, lambda: all(b.phase == "memorization" for bs in pane.blocks.values() for b in bs))
+            assert "M" in map_text(app)
+            await wait_for(pilot, lambda: " M 4" in app.status_text().plain)
+
+    run(scenario())
+
+
+def test_80x24_shows_every_cell_of_a_4x2_grid_with_two_seeds(tmp_path):
+    info = make_sweep(tmp_path / "sweep", weight_decay=[0.03, 0.1, 0.3, 1.0], train_frac=[0.2, 0.3], seed=[0, 1])
+    rows = {m.index: write_member(info, m, "grokking") for m in info.grid.members}
+    finish(info, rows)
+
+    async def scenario():
+        app = app_for(info.root, theme="mono")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.view is not None and "G" in map_text(app))
+            text = map_text(app)
+            assert text.count("G") >= 16  # every member's block, each with its letter
+            for value in ("0.03", "0.1", "0.3", "1", "0.2"):
+                assert value in text
+            assert "grokking" in text  # the legend
+            await pilot.press("t")  # every theme draws it
+            await pilot.pause(0.2)
+            assert map_text(app).count("G") >= 16
+
+    run(scenario())
+
+
+def test_block_layout_fits_the_cell():
+    assert block_layout(2, 15, 1) == (2, 7, 1, 1)
+    cols, bw, bh, gap = block_layout(9, 10, 3)
+    assert cols * bw + (cols - 1) * gap <= 10 and -(-9 // cols) * bh <= 3
+    assert block_layout(30, 5, 1)[1] == 1  # more members than columns: one column each
+
+
+def test_watch_of_a_broken_sweep_is_one_line_and_exit_2(tmp_path, capsys):
+    info = make_sweep(tmp_path / "sweep", weight_decay=[0.1, 1.0])
+    (info.root / "sweep.json").write_text("{not json")
+    code = main(["watch", str(info.root)])
+    _, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "not valid JSON" in err and "Traceback" not in err
+
+
+def test_a_sweep_process_that_dies_early_shows_its_last_error(tmp_path):
+    info = make_sweep(tmp_path / "sweep", weight_decay=[0.1, 1.0])
+    (info.root / "output.log").write_text("# grok-tui: sweep process 1\ngrok-tui: error: shard 0: out of memory\n")
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(1)"])
+    process.wait()
+    state = sweep_state(info.root, process)
+    assert state.word == "crashed" and state.failure == "shard 0: out of memory"
+
+    async def scenario():
+        app = app_for(info.root, process=process)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "out of memory" in app.status_text().plain)
+            await pilot.press("q")
+        assert app.return_value.status == 1
+
+    run(scenario())
+
+
+def decided(screen: str) -> bool:
+    """Whether the map's rows (below its column labels, above the selected cell's line) show a phase letter."""
+    lines = screen.splitlines()
+    rows = lines[4 : next((i for i, line in enumerate(lines) if "▶" in line), 4)]
+    return any(re.search(r"\s[CGSMX]\s", line) for line in rows)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_real_sweep_in_tmux_shows_decided_phases_and_q_stops_it(tmp_path):
+    sweep = tmp_path / "S"
+    server = f"grok-sweep-{uuid.uuid4().hex[:8]}"
+    tmux = lambda *args: subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True)  # noqa: E731
+    env = f"PYTHONPATH={Path(__file__).resolve().parents[1]}"
+    command = (
+        f"cd {tmp_path} && {env} {sys.executable} -m grok_tui sweep --weight-decay 0.1,1 --seed 0,1 --steps 5000 "
+        f"--width 32 --workers 1 --sweep-dir {sweep}; echo EXIT $?; sleep 30"
+    )
+    tmux("new-session", "-d", "-x", "80", "-y", "24", command)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not decided(tmux("capture-pane", "-p").stdout):
+            time.sleep(0.5)
+        screen = tmux("capture-pane", "-p").stdout
+        assert decided(screen) and "phases: wd" in screen, screen
+        tmux("send-keys", "q")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "EXIT" not in tmux("capture-pane", "-p").stdout:
+            time.sleep(0.2)
+        screen = tmux("capture-pane", "-p", "-J").stdout
+        assert "EXIT 0" in screen, screen
+        state = (read_record(sweep) or {}).get("state")
+        assert state in ("stopped", "finished")
+        if state == "stopped":
+            assert f"grok-tui sweep --resume {sweep} continues it" in screen
+    finally:
+        tmux("kill-server")
+        record = read_record(sweep) or {}
+        if record.get("state") == "running":
+            os.kill(record["pid"], signal.SIGKILL)
+
+
+def test_help_theme_log_x_and_d_over_a_sweep_not_started_here(finished_sweep):
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(160, 48)) as pilot:  # wide: the map and the curves side by side
+            await wait_for(pilot, lambda: app.view is not None)
+            assert app.has_class("-wide")
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert "only closes the monitor" in " ".join(str(s.render()) for s in app.screen.query("Static"))
+            await pilot.press("escape", "t", "t", "g")
+            await pilot.pause(0.1)
+            assert app.theme_name == "mono" and app.query_one(CurvesPane).log_x
+            await pilot.press("d")  # not ours to leave training: d closes, as q does
+        assert app.return_value.action == "quit" and app.return_value.message is None
+
+    run(scenario())
