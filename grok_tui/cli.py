@@ -375,6 +375,10 @@ def _stop(argv: list[str]) -> int:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR")
     args = parser.parse_args(argv)
+    from grok_tui.sweep.store import is_sweep
+
+    if is_sweep(Path(args.run_dir)):
+        return _stop_sweep(Path(args.run_dir))
     run_dir = _run_dir_arg("stop", args.run_dir)
     try:
         reason, step = stop(run_dir)
@@ -413,7 +417,7 @@ def _sweep(argv: list[str]) -> int:
         "a comma list (--weight-decay 0.1,0.3,1) is an axis; every combination is a member.",
     )
     parser.add_argument(
-        "--experiment", default=DEFAULT_EXPERIMENT, metavar="NAME", help="the preset every member starts from"
+        "--experiment", metavar="NAME", help=f"the preset every member starts from (default {DEFAULT_EXPERIMENT})"
     )
     parser.add_argument(
         "--map", metavar="NAME", help="one of the seeds' maps (see the README): its experiment and axes"
@@ -423,6 +427,9 @@ def _sweep(argv: list[str]) -> int:
     )
     parser.add_argument("--resume", metavar="DIR", help="continue the sweep in DIR from its shards' checkpoints")
     parser.add_argument("--headless", action="store_true", help="no monitor: progress lines, then the diagram as text")
+    parser.add_argument(
+        "--detach", action="store_true", help="train in the background (output in SWEEP_DIR/output.log) and return"
+    )
     parser.add_argument("--workers", metavar="N", help="worker processes, one shard each (default: the CPU cores)")
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
@@ -495,6 +502,19 @@ def _sweep(argv: list[str]) -> int:
             info = create_sweep(root, experiment, values, rule, workers)
         except (GridError, SweepDirError) as e:
             raise UsageError(str(e)) from None
+    if args.detach and args.headless:
+        raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
+    if args.detach:
+        from grok_tui.sweep.launch import start_sweep
+
+        process = start_sweep(info.root)
+        print(
+            f"{PROG}: training the sweep {info.root} in the background (pid {process.pid}); "
+            f"its output goes to {info.root / 'output.log'}\n"
+            f"  watch it: {PROG} watch {info.root}\n"
+            f"  stop it:  {PROG} stop {info.root}"
+        )
+        return 0
     if args.headless:
         from grok_tui.sweep.engine import run_sweep
 
@@ -549,6 +569,21 @@ def _check_memory(grid: Any, workers: int) -> None:
             f"and the {'GPU' if device.type == 'cuda' else 'CPU'} has {human_size(available)} available; "
             "use fewer values on an axis, or --workers 1"
         )
+
+
+def _stop_sweep(root: Path) -> int:
+    from grok_tui.sweep.launch import stop_sweep
+
+    try:
+        ending = stop_sweep(root)
+    except TimeoutError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    if ending is None:
+        print(f"{PROG}: error: no process is training the sweep in {root}; nothing to stop", file=sys.stderr)
+        return 1
+    print(f"{PROG}: the sweep in {root} {ending}; {PROG} sweep --resume {root} continues it")
+    return 0
 
 
 def entry_point() -> None:

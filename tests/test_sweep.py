@@ -106,6 +106,7 @@ def test_bad_grids_name_the_flag(values, words):
         (["--phase-level", "2"], "--phase-level: 2.0 is not allowed"),
         (["--workers", "0"], "--workers: '0'"),
         (["--width", "100000,2"], "--width: 100000"),
+        (["--map", "treasure"], "--map: 'treasure' is not a map"),
     ],
 )
 def test_bad_sweep_flags_give_one_line_and_status_2(capsys, tmp_path, argv, words):
@@ -129,7 +130,7 @@ def test_headless_sweep_writes_the_directory_and_members_equal_single_runs(capsy
     argv = ["sweep", "--headless", "--sweep-dir", str(root), *SMALL, "--workers", "2"]
     code, out, err = run_cli(capsys, *argv, "--weight-decay", "0.3,1", "--seed", "0,1", "--steps", "200")
     assert code == 0, err
-    assert "phases: wd across, seed down" in out and "4/4 members done" in out
+    assert "phases: wd across; each cell one letter per seed value" in out and "4/4 members done" in out
     info = read_sweep(root)
     records = read_jsonl(root / MEMBERS)
     assert [r["name"] for r in records] == ["wd=0.3,seed=0", "wd=0.3,seed=1", "wd=1,seed=0", "wd=1,seed=1"]
@@ -272,3 +273,63 @@ def test_time_to_generalize_falls_as_weight_decay_rises(capsys, tmp_path):
     assert times[0.1] > times[0.3] > times[1.0]
     slope = math.log(times[1.0] / times[0.1]) / math.log(10)
     assert slope < -0.3, times
+
+
+def test_map_parity_l1_data_puts_the_phases_where_pair_does(capsys, tmp_path):
+    """PAIR's sparse parity: without L1 weight decay the net memorizes, a little L1 groks, more
+    generalizes at once, far too much learns nothing."""
+    root = tmp_path / "s"
+    code, _, err = run_cli(
+        capsys,
+        *("sweep", "--headless", "--map", "parity-l1-data", "--sweep-dir", str(root), "--seed", "0"),
+        *("--l1", "0,1e-5,1e-4,1e-2", "--n-train", "600"),
+    )
+    assert code == 0, err
+    phase = {r["values"]["l1"]: r["phase"] for r in read_jsonl(root / MEMBERS)}
+    assert phase == {0.0: "memorization", 1e-5: "grokking", 1e-4: "comprehension", 1e-2: "confusion"}
+
+
+def test_map_init_data_puts_the_phases_where_omnigrok_does(capsys, tmp_path):
+    """Omnigrok: at the standard init the student generalizes as it fits; a large init makes it grok;
+    a much larger one memorizes for the whole budget."""
+    root = tmp_path / "s"
+    code, _, err = run_cli(
+        capsys,
+        *("sweep", "--headless", "--map", "init-data", "--sweep-dir", str(root), "--seed", "0"),
+        *("--init-scale", "1,2,5", "--n-train", "100"),
+    )
+    assert code == 0, err
+    phase = {r["values"]["init_scale"]: r["phase"] for r in read_jsonl(root / MEMBERS)}
+    assert phase == {1.0: "comprehension", 2.0: "grokking", 5.0: "memorization"}
+
+
+def test_detach_then_stop_a_sweep(capsys, tmp_path):
+    from grok_tui.runs import read_record, running_pid
+    from tests.test_faults import wait_until
+
+    root = tmp_path / "s"
+    code, out, err = run_cli(
+        capsys, "sweep", "--detach", "--sweep-dir", str(root), *SMALL, "--seed", "0,1", "--steps", "1000000"
+    )
+    assert code == 0, err
+    assert f"grok-tui watch {root}" in out and f"grok-tui stop {root}" in out
+    wait_until(lambda: running_pid(root) is not None and read_jsonl(root / "members" / "seed=1" / "metrics.jsonl"))
+    code, out, err = run_cli(capsys, "sweep", "--headless", "--resume", str(root))
+    assert code == 2 and "it is training now" in err
+    code, out, err = run_cli(capsys, "stop", str(root))
+    assert code == 0 and "stopped" in out and f"grok-tui sweep --resume {root}" in out, err
+    assert running_pid(root) is None and read_record(root)["state"] == "stopped"
+    assert (root / "shards" / "shard-0.pt").exists()  # checkpointed on the way out
+    code, out, err = run_cli(capsys, "stop", str(root))
+    assert code == 1 and "nothing to stop" in err
+
+
+def test_seeds_are_blocks_in_a_cell_never_an_axis_of_the_diagram():
+    from grok_tui.sweep.text import map_axes
+
+    grid = build_grid("mod-add", {"seed": [0, 1], "weight_decay": [0.1, 1.0]})
+    assert [a.field for a in grid.axes] == ["weight_decay", "seed"]  # seeds innermost, however typed
+    x, y, rest = map_axes(grid.axes)
+    assert (x.field, y, [a.field for a in rest]) == ("weight_decay", None, ["seed"])
+    x, y, rest = map_axes(build_grid("mod-add", {"seed": [0, 1, 2]}).axes)
+    assert (x, y, [a.field for a in rest]) == (None, None, ["seed"])

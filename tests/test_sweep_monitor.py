@@ -201,7 +201,8 @@ def test_a_growing_sweep_shades_undecided_members_then_colours_them_when_finishe
             assert all(b.phase is None and b.test_acc is None for bs in pane.blocks.values() for b in bs)
             rows = {m.index: write_member(info, m, "memorization", upto=50) for m in info.grid.members}
             await wait_for(pilot, lambda: all(b.test_acc is not None for bs in pane.blocks.values() for b in bs))
-            block = pane.blocks[(0.1, 0)][0]  # seed is the second axis here: the rows
+            assert len(pane.blocks[(0.1, None)]) == 2  # seeds are blocks within a cell, never the rows
+            block = pane.blocks[(0.1, None)][0]
             assert block.phase is None  # memorizing so far, but not finished: undecided
             assert pane.block_style(block) == pane.get_component_rich_style("phase-map--ramp-0")
             assert "4 undecided" in app.status_text().plain

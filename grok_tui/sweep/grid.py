@@ -122,7 +122,10 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
         if field in values and values[field][0] != off:
             raise GridError(f"{flag_name(field)}: a sweep does not batch this intervention; leave it out")
     fixed = {field: given[0] for field, given in values.items() if len(given) == 1}
-    axes = tuple(Axis(field, tuple(given)) for field, given in values.items() if len(given) > 1)
+    # Seeds are repeats of one setting, not a setting: always the innermost axis, so the diagram's two
+    # axes are settings and each cell holds its seeds.
+    order = sorted(values, key=lambda field: field == "seed")
+    axes = tuple(Axis(field, tuple(values[field])) for field in order if len(values[field]) > 1)
     try:
         base = PRESETS[experiment].config(**fixed)
     except ConfigError as e:

@@ -35,6 +35,22 @@ MAPS = {
                 "steps": [3000],
             },
         ),
+        SweepMap(
+            "parity-l1-data",
+            "PAIR's sparse parity (30 bits, the first 3), L1 weight decay x training sequences, 2 seeds, 3,000 "
+            "steps (36 members): no L1 memorizes, a little groks, more generalizes at once (sooner with more "
+            "data), too much learns nothing",
+            "parity",
+            {"l1": [0.0, 1e-5, 3e-5, 1e-4, 1e-3, 1e-2], "n_train": [300, 600, 1200], "seed": [0, 1], "steps": [3000]},
+        ),
+        SweepMap(
+            "init-data",
+            "Omnigrok's teacher-student, init scale x training points, 2 seeds, 6,000 steps (30 members): the "
+            "standard init generalizes with the fit, a larger one groks, a much larger one only memorizes within "
+            "the budget",
+            "teacher-student",
+            {"init_scale": [0.5, 1.0, 2.0, 3.0, 5.0], "n_train": [50, 100, 400], "seed": [0, 1], "steps": [6000]},
+        ),
     )
 }
 

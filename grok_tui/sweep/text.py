@@ -44,17 +44,26 @@ def progress_line(records: Sequence[Mapping[str, Any]], elapsed_s: float, steps:
     return f"[{share:4.0%}] {finished}/{len(records)} members done  phases: {phases}  {duration(elapsed_s)}{eta}"
 
 
+def map_axes(axes: Sequence[Axis]) -> tuple[Axis | None, Axis | None, tuple[Axis, ...]]:
+    """The diagram's axes: the first two settings across and down; the rest, seeds always among them
+    (a seed is a repeat of a setting, not a setting), split each cell into one block per member."""
+    settings = [a for a in axes if a.field != "seed"]
+    x = settings[0] if settings else None
+    y = settings[1] if len(settings) > 1 else None
+    return x, y, tuple(a for a in axes if a is not x and a is not y)
+
+
+def cell_of(axes: Sequence[Axis], values: Mapping[str, Any]) -> tuple[Any, Any]:
+    """The (x, y) cell a member with these axis values falls in (None where the diagram has no such axis)."""
+    x, y, _ = map_axes(axes)
+    return (values.get(x.field) if x else None, values.get(y.field) if y else None)
+
+
 def cells(axes: Sequence[Axis], records: Sequence[Mapping[str, Any]]) -> dict[tuple[Any, Any], list[Mapping[str, Any]]]:
-    """The members of each (x, y) cell of the diagram: x is the first axis, y the second (or none)."""
-    x_axis, y_axis = (axes[0] if axes else None), (axes[1] if len(axes) > 1 else None)
+    """The members of each (x, y) cell of the diagram."""
     out: dict[tuple[Any, Any], list[Mapping[str, Any]]] = {}
     for record in records:
-        values = record.get("values") or {}
-        key = (
-            values.get(x_axis.field) if x_axis else None,
-            values.get(y_axis.field) if y_axis else None,
-        )
-        out.setdefault(key, []).append(record)
+        out.setdefault(cell_of(axes, record.get("values") or {}), []).append(record)
     return out
 
 
@@ -63,15 +72,17 @@ def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
     cell the phase letters of its members (the other axes, seeds included)."""
     axes: tuple[Axis, ...] = info.grid.axes
     grouped = cells(axes, records)
-    xs = axes[0].values if axes else (None,)
-    ys = axes[1].values if len(axes) > 1 else (None,)
+    x_axis, y_axis, rest_axes = map_axes(axes)
+    xs = x_axis.values if x_axis else (None,)
+    ys = y_axis.values if y_axis else (None,)
     body = {key: "".join(LETTERS.get(r.get("phase"), "?") for r in members) for key, members in grouped.items()}
     width = max([len(v) for v in body.values()] + [len(value_text(x)) for x in xs if x is not None] + [1])
-    label_w = max([len(value_text(y)) for y in ys if y is not None] + [len(axes[1].short) if len(axes) > 1 else 0])
+    label_w = max([len(value_text(y)) for y in ys if y is not None] + [len(y_axis.short) if y_axis else 0])
     lines = []
     if axes:
-        rest = ", ".join(a.short for a in axes[2:])
-        title = f"phases: {axes[0].short} across" + (f", {axes[1].short} down" if len(axes) > 1 else "")
+        rest = ", ".join(a.short for a in rest_axes)
+        title = "phases: " + (f"{x_axis.short} across" if x_axis else "one cell")
+        title += f", {y_axis.short} down" if y_axis else ""
         lines.append(title + (f"; each cell one letter per {rest} value" if rest else ""))
     header = " " * label_w + " | " + " ".join(f"{value_text(x):>{width}}" for x in xs)
     lines.append(header)
@@ -85,4 +96,4 @@ def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LETTERS", "cells", "diagram", "duration", "progress_line"]
+__all__ = ["LETTERS", "cell_of", "cells", "diagram", "duration", "map_axes", "progress_line"]

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
@@ -54,7 +54,6 @@ from grok_tui.watch import CurvesFollower
 
 if TYPE_CHECKING:
     from grok_tui.sweep.store import MemberView
-    from grok_tui.train.snapshot import Snapshot
 
 PROG = "grok-tui"
 # At least this wide, the map and the curves sit side by side.
@@ -86,8 +85,6 @@ accuracy itself where there is room).
 continues it). Over a sweep watched with grok-tui watch SWEEP_DIR, q only closes the monitor: the sweep \
 trains on, as d leaves it.
 """
-# Where a member with no rows yet stands: nothing to draw.
-NO_SNAPSHOT = cast("Snapshot", None)  # CurvesPane.show reads only the histories
 
 
 @dataclass(frozen=True)
@@ -362,7 +359,7 @@ class SweepApp(App[Outcome]):
             return
         first, *rest = self.curves
         overlays = [Overlay(c.label, c.history, i + 1) for i, c in enumerate(rest)]
-        pane.show(NO_SNAPSHOT, first.history, overlays, label=first.label, color=0)
+        pane.show(None, first.history, overlays, label=first.label, color=0)
 
     def status_text(self) -> Text:
         """`mod-add sweep · 16 members · C 3 G 5 · 8 undecided · training`."""

@@ -108,7 +108,7 @@ class CurvesPane(Pane):
 
     def show(
         self,
-        snapshot: Snapshot,
+        snapshot: Snapshot | None,
         history: History,
         overlays: Sequence[Overlay] = (),
         *,
@@ -116,6 +116,7 @@ class CurvesPane(Pane):
         color: Color | int = 0,
     ) -> None:
         """Draw `history` (the run the other panes show; its events mark the plots) and each overlay.
+        The snapshot is not read (the curves are all in the histories): None where there is none, as in a sweep.
 
         `label` names the pane's own run in the legend as one of several compared runs, drawn in
         `color` (palette colour 0 unless told) like an overlay; without it the run is drawn as a

@@ -28,7 +28,7 @@ from textual.widget import Widget
 from grok_tui.sweep.grid import Axis, value_text
 from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepView
-from grok_tui.sweep.text import LETTERS
+from grok_tui.sweep.text import LETTERS, cell_of, map_axes
 from grok_tui.ui.panes.lean import LeanLines
 
 # The member `enter` opens, within the selected cell: marked by shape, whatever the theme's colours.
@@ -52,10 +52,7 @@ Cell = tuple[Any, Any]  # (x value, y value); None where there is no such axis
 
 
 def cell_key(axes: Sequence[Axis], values: dict[str, Any]) -> Cell:
-    return (
-        values.get(axes[0].field) if axes else None,
-        values.get(axes[1].field) if len(axes) > 1 else None,
-    )
+    return cell_of(axes, values)
 
 
 def ramp_level(test_acc: float | None) -> int:
@@ -129,16 +126,16 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
         super().__init__(**kwargs)
         self.add_class("pane")
         self.axes = tuple(axes)
-        self.xs: tuple[Any, ...] = axes[0].values if axes else (None,)
-        self.ys: tuple[Any, ...] = axes[1].values if len(axes) > 1 else (None,)
-        self.rest = self.axes[2:]
+        self.x_axis, self.y_axis, self.rest = map_axes(self.axes)
+        self.xs: tuple[Any, ...] = self.x_axis.values if self.x_axis else (None,)
+        self.ys: tuple[Any, ...] = self.y_axis.values if self.y_axis else (None,)
         self.blocks: dict[Cell, list[Block]] = {}
         self.cursor = (0, len(self.ys) - 1)  # (column, row) indices into xs and ys: the top left cell
         self.chosen = 0  # which member of the cell `enter` opens
         self._names = list(names)
-        title = f"phases: {axes[0].short} →" if axes else "phases"
-        if len(axes) > 1:
-            title += f", {axes[1].short} ↑"
+        title = f"phases: {self.x_axis.short} →" if self.x_axis else "phases"
+        if self.y_axis:
+            title += f", {self.y_axis.short} ↑"
         self.border_title = title
         if self.rest:
             self.border_subtitle = "a block per " + " × ".join(a.short for a in self.rest)
@@ -181,7 +178,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     def describe(self, cell: Cell | None = None) -> str:
         """The cell's values in words: `wd=0.1, frac=0.3`."""
         x, y = self.cell if cell is None else cell
-        parts = [f"{a.short}={value_text(v)}" for a, v in zip(self.axes[:2], (x, y), strict=False)]
+        parts = [f"{a.short}={value_text(v)}" for a, v in ((self.x_axis, x), (self.y_axis, y)) if a is not None]
         return ", ".join(parts) or "the sweep"
 
     # ---- keys ------------------------------------------------------------------------------
@@ -229,7 +226,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
         pitch = max(1, (height - 1 - len(info) - len(legend)) // len(self.ys))
         cell_h = pitch - 1 if pitch >= 2 else pitch  # a blank line between rows where there is room
         y_labels = [len(value_text(y)) for y in self.ys if y is not None]
-        y_w = max([*y_labels, len(self.axes[1].short) if len(self.axes) > 1 else 0])
+        y_w = max([*y_labels, len(self.y_axis.short) if self.y_axis else 0])
         col_w = max(3, (width - y_w - 1) // len(self.xs))
         inner = col_w - 2  # one column each side for the cursor's brackets
         count = max((len(b) for b in self.blocks.values()), default=1)
@@ -239,7 +236,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
         left = (inner - used) // 2
         lines = []
         # Column labels, the second axis's name in the corner.
-        corner = self.axes[1].short if len(self.axes) > 1 else ""
+        corner = self.y_axis.short if self.y_axis else ""
         header = Text(f"{corner:>{y_w}} ", style=label)
         for i, x in enumerate(self.xs):
             text = value_text(x) if x is not None else ""
