@@ -430,7 +430,18 @@ def _sweep(argv: list[str]) -> int:
     parser.add_argument(
         "--detach", action="store_true", help="train in the background (output in SWEEP_DIR/output.log) and return"
     )
-    parser.add_argument("--workers", metavar="N", help="worker processes, one shard each (default: the CPU cores)")
+    parser.add_argument(
+        "--workers", metavar="N", help="shards training at once, one process or Ray task each (default: the CPU cores)"
+    )
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="train the shards as Ray tasks: on the cluster at ADDRESS (or RAY_ADDRESS), else on a local Ray",
+    )
+    parser.add_argument("--shard-cpus", metavar="N", help="with --ray: CPUs (and torch threads) a shard (default 1)")
+    parser.add_argument("--shard-gpus", metavar="N", help="with --ray: GPUs a shard (default 0; 1 a shard on GPUs)")
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
     for name, (flag, kind, text) in PHASE_FLAGS.items():
@@ -443,6 +454,7 @@ def _sweep(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
+    ray = _ray_options(args)
     if args.resume:
         given = [flag_name(f) for f in CONFIG_FLAGS if f not in NOT_SWEEPABLE and getattr(args, f) is not None]
         if (
@@ -504,10 +516,11 @@ def _sweep(argv: list[str]) -> int:
             raise UsageError(str(e)) from None
     if args.detach and args.headless:
         raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
+    engine_args = ray.argv() if ray is not None else []
     if args.detach:
         from grok_tui.sweep.launch import start_sweep
 
-        process = start_sweep(info.root)
+        process = start_sweep(info.root, engine_args)
         print(
             f"{PROG}: training the sweep {info.root} in the background (pid {process.pid}); "
             f"its output goes to {info.root / 'output.log'}\n"
@@ -517,11 +530,41 @@ def _sweep(argv: list[str]) -> int:
         return 0
     if args.headless:
         from grok_tui.sweep.engine import run_sweep
+        from grok_tui.sweep.ray_engine import RayError
 
-        return run_sweep(info)
+        try:
+            return run_sweep(info, ray=ray)
+        except RayError as e:
+            raise UsageError(str(e)) from None
     from grok_tui.ui.sweep_app import run_sweep_monitor
 
-    return run_sweep_monitor(info.root, start=True, theme=theme, refresh=refresh)
+    return run_sweep_monitor(info.root, start=True, theme=theme, refresh=refresh, engine_args=engine_args)
+
+
+def _ray_options(args: argparse.Namespace) -> Any:
+    """--ray and its shard sizes, checked (Ray installed; an address given, reachable) before anything is written."""
+    if args.ray is None:
+        if args.shard_cpus is not None or args.shard_gpus is not None:
+            raise UsageError("--shard-cpus and --shard-gpus go with --ray")
+        return None
+    from grok_tui.sweep.engine import RayOptions
+    from grok_tui.sweep.ray_engine import RayError, check_reachable
+
+    sizes = {}
+    for flag, text, default in (("--shard-cpus", args.shard_cpus, 1.0), ("--shard-gpus", args.shard_gpus, 0.0)):
+        try:
+            value = default if text is None else float(text)
+        except ValueError:
+            value = -1.0
+        if not (0 <= value <= 1024) or (flag == "--shard-cpus" and value <= 0):
+            raise UsageError(f"{flag}: {text!r} is not allowed; expected a number of {flag[8:]}s, e.g. 1")
+        sizes[flag] = value
+    options = RayOptions(args.ray or None, sizes["--shard-cpus"], sizes["--shard-gpus"])
+    try:
+        check_reachable(options.address)
+    except RayError as e:
+        raise UsageError(str(e)) from None
+    return options
 
 
 def _position(argv: list[str], flag: str) -> int:

@@ -333,3 +333,29 @@ def test_seeds_are_blocks_in_a_cell_never_an_axis_of_the_diagram():
     assert (x.field, y, [a.field for a in rest]) == ("weight_decay", None, ["seed"])
     x, y, rest = map_axes(build_grid("mod-add", {"seed": [0, 1, 2]}).axes)
     assert (x, y, [a.field for a in rest]) == (None, None, ["seed"])
+
+
+def test_a_shard_whose_worker_dies_is_marked_failed_and_the_rest_goes_on(tmp_path):
+    import psutil
+
+    root = tmp_path / "s"
+    argv = [*SMALL, "--weight-decay", "0.3,1", "--steps", "1500", "--workers", "2"]
+    process = _sweep_process(root, "--sweep-dir", str(root), *argv)
+    deadline = time.monotonic() + 60
+    while len(read_jsonl(root / "members" / "wd=0.3" / "metrics.jsonl")) < 5:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    children = psutil.Process(process.pid).children()
+    workers = sorted((p for p in children if "spawn_main" in " ".join(p.cmdline())), key=lambda p: p.pid)
+    assert len(workers) == 2
+    workers[0].kill()  # the first shard's worker (started first): wd=0.3
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "shard 0: its worker died (exit status -9)" in err and "Traceback" not in err
+    records = {r["name"]: r for r in read_jsonl(root / MEMBERS)}
+    assert records["wd=0.3"]["failed"] == "its worker died (exit status -9)" and not records["wd=0.3"]["finished"]
+    assert records["wd=1"]["finished"] and records["wd=1"]["failed"] is None  # the other shard went on
+    assert "! failed" in out
+    follower = SweepFollower(root)
+    follower.poll()
+    assert [m.phase == "failed" for m in follower.view().members] == [True, False]

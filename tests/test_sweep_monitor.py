@@ -284,8 +284,8 @@ def test_a_real_sweep_in_tmux_shows_decided_phases_and_q_stops_it(tmp_path):
     tmux = lambda *args: subprocess.run(["tmux", "-L", server, *args], capture_output=True, text=True)  # noqa: E731
     env = f"PYTHONPATH={Path(__file__).resolve().parents[1]}"
     command = (
-        f"cd {tmp_path} && {env} {sys.executable} -m grok_tui sweep --weight-decay 0.1,1 --seed 0,1 --steps 5000 --p 23 "
-        f"--train-frac 0.8 --width 32 --workers 1 --sweep-dir {sweep}; echo EXIT $?; sleep 30"
+        f"cd {tmp_path} && {env} {sys.executable} -m grok_tui sweep --weight-decay 0.1,1 --seed 0,1 --steps 5000 "
+        f"--p 23 --train-frac 0.8 --width 32 --workers 1 --sweep-dir {sweep}; echo EXIT $?; sleep 30"
     )
     tmux("new-session", "-d", "-x", "80", "-y", "24", command)
     try:

@@ -25,9 +25,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import torch
 
@@ -36,11 +37,10 @@ from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
-from grok_tui.sweep.shard import CHUNK, ShardSpec, train_shard
+from grok_tui.sweep.shard import ShardSpec, train_shard
 from grok_tui.sweep.store import SHARDS, SweepDirError, SweepInfo, member_record, read_sweep, write_members
 from grok_tui.sweep.text import diagram, progress_line
 from grok_tui.train.session import stop_on_signals
-from grok_tui.train.trainer import resolve_device
 
 # How often the headless driver prints a progress line.
 PROGRESS_EVERY_S = 2.0
@@ -49,18 +49,40 @@ STARTED = "# grok-tui: sweep process"
 
 def shard_specs(info: SweepInfo) -> list[ShardSpec]:
     (info.root / SHARDS).mkdir(parents=True, exist_ok=True)
-    # A GPU wants one large batch; a CPU core, batches that stay in its caches (shard.py).
-    on_gpu = resolve_device(info.grid.base.device).type == "cuda"
     return [
         ShardSpec(
             index=i,
             members=tuple(m.index for m in shard),
             cfgs=tuple(m.cfg for m in shard),
             checkpoint=info.root / SHARDS / f"shard-{i}.pt",
-            chunk=len(shard) if on_gpu else CHUNK,
         )
         for i, shard in enumerate(info.grid.shards(info.workers))
     ]
+
+
+class Transport(Protocol):
+    """Where shards train and how their messages come back: worker processes here (LocalProcesses), or
+    Ray tasks anywhere (sweep/ray_engine.py). The driver is the same for both."""
+
+    capacity: int  # shards that may train at once
+
+    def launch(self, spec: ShardSpec) -> None: ...
+
+    def active(self) -> int: ...
+
+    def messages(self, timeout: float) -> list[tuple[Any, ...]]:
+        """What has arrived, waiting up to `timeout` for the first."""
+        ...
+
+    def ended(self) -> list[tuple[int, str | None]]:
+        """Shards whose worker is gone since the last call, forgotten: (index, why it failed, or None)."""
+        ...
+
+    def stop(self) -> None:
+        """Ask every shard to checkpoint and end."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def _worker(spec: ShardSpec, out: Any, stop: Any, driver: int) -> None:
@@ -79,17 +101,64 @@ def _worker(spec: ShardSpec, out: Any, stop: Any, driver: int) -> None:
         out.cancel_join_thread()  # nobody will read what is left in the queue: exit without waiting
 
 
-class Driver:
-    """Runs the shards and writes what they report; `run` returns the exit status."""
+class LocalProcesses:
+    """One spawned worker process a shard, `capacity` at once, messages over a multiprocessing queue
+    (our own children: pickling is safe)."""
 
-    def __init__(self, info: SweepInfo, out: TextIO | None = None, workers: int | None = None):
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._ctx = mp.get_context("spawn")
+        self._queue: Any = self._ctx.Queue()
+        self._stop = self._ctx.Event()
+        self._running: dict[int, Any] = {}
+
+    def launch(self, spec: ShardSpec) -> None:
+        process = self._ctx.Process(target=_worker, args=(spec, self._queue, self._stop, os.getpid()), daemon=True)
+        process.start()
+        self._running[spec.index] = process
+
+    def active(self) -> int:
+        return len(self._running)
+
+    def messages(self, timeout: float) -> list[tuple[Any, ...]]:
+        out = []
+        try:
+            out.append(self._queue.get(timeout=timeout))
+            while True:
+                out.append(self._queue.get_nowait())
+        except queue.Empty:
+            return out
+
+    def ended(self) -> list[tuple[int, str | None]]:
+        gone = []
+        for index, process in list(self._running.items()):
+            if not process.is_alive():
+                process.join(timeout=5)
+                why = None if process.exitcode == 0 else f"its worker died (exit status {process.exitcode})"
+                gone.append((index, why))
+                del self._running[index]
+        return gone
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        for process in self._running.values():
+            process.join(timeout=5)
+
+
+class Driver:
+    """Runs the shards on a transport and writes what they report; `run` returns the exit status."""
+
+    def __init__(self, info: SweepInfo, out: TextIO | None = None, transport: Transport | None = None):
         self.info = info
         self.out = out or sys.stdout
-        self.workers = workers or info.workers
+        self.transport: Transport = transport or LocalProcesses(info.workers)
         self.members: list[Member] = list(info.grid.members)
         self.logs = {m.index: RunLog(info.member_dir(m)) for m in self.members}
         self.rows: dict[int, list[dict[str, Any]]] = {m.index: [] for m in self.members}
         self.finished: set[int] = set()
+        self.failed: dict[int, str] = {}  # member -> why its shard was lost
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._last_line = ""
@@ -99,53 +168,39 @@ class Driver:
 
     def run(self) -> int:
         specs = shard_specs(self.info)
-        ctx = mp.get_context("spawn")
-        messages: Any = ctx.Queue()
-        stop = ctx.Event()
+        transport = self.transport
         pending = list(specs)
-        running: dict[int, Any] = {}
         ended: dict[int, str] = {}
         started = time.monotonic()
         last_print = 0.0
         with stop_on_signals(self.stop) as received:
-            while pending or running:
-                if self._stop.is_set():
-                    stop.set()
-                    pending.clear()
-                while pending and len(running) < self.workers:
-                    spec = pending.pop(0)
-                    process = ctx.Process(target=_worker, args=(spec, messages, stop, os.getpid()), daemon=True)
-                    process.start()
-                    running[spec.index] = process
-                try:
-                    message = messages.get(timeout=0.2)
-                except queue.Empty:
-                    message = None
-                if message is not None:
-                    self._take(message, specs, ended)
-                for index, process in list(running.items()):
-                    if index in ended or not process.is_alive():
-                        process.join(timeout=5)
+            try:
+                while pending or transport.active():
+                    if self._stop.is_set():
+                        transport.stop()
+                        pending.clear()
+                    while pending and transport.active() < transport.capacity:
+                        transport.launch(pending.pop(0))
+                    for message in transport.messages(timeout=0.2):
+                        self._take(message, specs, ended)
+                    gone = transport.ended()
+                    if gone:  # a shard's last words may still be on their way
+                        for message in transport.messages(timeout=0.05):
+                            self._take(message, specs, ended)
+                    for index, why in gone:
                         if index not in ended:
-                            self._drain(messages, specs, ended)
-                        if index not in ended:
-                            ended[index] = "crashed"
-                            self.errors.append(f"shard {index}'s worker died (exit status {process.exitcode})")
-                        del running[index]
-                now = time.monotonic()
-                if now - last_print >= PROGRESS_EVERY_S:
-                    last_print = now
-                    self._flush()
-                    print(
-                        progress_line(self._snapshot(), now - started, self.info.grid.base.steps),
-                        file=self.out,
-                        flush=True,
-                    )
-            self._drain(messages, specs, ended)
+                            self._lost(specs[index], why or "its worker ended without a word", ended)
+                    now = time.monotonic()
+                    if now - last_print >= PROGRESS_EVERY_S:
+                        last_print = now
+                        self._flush()
+                        self._progress(self._snapshot(), now - started)
+            finally:
+                transport.close()
         self._flush()
         records = self._snapshot()
         self._progress(records, time.monotonic() - started)
-        if all(r["finished"] for r in records):
+        if all(r["finished"] or r["failed"] for r in records):
             print(diagram(self.info, records), file=self.out, flush=True)
         for error in self.errors:
             print(f"grok-tui: error: {error}", file=sys.stderr, flush=True)
@@ -159,13 +214,6 @@ class Driver:
         if line.split("  ")[:2] != self._last_line.split("  ")[:2]:
             print(line, file=self.out, flush=True)
         self._last_line = line
-
-    def _drain(self, messages: Any, specs: list[ShardSpec], ended: dict[int, str]) -> None:
-        while True:
-            try:
-                self._take(messages.get(timeout=0.05), specs, ended)
-            except queue.Empty:
-                return
 
     def _take(self, message: tuple[Any, ...], specs: list[ShardSpec], ended: dict[int, str]) -> None:
         kind, shard = message[0], message[1]
@@ -186,8 +234,16 @@ class Driver:
                 self.finished.update(specs[shard].members)
             self._flush()
         elif kind == "error":
-            ended[shard] = "crashed"
-            self.errors.append(f"shard {shard}: {message[2]}")
+            self._lost(specs[shard], str(message[2]), ended)
+
+    def _lost(self, spec: ShardSpec, why: str, ended: dict[int, str]) -> None:
+        """A shard that will not finish: its members are marked failed, with the reason, and the rest go on."""
+        ended[spec.index] = "crashed"
+        self.errors.append(f"shard {spec.index}: {why}")
+        for member in spec.members:
+            if member not in self.finished:
+                self.failed[member] = why
+        self._flush()
 
     def _checkpoint(self, spec: ShardSpec, data: bytes) -> None:
         """Write a shard's checkpoint once its members' rows before it are on disk."""
@@ -203,6 +259,8 @@ class Driver:
         """A shard (re)starts at `step`: its members' logs keep what came before it, no more."""
         for member in spec.members:
             log = self.logs[member]
+            # A retried shard's first attempt may have rows not yet written: on disk first, then cut.
+            self._write(member, lambda log: log.flush())
             log.rewind({"step": step} if step else None)
             self.rows[member] = read_jsonl(log.root / METRICS)
 
@@ -218,7 +276,7 @@ class Driver:
             self.stop()
 
     def _save_weights(self, member: int, arrays: dict[str, Any]) -> None:
-        state = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        state = {name: torch.from_numpy(array.copy()) for name, array in arrays.items()}
         step = self.rows[member][-1]["step"] if self.rows[member] else 0
         # What `watch` needs to show a member's weights (it loads the model only).
         checkpoint = {"model": state, "optimizer": {}, "step": step}
@@ -228,18 +286,44 @@ class Driver:
         for member in self.logs:
             self._write(member, lambda log: log.flush())
         try:
-            write_members(self.info.root, [r for r in self._snapshot() if r["finished"]])
+            write_members(self.info.root, [r for r in self._snapshot() if r["finished"] or r["failed"]])
         except WriteError as e:
             self._fail(str(e))
 
     def _snapshot(self) -> list[dict[str, Any]]:
-        return [member_record(self.info, m, self.rows[m.index], m.index in self.finished) for m in self.members]
+        return [
+            member_record(self.info, m, self.rows[m.index], m.index in self.finished, self.failed.get(m.index))
+            for m in self.members
+        ]
 
 
-def run_sweep(info: SweepInfo, out: TextIO | None = None) -> int:
-    """Train the sweep in the foreground, its process recorded in process.json; the exit status."""
+@dataclass(frozen=True)
+class RayOptions:
+    """Where a sweep's shards go on Ray: the cluster (None: RAY_ADDRESS, or a local Ray) and each shard's share."""
+
+    address: str | None = None
+    cpus: float = 1
+    gpus: float = 0
+
+    def argv(self) -> list[str]:
+        return ["--ray", self.address or "", "--shard-cpus", f"{self.cpus:g}", "--shard-gpus", f"{self.gpus:g}"]
+
+
+def transport_for(info: SweepInfo, ray: RayOptions | None) -> Transport:
+    if ray is None:
+        return LocalProcesses(info.workers)
+    from grok_tui.sweep.ray_engine import RayTasks, connect
+
+    connect(ray.address, num_cpus=None if ray.address else max(1, len(os.sched_getaffinity(0))))
+    return RayTasks(info.workers, ray.cpus, ray.gpus)
+
+
+def run_sweep(info: SweepInfo, out: TextIO | None = None, ray: RayOptions | None = None) -> int:
+    """Train the sweep in the foreground, its process recorded in process.json; the exit status.
+    RayError (one line) if Ray was asked for and cannot be had."""
+    transport = transport_for(info, ray)
     mark_running(info.root)
-    driver = Driver(info, out)
+    driver = Driver(info, out, transport)
     try:
         status = driver.run()
     except BaseException:
@@ -254,6 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The sweep's own process (sweep/launch.py starts it with its output going to SWEEP/output.log)."""
     parser = argparse.ArgumentParser(prog="python -m grok_tui.sweep.engine")
     parser.add_argument("sweep_dir")
+    parser.add_argument("--ray", default=None)
+    parser.add_argument("--shard-cpus", type=float, default=1.0)
+    parser.add_argument("--shard-gpus", type=float, default=0.0)
     args = parser.parse_args(argv)
     print(f"{STARTED} {os.getpid()}", flush=True)
     try:
@@ -261,9 +348,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepDirError as e:
         print(f"grok-tui: error: {e}", file=sys.stderr, flush=True)
         return 2
+    ray = None if args.ray is None else RayOptions(args.ray or None, args.shard_cpus, args.shard_gpus)
     try:
-        return run_sweep(info)
+        return run_sweep(info, ray=ray)
     except Exception as e:
+        from grok_tui.sweep.ray_engine import RayError
+
+        if isinstance(e, RayError):
+            print(f"grok-tui: error: {e}", file=sys.stderr, flush=True)
+            return 2
         print(f"grok-tui: error: {report_crash(e, info.root)}", file=sys.stderr, flush=True)
         return 1
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from grok_tui.runs import read_record, running_pid
@@ -23,12 +24,13 @@ from grok_tui.train.launch import OUTPUT
 STOP_TIMEOUT_S = 60.0
 
 
-def start_sweep(root: Path) -> subprocess.Popen[bytes]:
-    """Train the sweep in `root` in the background; its output goes to root/output.log."""
+def start_sweep(root: Path, engine_args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """Train the sweep in `root` in the background (`engine_args`: on Ray, engine.RayOptions.argv());
+    its output goes to root/output.log."""
     root = Path(root).resolve()
     with open(root / OUTPUT, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "grok_tui.sweep.engine", str(root)],
+            [sys.executable, "-m", "grok_tui.sweep.engine", str(root), *engine_args],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

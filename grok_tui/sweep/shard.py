@@ -15,6 +15,7 @@ Messages passed to `emit` (plain tuples, numbers and numpy arrays):
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from collections.abc import Callable
@@ -44,14 +45,16 @@ class ShardSpec:
         None  # where the shard's state is kept between sessions (read here, written by the driver)
     )
     threads: int = 1
-    chunk: int = CHUNK
+    chunk: int = CHUNK  # members a batched trainer on a CPU (on a GPU: all of them)
 
 
 def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambda: False) -> str:
     """Train the shard's members to their step budget, or until `stopped()`; returns how it ended."""
     torch.set_num_threads(spec.threads)
     cfg = spec.cfgs[0]
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device)  # here, on the worker: a Ray task's node may have a GPU the driver lacks
+    if device.type == "cuda":
+        spec = dataclasses.replace(spec, chunk=len(spec.cfgs))  # a GPU wants one large batch
     chunks = [BatchedTrainer(spec.cfgs[i : i + spec.chunk], device) for i in range(0, len(spec.cfgs), spec.chunk)]
     step = _restore(spec, chunks)
     emit(("start", spec.index, step))

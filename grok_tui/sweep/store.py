@@ -110,8 +110,10 @@ def read_sweep(root: Path) -> SweepInfo:
     return SweepInfo(root, grid, rule, workers, given)
 
 
-def member_record(info: SweepInfo, member: Member, rows: Sequence[Mapping[str, Any]], finished: bool) -> dict[str, Any]:
-    """Member's line in members.jsonl (also what the monitor shows of it)."""
+def member_record(
+    info: SweepInfo, member: Member, rows: Sequence[Mapping[str, Any]], finished: bool, failed: str | None = None
+) -> dict[str, Any]:
+    """Member's line in members.jsonl (also what the monitor shows of it); `failed`: why its shard was lost."""
     last = rows[-1] if rows else {}
     steps = info.grid.base.steps
     return {
@@ -127,6 +129,7 @@ def member_record(info: SweepInfo, member: Member, rows: Sequence[Mapping[str, A
         "test_acc_settled": settled(rows, "test_acc"),
         "phase": classify(rows, steps, info.rule, finished),
         "finished": finished,
+        "failed": failed,
     }
 
 
@@ -147,8 +150,9 @@ class MemberView:
     member: Member
     name: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    phase: str | None = None
+    phase: str | None = None  # a phase (phases.PHASES), "failed" (its shard was lost), or None: undecided
     finished: bool = False
+    failed: str | None = None  # why its shard was lost
 
     @property
     def step(self) -> int:
@@ -203,18 +207,22 @@ class SweepFollower:
         """Take what was written since the last poll; True if anything changed."""
         changed = False
         steps = self.info.grid.base.steps
-        done = {r.get("name") for r in read_members(self.info.root) if r.get("finished")}
+        records = read_members(self.info.root)
+        done = {r.get("name") for r in records if r.get("finished")}
+        lost = {r.get("name"): str(r["failed"]) for r in records if r.get("failed")}
         for view, follower in zip(self.views, self._followers, strict=True):
             records = [r for r in follower.poll() if isinstance(r.get("step"), int)]
             new = [{k: r.get(k) for k in KEPT} for r in records]
             finished = view.name in done
-            if new or finished != view.finished:
+            failed = lost.get(view.name)
+            if new or finished != view.finished or failed != view.failed:
                 # A resumed sweep logs some steps again: keep the rows in step order, the latest of each.
                 if new and view.rows and new[0]["step"] <= view.rows[-1]["step"]:
                     view.rows = [r for r in view.rows if r["step"] < new[0]["step"]]
                 view.rows += new
                 view.finished = finished
-                view.phase = classify(view.rows, steps, self.info.rule, finished)
+                view.failed = failed
+                view.phase = "failed" if failed else classify(view.rows, steps, self.info.rule, finished)
                 changed = True
             if records:
                 elapsed = records[-1].get("elapsed_s")

@@ -16,6 +16,7 @@ LETTERS = {
     "semi-grokking": "S",
     "memorization": "M",
     "confusion": "X",
+    "failed": "!",  # its shard was lost (a worker that died for good): members.jsonl says why
     None: ".",
 }
 
@@ -75,7 +76,10 @@ def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
     x_axis, y_axis, rest_axes = map_axes(axes)
     xs = x_axis.values if x_axis else (None,)
     ys = y_axis.values if y_axis else (None,)
-    body = {key: "".join(LETTERS.get(r.get("phase"), "?") for r in members) for key, members in grouped.items()}
+    body = {
+        key: "".join(LETTERS.get("failed" if r.get("failed") else r.get("phase"), "?") for r in members)
+        for key, members in grouped.items()
+    }
     width = max([len(v) for v in body.values()] + [len(value_text(x)) for x in xs if x is not None] + [1])
     label_w = max([len(value_text(y)) for y in ys if y is not None] + [len(y_axis.short) if y_axis else 0])
     lines = []
@@ -91,8 +95,8 @@ def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
         label = value_text(y) if y is not None else ""
         row = " ".join(f"{body.get((x, y), ''):>{width}}" for x in xs)
         lines.append(f"{label:>{label_w}} | {row}")
-    legend = "  ".join(f"{letter} {phase}" for phase, letter in LETTERS.items() if phase)
-    lines.append(legend + "  . undecided")
+    legend = "  ".join(f"{letter} {phase}" for phase, letter in LETTERS.items() if phase and phase != "failed")
+    lines.append(legend + "  . undecided" + ("  ! failed" if any(r.get("failed") for r in records) else ""))
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -518,19 +518,24 @@ class SweepApp(App[Outcome]):
 
 
 def run_sweep_monitor(
-    root: Path, start: bool = False, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S
+    root: Path,
+    start: bool = False,
+    theme: str | None = None,
+    refresh: float = DEFAULT_REFRESH_S,
+    engine_args: Sequence[str] = (),
 ) -> int:
     """The monitor over the sweep in `root` (SweepDirError if it is not one), its exit status.
 
-    `start`: train it first, in a process of its own (the CLI has just created it); `q` then stops
-    it. Without, this is `grok-tui watch SWEEP_DIR`: it follows the sweep and leaves its process be.
+    `start`: train it first, in a process of its own (the CLI has just created it), with `engine_args`
+    (Ray's, say); `q` then stops it. Without, this is `grok-tui watch SWEEP_DIR`: it follows the sweep
+    and leaves its process be.
     """
     from grok_tui.runlog import RunDirError
     from grok_tui.ui.app import run_watch
 
     root = Path(root)
     follower = SweepFollower(root)
-    process = start_sweep(root) if start else None
+    process = start_sweep(root, engine_args) if start else None
     lock = threading.Lock()
     cell: Cell | None = None
     chosen, notice = 0, None

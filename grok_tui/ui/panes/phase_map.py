@@ -86,7 +86,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     """The phase map; arrows move the cursor, `m` picks a member within the cell."""
 
     COMPONENT_CLASSES = (
-        {f"phase-map--{phase}" for phase in PHASES}
+        {f"phase-map--{phase}" for phase in (*PHASES, "failed")}
         | {f"phase-map--ramp-{i}" for i in range(RAMP)}
         | {"phase-map--label", "phase-map--cursor", "phase-map--dim"}
     )
@@ -98,6 +98,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     PhaseMapPane > .phase-map--semi-grokking { background: yellow; color: black; }
     PhaseMapPane > .phase-map--memorization { background: darkorange; color: black; }
     PhaseMapPane > .phase-map--confusion { background: red; color: black; }
+    PhaseMapPane > .phase-map--failed { background: black; color: red; text-style: bold; }
     PhaseMapPane > .phase-map--ramp-0 { background: #202020; color: gray; }
     PhaseMapPane > .phase-map--ramp-1 { background: #303840; color: white; }
     PhaseMapPane > .phase-map--ramp-2 { background: #405060; color: white; }
