@@ -1,17 +1,18 @@
-"""The local sweep engine: shards in worker processes, one driver that writes the sweep directory.
+"""The sweep's driver, and the local transport its shards train on.
 
 A mod-add member-step is already an efficient matmul on one core; what a CPU
-gives a sweep beyond that is its other cores. So the driver starts one worker
-process per core (`workers`), each with one torch thread, hands each a shard
-(train/batched.py trains its members as one batch), and is the only writer of
-the sweep directory: each member's metrics.jsonl, members.jsonl as members
-finish, and process.json. Workers' messages come over a multiprocessing queue
-(our own children, so pickling is safe). A stop (SIGINT, SIGTERM, SIGHUP, or
-`stop()`) tells every worker to checkpoint its shard and end; `--resume` takes
-each shard up from its checkpoint.
+gives a sweep beyond that is its other cores. So locally the driver starts one
+worker process per core (`workers`), each with one torch thread, and hands each
+a shard (train/batched.py trains its members as one batch); on Ray
+(ray_engine.py) a shard is a task anywhere in the cluster. Either way the
+driver is the only writer of the sweep directory: each member's metrics.jsonl,
+a shard's checkpoint after the rows before it, members.jsonl as members finish
+(or fail), and process.json. A stop (SIGINT, SIGTERM, SIGHUP, or `stop()`)
+tells every shard to checkpoint and end; `--resume` takes each shard up from
+its checkpoint.
 
-`python -m grok_tui.sweep.engine SWEEP_DIR` is the sweep's process when the
-monitor (or `--detach`) starts it in the background.
+`python -m grok_tui.sweep.engine SWEEP_DIR [--ray ADDRESS ...]` is the sweep's
+process when the monitor (or `--detach`) starts it in the background.
 """
 
 from __future__ import annotations
