@@ -150,7 +150,11 @@ def test_headless_sweep_writes_the_directory_and_members_equal_single_runs(capsy
             expected = single.evaluate()
             assert abs(row["train_loss"] - expected.train_loss) <= 2e-3 * expected.train_loss + 1e-5
             assert abs(row["test_acc"] - expected.test_acc) <= 0.01
-        assert (member_dir / "checkpoint.pt").exists()
+    # A member's checkpoint is its single run's: watch shows its weights, and --resume trains it on alone.
+    member_dir = info.member_dir(info.grid.members[0])
+    code, out, err = run_cli(capsys, "--headless", "--resume", str(member_dir), "--steps", "250")
+    assert code == 0, err
+    assert [r["step"] for r in read_jsonl(member_dir / "metrics.jsonl")][-6:] == [200, 210, 220, 230, 240, 250]
 
 
 def test_diagram_layout():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import multiprocessing as mp
 import os
 import queue
@@ -276,12 +277,10 @@ class Driver:
             self.errors.append(message)
             self.stop()
 
-    def _save_weights(self, member: int, arrays: dict[str, Any]) -> None:
-        state = {name: torch.from_numpy(array.copy()) for name, array in arrays.items()}
-        step = self.rows[member][-1]["step"] if self.rows[member] else 0
-        # What `watch` needs to show a member's weights (it loads the model only).
-        checkpoint = {"model": state, "optimizer": {}, "step": step}
-        self._write(member, lambda log: log.save_checkpoint(checkpoint))
+    def _save_weights(self, member: int, data: bytes) -> None:
+        """The member's own checkpoint, as its single run would have written it (our worker's bytes)."""
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        self._write(member, lambda log: log.save_checkpoint(state))
 
     def _flush(self) -> None:
         for member in self.logs:

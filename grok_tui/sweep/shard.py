@@ -9,7 +9,7 @@ Messages passed to `emit` (plain tuples, numbers and numpy arrays):
     ("start", shard, step)                      training begins (step > 0: resumed from the checkpoint)
     ("rows", shard, [(member, metrics dict)])   one evaluation of every member
     ("checkpoint", shard, bytes)                the shard's state, for spec.checkpoint (torch.save format)
-    ("weights", shard, {member: {name: array}}) the members' weights, when the shard stops or ends
+    ("weights", shard, {member: bytes})         each member's own checkpoint (torch.save), when the shard ends
     ("done", shard, "finished" | "stopped")
 """
 
@@ -77,16 +77,27 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
     if last_eval != step:
         _evaluate(spec, chunks, emit)
     _save(spec, chunks, emit)
-    # As numpy arrays: torch tensors would cross a process queue as shared-memory handles, gone with the worker.
-    weights = {
-        member: {name: t.numpy() for name, t in trainer.member_state(i).items()}
-        for trainer, members in zip(chunks, _split(spec), strict=True)
-        for i, member in enumerate(members)
-    }
-    emit(("weights", spec.index, weights))
+    # As bytes: torch tensors would cross a process queue as shared-memory handles, gone with the worker.
+    emit(
+        (
+            "weights",
+            spec.index,
+            {
+                member: _saved(trainer.member_checkpoint(i))
+                for trainer, members in zip(chunks, _split(spec), strict=True)
+                for i, member in enumerate(members)
+            },
+        )
+    )
     ending = "finished" if step >= cfg.steps else "stopped"
     emit(("done", spec.index, ending))
     return ending
+
+
+def _saved(state: dict[str, Any]) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
 
 
 def _split(spec: ShardSpec) -> list[tuple[int, ...]]:
@@ -107,9 +118,7 @@ def _save(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
     checkpoint is never ahead of the members' logs (resuming then loses no row)."""
     if spec.checkpoint is None:
         return
-    buffer = io.BytesIO()
-    torch.save({"members": list(spec.members), "chunks": [t.state() for t in chunks]}, buffer)
-    emit(("checkpoint", spec.index, buffer.getvalue()))
+    emit(("checkpoint", spec.index, _saved({"members": list(spec.members), "chunks": [t.state() for t in chunks]})))
 
 
 def _restore(spec: ShardSpec, chunks: list[BatchedTrainer]) -> int:

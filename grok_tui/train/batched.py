@@ -215,8 +215,33 @@ class BatchedTrainer:
         return rows
 
     def member_state(self, i: int) -> dict[str, torch.Tensor]:
-        """Member i's weights as its own model's state_dict (for its run directory's checkpoint)."""
+        """Member i's weights as its own model's state_dict."""
         return {name: self.params[name][i].detach().cpu().clone() for name in self.names}
+
+    def member_checkpoint(self, i: int) -> dict[str, Any]:
+        """Member i as the checkpoint its single run would have written (model, AdamW, step): its run
+        directory then opens in `watch` with its weights, and `grok-tui --resume` trains it on alone."""
+        cfg = self.cfgs[i]
+        with torch.random.fork_rng(devices=[]):  # its init is overwritten at once: leave the RNG as it was
+            model = build_model(cfg, n_classes(cfg))
+        model.load_state_dict(self.member_state(i))
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)
+        )
+        moments = zip(model.parameters(), self.optimizer.exp_avg, self.optimizer.exp_avg_sq, strict=True)
+        for param, exp_avg, exp_avg_sq in moments:
+            optimizer.state[param] = {
+                "step": torch.tensor(float(self.optimizer.steps)),
+                "exp_avg": exp_avg[i].detach().cpu().clone(),
+                "exp_avg_sq": exp_avg_sq[i].detach().cpu().clone(),
+            }
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": self.step,
+            "elapsed_s": self.elapsed_s,
+            "l1": cfg.l1,
+        }
 
     def state(self) -> dict[str, Any]:
         return {
