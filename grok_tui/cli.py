@@ -354,13 +354,17 @@ def _attach(argv: list[str]) -> int:
 def _ls(argv: list[str]) -> int:
     from grok_tui.runs import find_runs, format_table
 
-    parser = _Parser(prog=f"{PROG} ls", description="List the runs under a directory, with the state of each.")
+    parser = _Parser(
+        prog=f"{PROG} ls", description="List the runs (and sweeps) under a directory, with the state of each."
+    )
     parser.add_argument("root", metavar="DIR", nargs="?", default="runs", help="where the runs are (default runs/)")
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         raise UsageError(f"ls: {args.root!r} is not a directory; expected the folder that holds the run directories")
-    infos = find_runs(Path(args.root))
-    print(format_table(infos) if infos else f"no runs under {args.root}")
+    from grok_tui.sweep.store import find_sweeps
+
+    infos = find_runs(Path(args.root)) + find_sweeps(Path(args.root))
+    print(format_table(infos) if infos else f"no runs or sweeps under {args.root}")
     return 0
 
 

@@ -97,6 +97,20 @@ class RunInfo:
     age_s: float
 
 
+def process_state(run_dir: Path, finished: bool) -> tuple[int | None, str]:
+    """The pid training it now (or None), and its state: running, an ending, or crashed; `finished`
+    says what its files say, for a directory from before process.json."""
+    pid = running_pid(run_dir)
+    record = read_record(run_dir)
+    if pid is not None:
+        return pid, "running"
+    if record is not None and record["state"] in ENDINGS:
+        return None, str(record["state"])
+    if record is not None or (Path(run_dir) / "crash.log").exists():
+        return None, "crashed"  # it said it was running, and its process is gone
+    return None, "finished" if finished else "stopped"
+
+
 def describe(run_dir: Path) -> RunInfo:
     """What is known of one run (RunDirError if it is not a readable run directory)."""
     run_dir = Path(run_dir)
@@ -106,16 +120,7 @@ def describe(run_dir: Path) -> RunInfo:
         if isinstance(row.get("step"), int):
             history.add(row)
     step = history.last_step
-    pid = running_pid(run_dir)
-    record = read_record(run_dir)
-    if pid is not None:
-        state = "running"
-    elif record is not None and record["state"] in ENDINGS:
-        state = record["state"]
-    elif record is not None or (run_dir / "crash.log").exists():
-        state = "crashed"  # it said it was running, and its process is gone
-    else:  # never recorded (a run from before process.json): its files say what they can
-        state = "finished" if step is not None and step >= cfg.steps else "stopped"
+    pid, state = process_state(run_dir, finished=step is not None and step >= cfg.steps)
     test_acc = history.value_at("test_acc", step) if step is not None else None
     age = 0.0
     with contextlib.suppress(OSError):
@@ -176,5 +181,6 @@ __all__ = [
     "mark_ended",
     "mark_running",
     "newest_running",
+    "process_state",
     "running_pid",
 ]

@@ -326,6 +326,9 @@ def test_detach_then_stop_a_sweep(capsys, tmp_path):
     assert (root / "shards" / "shard-0.pt").exists()  # checkpointed on the way out
     code, out, err = run_cli(capsys, "stop", str(root))
     assert code == 1 and "nothing to stop" in err
+    code, out, _ = run_cli(capsys, "ls", str(tmp_path))
+    line = next(line for line in out.splitlines() if line.startswith("s "))
+    assert "sweep of 2 mod-add" in line and "stopped" in line and "of 2,000,000" in line
 
 
 def test_seeds_are_blocks_in_a_cell_never_an_axis_of_the_diagram():

@@ -15,7 +15,10 @@ engine trains it and wherever its shards run.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +26,10 @@ from typing import Any
 
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, JsonlFollower, RunDirError, RunLog, read_jsonl
+from grok_tui.runs import RunInfo, process_state
 from grok_tui.sweep.grid import Axis, Grid, GridError, Member, build_grid
-from grok_tui.sweep.phases import PhaseRule, classify, milestones, settled
+from grok_tui.sweep.phases import PHASES, PhaseRule, classify, milestones, settled
+from grok_tui.sweep.text import LETTERS
 
 SWEEP = "sweep.json"
 MEMBERS = "members.jsonl"
@@ -234,6 +239,30 @@ class SweepFollower:
         return SweepView(self.info, self.views, self._elapsed)
 
 
+def describe_sweep(root: Path) -> RunInfo:
+    """A sweep as one line of `grok-tui ls`: its state, member-steps done of all, the phases so far."""
+    follower = SweepFollower(root)
+    follower.poll()
+    view = follower.view()
+    pid, state = process_state(root, finished=view.finished)
+    counts = Counter(m.phase for m in view.members if m.phase)
+    phases = " ".join(f"{LETTERS[p]} {counts[p]}" for p in (*PHASES, "failed") if counts[p])
+    age = 0.0
+    with contextlib.suppress(OSError):
+        age = time.time() - (Path(root) / SWEEP).stat().st_mtime
+    experiment = f"sweep of {len(view.members)} {view.info.grid.experiment}"
+    return RunInfo(Path(root), experiment, state, pid, view.done_steps, view.total_steps, phases, None, age)
+
+
+def find_sweeps(root: Path) -> list[RunInfo]:
+    """Every sweep directory directly under `root`; what is not one is skipped."""
+    infos = []
+    for path in sorted(p for p in Path(root).iterdir() if is_sweep(p)) if Path(root).is_dir() else []:
+        with contextlib.suppress(SweepDirError):
+            infos.append(describe_sweep(path))
+    return infos
+
+
 __all__ = [
     "MEMBERS",
     "MEMBER_DIRS",
@@ -245,6 +274,8 @@ __all__ = [
     "SweepInfo",
     "SweepView",
     "create_sweep",
+    "describe_sweep",
+    "find_sweeps",
     "is_sweep",
     "member_record",
     "read_members",
