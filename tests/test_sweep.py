@@ -366,3 +366,16 @@ def test_a_shard_whose_worker_dies_is_marked_failed_and_the_rest_goes_on(tmp_pat
     follower = SweepFollower(root)
     follower.poll()
     assert [m.phase == "failed" for m in follower.view().members] == [True, False]
+
+
+def test_a_damaged_shard_checkpoint_trains_that_shard_again_from_the_start(capsys, tmp_path):
+    root = tmp_path / "s"
+    argv = ["sweep", "--headless", "--sweep-dir", str(root), *SMALL, "--weight-decay", "0.3,1", "--steps", "100"]
+    assert run_cli(capsys, *argv, "--workers", "2")[0] == 0
+    (root / "shards" / "shard-0.pt").write_bytes(b"\x80\x04 not a checkpoint")
+    code, out, err = run_cli(capsys, "sweep", "--headless", "--resume", str(root))
+    assert code == 0, err
+    assert "Traceback" not in err
+    for name in ("wd=0.3", "wd=1"):
+        assert [r["step"] for r in read_jsonl(root / "members" / name / "metrics.jsonl")] == list(range(0, 101, 10))
+    assert all(r["finished"] for r in read_jsonl(root / MEMBERS))
