@@ -338,8 +338,13 @@ def test_seeds_are_blocks_in_a_cell_never_an_axis_of_the_diagram():
     assert [a.field for a in grid.axes] == ["weight_decay", "seed"]  # seeds innermost, however typed
     x, y, rest = map_axes(grid.axes)
     assert (x.field, y, [a.field for a in rest]) == ("weight_decay", None, ["seed"])
-    x, y, rest = map_axes(build_grid("mod-add", {"seed": [0, 1, 2]}).axes)
+    seeds = build_grid("mod-add", {"seed": [0, 1, 2]})
+    x, y, rest = map_axes(seeds.axes)
     assert (x, y, [a.field for a in rest]) == (None, None, ["seed"])
+    records = [{"values": m.values, "phase": "grokking"} for m in seeds.members]
+    text = diagram(type("I", (), {"grid": seeds})(), records)
+    assert text.splitlines()[0] == "phases: one cell; each cell one letter per seed value"
+    assert "GGG" in text and "None" not in text
 
 
 def test_a_shard_whose_worker_dies_is_marked_failed_and_the_rest_goes_on(tmp_path):

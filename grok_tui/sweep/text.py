@@ -88,7 +88,7 @@ def diagram(info: Any, records: Sequence[Mapping[str, Any]]) -> str:
         title = "phases: " + (f"{x_axis.short} across" if x_axis else "one cell")
         title += f", {y_axis.short} down" if y_axis else ""
         lines.append(title + (f"; each cell one letter per {rest} value" if rest else ""))
-    header = " " * label_w + " | " + " ".join(f"{value_text(x):>{width}}" for x in xs)
+    header = " " * label_w + " | " + " ".join(f"{value_text(x) if x is not None else '':>{width}}" for x in xs)
     lines.append(header)
     lines.append("-" * len(header))
     for y in reversed(ys):  # larger values up, as a plot reads
