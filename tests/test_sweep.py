@@ -384,3 +384,32 @@ def test_a_damaged_shard_checkpoint_trains_that_shard_again_from_the_start(capsy
     for name in ("wd=0.3", "wd=1"):
         assert [r["step"] for r in read_jsonl(root / "members" / name / "metrics.jsonl")] == list(range(0, 101, 10))
     assert all(r["finished"] for r in read_jsonl(root / MEMBERS))
+
+
+def test_ctrl_c_in_the_terminal_stops_the_sweep_cleanly(tmp_path):
+    """Ctrl-C reaches the terminal's whole process group: the workers leave it to the driver, which has
+    every shard checkpoint before it ends; the sweep then resumes to the end."""
+    root = tmp_path / "s"
+    argv = ["--sweep-dir", str(root), *SMALL, "--weight-decay", "0.3,1", "--steps", "3000", "--workers", "2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "grok_tui", "sweep", "--headless", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        start_new_session=True,  # a process group of its own, as a terminal's job is
+    )
+    deadline = time.monotonic() + 60
+    while len(read_jsonl(root / "members" / "wd=1" / "metrics.jsonl")) < 10:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGINT, err
+    assert "Traceback" not in err and "error" not in err
+    assert sorted(p.name for p in (root / "shards").iterdir()) == ["shard-0.pt", "shard-1.pt"]
+    code = subprocess.run(
+        [sys.executable, "-m", "grok_tui", "sweep", "--headless", "--resume", str(root)], cwd=tmp_path, timeout=120
+    ).returncode
+    assert code == 0
+    assert all(r["finished"] and r["step"] == 3000 for r in read_jsonl(root / MEMBERS))

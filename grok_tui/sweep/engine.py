@@ -22,13 +22,14 @@ import contextlib
 import io
 import multiprocessing as mp
 import os
-import queue
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -87,49 +88,64 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-def _worker(spec: ShardSpec, out: Any, stop: Any, driver: int) -> None:
-    """A worker process: train one shard, its messages onto the queue. It stops with the driver: a
-    driver killed outright cannot tell it to, so it watches for being orphaned."""
+def _worker(spec: ShardSpec, conn: Connection, stop: Any, driver: int) -> None:
+    """A worker process: train one shard, its messages down its own pipe.
+
+    Ctrl-C and a hang-up reach the terminal's whole process group; the driver takes them and tells
+    every shard to checkpoint and stop, so a worker ignores them rather than die mid-shard. A driver
+    killed outright cannot tell it to stop: the worker watches for being orphaned.
+    """
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
 
     def orphaned() -> bool:
         return os.getppid() != driver
 
-    with contextlib.suppress(KeyboardInterrupt):
-        try:
-            train_shard(spec, out.put, lambda: stop.is_set() or orphaned())
-        except Exception as e:
-            out.put(("error", spec.index, report_crash(e)))
-    if orphaned():
-        out.cancel_join_thread()  # nobody will read what is left in the queue: exit without waiting
+    try:
+        train_shard(spec, conn.send, lambda: stop.is_set() or orphaned())
+    except BrokenPipeError:
+        pass  # the driver is gone: nobody to report to
+    except Exception as e:
+        with contextlib.suppress(OSError):
+            conn.send(("error", spec.index, report_crash(e)))
+    finally:
+        conn.close()
 
 
 class LocalProcesses:
-    """One spawned worker process a shard, `capacity` at once, messages over a multiprocessing queue
-    (our own children: pickling is safe)."""
+    """One spawned worker process a shard, `capacity` at once, each with a pipe of its own for its
+    messages (our own children: pickling is safe). Not one shared queue: a worker killed while writing
+    to a queue takes the queue's lock with it, and every other worker then waits for ever."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._ctx = mp.get_context("spawn")
-        self._queue: Any = self._ctx.Queue()
         self._stop = self._ctx.Event()
         self._running: dict[int, Any] = {}
+        self._pipes: dict[Connection, int] = {}  # read ends, until they are drained to the end
 
     def launch(self, spec: ShardSpec) -> None:
-        process = self._ctx.Process(target=_worker, args=(spec, self._queue, self._stop, os.getpid()), daemon=True)
+        reader, writer = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=_worker, args=(spec, writer, self._stop, os.getpid()), daemon=True)
         process.start()
+        writer.close()  # the child holds it now: its end of the pipe closes when the child ends
         self._running[spec.index] = process
+        self._pipes[reader] = spec.index
 
     def active(self) -> int:
         return len(self._running)
 
     def messages(self, timeout: float) -> list[tuple[Any, ...]]:
-        out = []
-        try:
-            out.append(self._queue.get(timeout=timeout))
-            while True:
-                out.append(self._queue.get_nowait())
-        except queue.Empty:
-            return out
+        out: list[tuple[Any, ...]] = []
+        for conn in wait(list(self._pipes), timeout):
+            assert isinstance(conn, Connection)
+            try:
+                while conn.poll():
+                    out.append(conn.recv())
+            except Exception:  # the end of the pipe (the worker is gone), or a message cut off by its death
+                del self._pipes[conn]
+                conn.close()
+        return out
 
     def ended(self) -> list[tuple[int, str | None]]:
         gone = []
@@ -147,6 +163,8 @@ class LocalProcesses:
     def close(self) -> None:
         for process in self._running.values():
             process.join(timeout=5)
+        for conn in self._pipes:
+            conn.close()
 
 
 class Driver:
