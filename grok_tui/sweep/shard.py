@@ -2,10 +2,10 @@
 
 A shard knows nothing of where its numbers go: it hands each evaluation's rows
 to `emit` and checks `stopped` between steps. The local engine runs shards in
-worker processes and relays their messages over a queue; a Ray task could run
-the same function and relay them its own way.
+worker processes, each sending its messages down a pipe of its own; a Ray task
+runs the same function and sends them through a Ray queue (ray_engine.py).
 
-Messages passed to `emit` (plain tuples, numbers and numpy arrays):
+Messages passed to `emit` (plain tuples of numbers, strings and bytes):
     ("start", shard, step)                      training begins (step > 0: resumed from the checkpoint)
     ("rows", shard, [(member, metrics dict)])   one evaluation of every member
     ("checkpoint", shard, bytes)                the shard's state, for spec.checkpoint (torch.save format)
@@ -77,7 +77,7 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
     if last_eval != step:
         _evaluate(spec, chunks, emit)
     _save(spec, chunks, emit)
-    # As bytes: torch tensors would cross a process queue as shared-memory handles, gone with the worker.
+    # As bytes: torch tensors would cross to another process as shared-memory handles, gone with the worker.
     emit(
         (
             "weights",
