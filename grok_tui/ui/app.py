@@ -14,34 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import signal
 import sys
-import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
-from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from grok_tui.compare import labels
 from grok_tui.config import RunConfig
-from grok_tui.crash import report_crash
-from grok_tui.files import WriteError, write_atomic
+from grok_tui.files import WriteError
 from grok_tui.history import History
 from grok_tui.runlog import RunDirError, default_run_dir, export_csv, load_config
 from grok_tui.train.launch import start as start_run
 from grok_tui.train.memory import WontFit
 from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
 from grok_tui.train.snapshot import Snapshot
+from grok_tui.ui.monitor import KeyRow, MonitorApp
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
 from grok_tui.ui.panes.curves import CURVE_SERIES, CurvesPane, Overlay
 from grok_tui.ui.panes.frequencies import FrequenciesPane
@@ -50,7 +46,6 @@ from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.panes.weights import WeightsPane
 from grok_tui.ui.screens.help import HelpScreen
 from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
-from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
 
 if TYPE_CHECKING:
     from grok_tui.watch import CurvesFollower
@@ -59,7 +54,7 @@ if TYPE_CHECKING:
 FRAME_INTERVAL_S = 0.25
 
 # (key, shown as, action, footer label, description for help and the palette, in the footer)
-KEYS = [
+KEYS: list[KeyRow] = [
     ("right_square_bracket", "]", "scale('weight_decay', 2)", "wd×2", "Weight decay ×2", True),
     ("left_square_bracket", "[", "scale('weight_decay', 0.5)", "wd÷2", "Weight decay ÷2", True),
     ("w", "w", "ask('weight_decay')", "set wd", "Type an exact weight decay", True),
@@ -97,13 +92,11 @@ KEYS = [
         True,
     ),
 ]
-# After a hang-up, how long the monitor may take to let go of the run before it simply ends.
-HANG_UP_GRACE_S = 2.0
 # Below this width or height the panes stack and the norm pane folds into the status line.
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 
 
-class GrokApp(App[int]):
+class GrokApp(MonitorApp[int]):
     TITLE = "grok-tui"
     CSS = """
     #top { height: 1fr; }
@@ -115,6 +108,7 @@ class GrokApp(App[int]):
     App.-compact #top { height: 1fr; }
     App.-compact FrequenciesPane { min-width: 20; }
     """
+    KEYS = KEYS
     BINDINGS = [
         Binding(key, action, short, show=show, key_display=display, tooltip=description)
         for key, display, action, short, description, show in KEYS
@@ -134,10 +128,7 @@ class GrokApp(App[int]):
     ) -> None:
         """`compare`: other runs whose curves are overlaid on this one's (`grok-tui watch A B`), run
         i + 1 of the comparison in palette colour i + 1; `label` names this run in their legend."""
-        self.theme_names = available_themes()
-        # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
-        self.CSS = GrokApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)  # type: ignore[misc]
-        super().__init__()
+        super().__init__(theme)
         self.spec = spec
         self.backend = backend
         self.pacer = Pacer(Cadence.for_refresh(refresh), tick=frame_interval)
@@ -150,8 +141,6 @@ class GrokApp(App[int]):
         self.ghost: Overlay | None = None
         self.snapshot: Snapshot | None = None
         self.error: str | None = None
-        self.theme_name = theme or DEFAULT_THEME
-        self.crash: str | None = None  # the one line a crash leaves (details in crash.log)
         self._restarting = False
         self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
         self.detached = False  # left with `d` or a hang-up while the run trains on
@@ -394,13 +383,7 @@ class GrokApp(App[int]):
 
     def action_screenshot_svg(self) -> None:
         step = self.snapshot.step if self.snapshot else 0
-        path = self.exports / self._export_name(f"screen-step{step}.svg")
-        try:
-            write_atomic(path, self.export_screenshot())
-        except WriteError as e:
-            self.notify(str(e), title="screenshot not written", severity="error")
-            return
-        self.notify(f"screenshot saved to {path}")
+        self.write_screenshot(self.exports / self._export_name(f"screen-step{step}.svg"))
 
     def action_log_x(self) -> None:
         self.query_one(CurvesPane).toggle_log_x()
@@ -412,17 +395,7 @@ class GrokApp(App[int]):
     def action_sort_neurons(self) -> None:
         self.query_one(WeightsPane).toggle_sort()
 
-    def action_cycle_theme(self) -> None:
-        names = self.theme_names
-        self._apply_theme(names[(names.index(self.theme_name) + 1) % len(names)])
-        self.notify(f"theme: {self.theme_name}")
-
-    def _apply_theme(self, name: str) -> None:
-        self.remove_class(f"theme-{self.theme_name}")
-        self.theme_name = name
-        self.add_class(f"theme-{name}")
-        base = base_theme(name)
-        self.theme = base if base in self.available_themes else "textual-dark"
+    def redraw(self) -> None:
         self.draw_frame_now()
 
     def draw_frame_now(self) -> None:
@@ -476,7 +449,7 @@ class GrokApp(App[int]):
         """The terminal is gone: detach. Textual's way out may block writing to a terminal that no
         longer reads, and nothing on the screen is worth waiting for, so a watchdog ends the process."""
         self.detached = self.training
-        threading.Timer(HANG_UP_GRACE_S, os._exit, args=(0,)).start()
+        self.start_hang_up_watchdog()
         self.call_later(self.action_detach)
 
     async def action_detach(self) -> None:
@@ -504,37 +477,12 @@ class GrokApp(App[int]):
             worker.cancel()
         await _wait(workers, timeout)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for _, display, action, _, description, _ in KEYS:
-            if action != "help":
-                yield SystemCommand(description, f"key {display}", lambda action=action: self.run_action(action))
-
-    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
-        # Our messages quote files and values, whose brackets are not markup.
-        super().notify(message, markup=markup, **kwargs)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "training" and event.state == WorkerState.ERROR:
             self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
 
-    def _handle_exception(self, error: Exception) -> None:
-        # A bug in the app: the traceback goes to crash.log in the run directory (never into a watched
-        # one), and the app exits with status 1 (Textual's own handling); `run_app` prints one line.
-        own = self.spec.run_dir if self.spec is not None else None
-        self.crash = report_crash(error, own)
-        super()._handle_exception(_Crash(self.crash, error))
-
-
-class _Crash(Exception):
-    """Stands in for the error on Textual's way out: it prints nothing (no traceback on the screen)."""
-
-    def __init__(self, line: str, error: Exception):
-        super().__init__(line)
-        self.__cause__ = error
-
-    def __rich__(self) -> Text:
-        return Text("", end="")
+    def crash_dir(self) -> Path | None:
+        return self.spec.run_dir if self.spec is not None else None  # never a watched run's directory
 
 
 async def _wait(workers: list[Worker], timeout: float) -> None:

@@ -14,29 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import events
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from grok_tui.compare import labels
-from grok_tui.crash import report_crash
-from grok_tui.files import WriteError, write_atomic
 from grok_tui.runs import ENDINGS, read_record, running_pid
 from grok_tui.sweep.engine import STARTED  # the first line of each start in output.log
 from grok_tui.sweep.launch import STOP_TIMEOUT_S, start_sweep, stop_sweep
@@ -44,12 +40,11 @@ from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepFollower, SweepView
 from grok_tui.sweep.text import LETTERS, duration
 from grok_tui.train.launch import OUTPUT
-from grok_tui.ui.app import HANG_UP_GRACE_S, _Crash
+from grok_tui.ui.monitor import KeyRow, MonitorApp
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence
 from grok_tui.ui.panes.curves import CurvesPane, Overlay
 from grok_tui.ui.panes.phase_map import Cell, PhaseMapPane, cell_key
 from grok_tui.ui.screens.help import HelpScreen
-from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
 from grok_tui.watch import CurvesFollower
 
 if TYPE_CHECKING:
@@ -60,7 +55,7 @@ PROG = "grok-tui"
 WIDE = 140
 
 # (key, shown as, action, footer label, description for help and the palette, in the footer)
-KEYS = [
+KEYS: list[KeyRow] = [
     ("enter", "enter", "open_member", "open", "Open the chosen member of the cell in the ordinary monitor", True),
     ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the sweep directory)", True),
     ("g", "g", "log_x", "log-x", "Toggle a log-scale step axis on the curves", False),
@@ -149,29 +144,13 @@ def stop_own(root: Path, process: subprocess.Popen[bytes]) -> str:
     return sweep_state(root, process).word
 
 
-class SweepHelp(HelpScreen):
-    def compose(self) -> ComposeResult:
-        from rich.table import Table
-        from textual.containers import VerticalScroll
-
-        table = Table(box=None, show_header=False, padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for key, description in self.key_rows:
-            table.add_row(key, description)
-        with VerticalScroll():
-            yield Static("[b]grok-tui sweep[/b] — keys (also in the command palette, ctrl+p)\n")
-            yield Static(table)
-            yield Static("\n" + PANES)
-
-
 class SweepStatus(Static):
     """The first line: the sweep, its members, its phases so far, and the state of its process."""
 
     DEFAULT_CSS = "SweepStatus { height: 1; padding: 0 1; }"
 
 
-class SweepApp(App[Outcome]):
+class SweepApp(MonitorApp[Outcome]):
     TITLE = "grok-tui sweep"
     CSS = """
     #progress { height: 1; padding: 0 1; }
@@ -184,6 +163,7 @@ class SweepApp(App[Outcome]):
     CurvesPane { height: 1fr; width: 1fr; }
     SweepStatus > .status--alert { color: red; text-style: bold; }
     """
+    KEYS = KEYS
     BINDINGS = [
         Binding(key, action, short, show=show, key_display=display, tooltip=description)
         for key, display, action, short, description, show in KEYS
@@ -202,19 +182,15 @@ class SweepApp(App[Outcome]):
         notice: str | None = None,
     ) -> None:
         """`process`: the sweep's process, when this monitor started it (then `q` stops it)."""
-        self.theme_names = available_themes()
-        self.CSS = SweepApp.CSS + "\n".join(theme_css(name) for name in self.theme_names)  # type: ignore[misc]
-        super().__init__()
+        super().__init__(theme)
         self.follower = follower
         self.info = follower.info
         self.root = self.info.root
         self.process = process
         self.cadence = Cadence.for_refresh(refresh)
-        self.theme_name = theme or DEFAULT_THEME
         self.state = State("training" if process is not None else "reading")
         self.view: SweepView | None = None
         self.curves: list[CurvesFollower] = []
-        self.crash: str | None = None
         self._start_cell, self._start_chosen = cell, chosen
         self._lock = lock or threading.Lock()  # one poll of the follower at a time, across reopenings
         self._polling = False
@@ -422,29 +398,13 @@ class SweepApp(App[Outcome]):
         self.exit(Outcome("open", self.root / "members" / block.name, self.map.cell, self.map.chosen))
 
     def action_screenshot_svg(self) -> None:
-        path = self.root / f"phase-map-{time.strftime('%Y%m%d-%H%M%S')}.svg"
-        try:
-            write_atomic(path, self.export_screenshot())
-        except WriteError as e:
-            self.notify(str(e), title="screenshot not written", severity="error")
-            return
-        self.notify(f"screenshot saved to {path}")
+        self.write_screenshot(self.root / f"phase-map-{time.strftime('%Y%m%d-%H%M%S')}.svg")
 
     def action_log_x(self) -> None:
         self.query_one(CurvesPane).toggle_log_x()
         self._draw_curves()
 
-    def action_cycle_theme(self) -> None:
-        names = self.theme_names
-        self._apply_theme(names[(names.index(self.theme_name) + 1) % len(names)])
-        self.notify(f"theme: {self.theme_name}")
-
-    def _apply_theme(self, name: str) -> None:
-        self.remove_class(f"theme-{self.theme_name}")
-        self.theme_name = name
-        self.add_class(f"theme-{name}")
-        base = base_theme(name)
-        self.theme = base if base in self.available_themes else "textual-dark"
+    def redraw(self) -> None:
         # Colours drawn into the map's text and the curves come from the theme: draw them again.
         self.map.refresh()
         self.call_after_refresh(self._draw_curves)
@@ -452,7 +412,7 @@ class SweepApp(App[Outcome]):
 
     def action_help(self) -> None:
         rows = [(display, description) for _, display, _, _, description, _ in KEYS]
-        self.push_screen(SweepHelp(rows[:1] + MAP_KEYS + rows[1:]))
+        self.push_screen(HelpScreen(rows[:1] + MAP_KEYS + rows[1:], title="grok-tui sweep", panes=PANES))
 
     @property
     def owns_training(self) -> bool:
@@ -498,23 +458,11 @@ class SweepApp(App[Outcome]):
     def _hang_up(self) -> None:
         """The terminal is gone: detach. Textual's way out may block writing to a terminal that no
         longer reads, so a watchdog ends the process (as the single-run monitor does)."""
-        threading.Timer(HANG_UP_GRACE_S, os._exit, args=(0,)).start()
+        self.start_hang_up_watchdog()
         self.call_later(self.action_detach)
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for _, display, action, _, description, _ in KEYS:
-            if action != "help":
-                yield SystemCommand(description, f"key {display}", lambda action=action: self.run_action(action))
-
-    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
-        # Our messages quote files and values, whose brackets are not markup.
-        super().notify(message, markup=markup, **kwargs)
-
-    def _handle_exception(self, error: Exception) -> None:
-        # A bug in the app: the traceback goes to crash.log (in the sweep directory if it is ours).
-        self.crash = report_crash(error, self.root if self.process is not None else None)
-        super()._handle_exception(_Crash(self.crash, error))
+    def crash_dir(self) -> Path | None:
+        return self.root if self.process is not None else None  # the sweep's directory, if it is ours
 
 
 def run_sweep_monitor(

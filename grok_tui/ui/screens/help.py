@@ -27,9 +27,11 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,question_mark,q", "dismiss_help", "Close")]
 
-    def __init__(self, bindings: list[tuple[str, str]]) -> None:
+    def __init__(self, bindings: list[tuple[str, str]], title: str = "grok-tui", panes: str = PANES) -> None:
+        """`title`: whose keys these are; `panes`: what each pane shows (markup)."""
         super().__init__()
         self.key_rows = bindings
+        self.title_text, self.panes = title, panes
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2))
@@ -38,9 +40,9 @@ class HelpScreen(ModalScreen[None]):
         for key, description in self.key_rows:
             table.add_row(key, description)
         with VerticalScroll():
-            yield Static("[b]grok-tui[/b] — keys (also in the command palette, ctrl+p)\n")
+            yield Static(f"[b]{self.title_text}[/b] — keys (also in the command palette, ctrl+p)\n")
             yield Static(table)
-            yield Static("\n" + PANES)
+            yield Static("\n" + self.panes)
 
     def action_dismiss_help(self) -> None:
         self.dismiss(None)
