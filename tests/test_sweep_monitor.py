@@ -1,6 +1,5 @@
 """The sweep monitor: the phase map over hand-written sweep directories, driven through Textual's Pilot."""
 
-import asyncio
 import os
 import re
 import shutil
@@ -23,6 +22,7 @@ from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
 from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.sweep_app import SweepApp, sweep_state
+from tests.test_app import run, wait_for
 
 STEPS = 100
 # How each phase's curves go: (train accuracy, test accuracy) at step s of STEPS.
@@ -85,18 +85,6 @@ def finished_sweep(tmp_path):
         rows[member.index] = write_member(info, member, shape)
     finish(info, rows)
     return info
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def wait_for(pilot, condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
 
 
 def app_for(root: Path, **kwargs) -> SweepApp:
