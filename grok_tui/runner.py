@@ -12,12 +12,15 @@ or yesterday in another.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
+
+import torch
 
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.crash import report_crash
@@ -25,12 +28,13 @@ from grok_tui.files import WriteError
 from grok_tui.headless import run_headless
 from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
 from grok_tui.runs import mark_ended, mark_running
+from grok_tui.system import SystemSampler
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control
 from grok_tui.train.launch import STARTED
 from grok_tui.train.server import RunServer
 from grok_tui.train.session import Batcher, RunSpec
-from grok_tui.train.snapshot import Metrics, RecordError
+from grok_tui.train.snapshot import Metrics, RecordError, Snapshot
 from grok_tui.train.trainer import Trainer
 
 
@@ -48,7 +52,7 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
                 write_config(spec.run_dir, spec.cfg.to_dict())
             trainer = spec.build(control)
             server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
-            frames = Batcher(server.publish)
+            frames = Batcher(_with_system(server.publish, trainer.device))
             status = run_headless(trainer, out, err, also=frames, watched=lambda: server.clients > 0)
             frames.flush()
         except BaseException:
@@ -58,6 +62,18 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
         mark_ended(spec.run_dir, ending, trainer.step)
         server.close(ending if ending != "fault" else f"fault: {trainer.fault}")
     return status
+
+
+def _with_system(
+    publish: Callable[[Snapshot, list[Metrics]], None], device: torch.device
+) -> Callable[[Snapshot, list[Metrics]], None]:
+    """`publish`, each frame carrying this process's figures: they reach a monitor on any box."""
+    uuid = None
+    if device.type == "cuda":  # the pid finds the GPU, except in a container (NVML sees the host's pids)
+        uuid = str(torch.cuda.get_device_properties(device).uuid)
+        uuid = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+    sampler = SystemSampler(os.getpid(), gpu_uuid=uuid)
+    return lambda snapshot, rows: publish(dataclasses.replace(snapshot, system=sampler.sample()), rows)
 
 
 def _ending(trainer: Trainer) -> str:

@@ -401,8 +401,9 @@ def check_metrics(m: Metrics) -> None:
         assert math.isnan(acc) or 0 <= acc <= 1
     for loss in (m.train_loss, m.test_loss):
         assert math.isnan(loss) or math.isfinite(loss)
-    for v in (m.param_norm, m.weight_decay, m.lr, m.l1, m.elapsed_s, m.steps_per_s):
-        assert math.isnan(v) or (math.isfinite(v) and v >= 0)
+    assert math.isnan(m.param_norm) or (math.isfinite(m.param_norm) and m.param_norm >= 0)
+    for v in (m.weight_decay, m.lr, m.l1, m.elapsed_s, m.steps_per_s):  # a view formats these as they are
+        assert math.isfinite(v) and v >= 0
     for share in (m.purity, m.parity_share):
         assert share is None or 0 <= share <= 1
     assert m.train_size is None or (type(m.train_size) is int and m.train_size >= 0)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from grok_tui.metrics import ParityMass, Spectrum
+from grok_tui.system import SystemStats
 
 
 @dataclass(frozen=True)
@@ -101,8 +102,9 @@ class Metrics:
 
     @classmethod
     def from_dict(cls, row: Any) -> Metrics:
-        """From a metrics.jsonl record: a missing or null number reads as NaN (a diverged loss is
-        written as null); anything else out of place raises RecordError naming the field."""
+        """From a metrics.jsonl record: a missing or null measurement reads as NaN (a diverged loss is
+        written as null), while the settings and the clock must be finite numbers; anything else out
+        of place raises RecordError naming the field."""
         if not isinstance(row, dict):
             raise RecordError("record", row, "a JSON object")
         step = _field(row, "step", _is_step, "an integer from 0 to 2**53")
@@ -113,6 +115,13 @@ class Metrics:
                 return float("nan")
             if not (_is_num(value) and not math.isinf(value) and (math.isnan(value) or ok(value))):
                 raise RecordError(key, value, allowed + " or null")
+            return float(value)
+
+        def setting(key: str, ok: Callable[[float], bool], allowed: str) -> float:
+            # What the trainer held and its clock are never unknown: only a measurement can diverge.
+            value: Any = row.get(key)
+            if not (_is_num(value) and math.isfinite(value) and ok(value)):
+                raise RecordError(key, value, allowed)
             return float(value)
 
         def optional(key: str, ok: Callable[[Any], bool], allowed: str) -> Any:
@@ -132,11 +141,11 @@ class Metrics:
             test_loss=num("test_loss", *anything),
             test_acc=num("test_acc", *share),
             param_norm=num("param_norm", *at_least_0),
-            weight_decay=num("weight_decay", *at_least_0),
-            lr=num("lr", *at_least_0),
-            l1=num("l1", *at_least_0),
-            elapsed_s=num("elapsed_s", *at_least_0),
-            steps_per_s=num("steps_per_s", *at_least_0),
+            weight_decay=setting("weight_decay", *at_least_0),
+            lr=setting("lr", *at_least_0),
+            l1=setting("l1", *at_least_0),
+            elapsed_s=setting("elapsed_s", *at_least_0),
+            steps_per_s=setting("steps_per_s", *at_least_0),
             purity=optional("purity", fraction, "a number from 0 to 1"),
             parity_share=optional("parity_share", fraction, "a number from 0 to 1"),
             train_size=optional("train_size", _is_step, "an integer >= 0"),
@@ -187,6 +196,7 @@ class Snapshot:
     settings: Settings | None = None  # None: read from the metrics (a run followed from its files)
     checkpoint_step: int | None = None  # the step of the newest checkpoint this trainer wrote
     checkpoints: int = 0  # how many it wrote: a new one shows even at the same step
+    system: SystemStats | None = None  # what the run's process takes from its machine, where known
 
     @property
     def step(self) -> int:

@@ -85,11 +85,13 @@ class StatusPane(LeanLines, Static):
             "step": pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
             "speed": pair("speed", f"{m.steps_per_s:,.0f}/s"),
             "time": pair("time", _clock(m.elapsed_s)),
+            # The run process's own figures, from its frames (or sampled by pid for a run read from its files).
+            "system": [(f"{snapshot.system.describe()}  ", label)] if snapshot.system else [],
             "state": [(state, state_style)],
         }
         # A narrow terminal drops the least telling pieces rather than wrapping
         # the phase onto the second line, which has no room for it.
-        for optional in ("", "speed", "device", "time"):  # "": first try with every piece
+        for optional in ("", "system", "speed", "device", "time"):  # "": first try with every piece
             pieces.pop(optional, None)
             first = Text.assemble(*(part for parts in pieces.values() for part in parts))
             if not self.content_size.width or first.cell_len <= self.content_size.width:
