@@ -534,6 +534,28 @@ def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
     run(scenario())
 
 
+def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
+    # A NaN elapsed_s once reached the status line's clock and ended watch ("cannot convert float NaN").
+    run_dir = tmp_path / "run"
+    new_run(tiny_config(steps=30), run_dir).build().run()
+    good = read_jsonl(run_dir / "metrics.jsonl")[-1]
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**good, "step": 40, "elapsed_s": float("nan")}) + "\n")  # json writes a bare NaN
+        f.write(json.dumps({**good, "step": 50, "steps_per_s": None, "lr": None}) + "\n")
+        f.write(json.dumps({**good, "step": 60, "train_loss": None}) + "\n")  # a diverged loss is allowed
+
+    async def scenario():
+        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
+            await wait_for(pilot, lambda: len(notes(app)) == 1)
+            assert "metrics.jsonl: elapsed_s: nan" in notes(app)[0]
+            assert app.is_running and "step 60/" in status_text(app)
+            await pilot.press("q")
+
+    run(scenario())
+
+
 def test_the_modals_error_wraps_inside_the_modal():
     async def scenario():
         rows, snapshot = synthetic_run()
