@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure batched sweeps instead (grok_tui/bench_sweep.py): N = 1, 8, 64, 256 members against one run",
     )
     parser.add_argument(
+        "--system",
+        action="store_true",
+        help="measure what the system line costs the trainer instead (grok_tui/bench_system.py)",
+    )
+    parser.add_argument(
         "--refresh",
         type=_refresh,
         default=None,
@@ -1061,6 +1066,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from grok_tui import bench_sweep
 
         return bench_sweep.main(args)
+    if args.system:
+        from grok_tui import bench_system
+
+        return bench_system.main(args)
     run(args)
     return 0
 
