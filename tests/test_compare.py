@@ -3,9 +3,11 @@
 import json
 
 import numpy as np
+import pytest
 
 from grok_tui.cli import main
-from grok_tui.compare import labels
+from grok_tui.compare import fit, labels
+from grok_tui.config import PRESETS
 from grok_tui.runlog import RunLog
 from grok_tui.ui.app import GrokApp
 from grok_tui.ui.panes.curves import CurvesPane
@@ -58,6 +60,77 @@ def test_a_field_only_one_config_has_and_many_differences_stay_short_and_distinc
         "seed 0, wd 1, lr 0.1 +2 more #2",
         "seed 1, wd 2, lr 0.2 +2 more",
     ]
+
+
+def test_runs_of_different_experiments_are_named_by_the_experiment_not_by_what_it_implies():
+    mod_add, parity = PRESETS["mod-add"].config().to_dict(), PRESETS["parity"].config().to_dict()
+    assert labels([mod_add, parity]) == ["mod-add", "parity"]
+    # What an experiment does not say is still named: here a seed of its own.
+    seeded = PRESETS["mod-add"].config(seed=1).to_dict()
+    assert labels([seeded, parity, mod_add]) == ["mod-add, seed 1", "parity, seed 0", "mod-add, seed 0"]
+    # An experiment that is not a preset implies nothing: every field that differs is named.
+    custom = {**mod_add, "experiment": "my-add"}
+    assert labels([custom, parity]) == [
+        "my-add, model sum_mlp, wd 0.3 +3 more",
+        "parity, model parity_mlp, wd 0 +3 more",
+    ]
+
+
+def test_namesakes_are_numbered_one_two_in_order_whatever_lies_between_them():
+    # Only `l1` (past the fields shown) tells the first and the third apart.
+    many = [
+        {"seed": 0, "weight_decay": 1, "lr": 0.1, "width": 64, "l1": 0},
+        {"seed": 1, "weight_decay": 2, "lr": 0.2, "width": 32, "l1": 0},
+        {"seed": 0, "weight_decay": 1, "lr": 0.1, "width": 64, "l1": 1},
+    ]
+    assert [label.rsplit(" ", 1)[-1] for label in labels(many)] == ["#1", "more", "#2"]
+    assert labels([{"lr": 1}, {"lr": 2}, {"lr": 1}, {"lr": 2}], ["a", "b", "c", "d"]) == [
+        "lr 1 #1",
+        "lr 2 #1",
+        "lr 1 #2",
+        "lr 2 #2",
+    ]
+
+
+# ---- fitting labels to a legend ----------------------------------------------------------------------------
+
+
+def test_labels_that_fit_are_left_as_they_are():
+    assert fit(["wd 0.05", "wd 1"], 7) == ["wd 0.05", "wd 1"]
+
+
+def test_fitting_keeps_the_fields_that_tell_the_runs_apart():
+    texts = ["seed 0, wd 1, lr 0.1", "seed 0, wd 2, lr 0.1", "seed 1, wd 2, lr 0.2"]
+    assert fit(texts, 16) == ["seed 0, wd 1…", "seed 0, wd 2…", "seed 1, wd 2…"]
+    assert fit(["seed 0, wd 1, lr 0.1", "seed 0, wd 2, lr 0.1"], 10) == ["wd 1…", "wd 2…"]
+    # `+N more` gives way to the ellipsis; the number that tells namesakes apart stays.
+    assert fit(["seed 0, wd 1 +2 more #1", "seed 0, wd 1 +2 more #2", "seed 1, wd 2 +2 more"], 16) == [
+        "seed 0, wd 1… #1",
+        "seed 0, wd 1… #2",
+        "seed 1, wd 2…",
+    ]
+
+
+def test_fitting_names_drops_the_start_they_share_and_keeps_a_ghosts_tail():
+    assert fit(["20261125-124500-mod-add", "20261125-124501-mod-add"], 12) == ["…0-mod-add", "…1-mod-add"]
+    assert fit(["seed 5, wd 0.1, lr 0.01 (previous)", "train", "test"], 20) == [
+        "seed 5… (previous)",
+        "train",
+        "test",
+    ]
+
+
+@pytest.mark.parametrize("width", range(1, 40))
+def test_fitted_labels_never_exceed_the_width_and_stay_apart_while_there_is_room(width):
+    texts = [
+        "experiment mod-add, model sum_mlp, wd 0.3 +3 more",
+        "experiment parity, model parity_mlp, wd 0 +3 more",
+        "experiment parity, model parity_mlp, wd 0.1 +3 more",
+    ]
+    out = fit(texts, width)
+    assert all(1 <= len(text) <= width for text in out)
+    if width >= 12:
+        assert len(set(out)) == 3, out
 
 
 # ---- grok-tui watch A B --------------------------------------------------------------------------------
@@ -189,3 +262,71 @@ def test_the_cli_names_each_run_by_what_differs(capsys, tmp_path, monkeypatch):
     assert built[1].label == "b" and [o.label for o in built[1].compare] == ["c"]
     assert run_cli(capsys, "watch", str(a)) == (0, "")  # one run: as ever, no legend of runs
     assert built[2].label is None and built[2].compare == []
+
+
+def legend_labels(app, plot_id):
+    return [line.label for line in app.query_one(f"#{plot_id}", SeriesPlot)._lines if line.label]
+
+
+def watched_app(capsys, monkeypatch, *run_dirs):
+    """The app `grok-tui watch RUN_DIR ...` builds, to be run under the Pilot."""
+    import grok_tui.ui.app as app_module
+
+    built = []
+    monkeypatch.setattr(app_module, "_exit_status", lambda app: built.append(app) or 0)
+    assert run_cli(capsys, "watch", *map(str, run_dirs)) == (0, "")
+    built[0].frame_interval = 0.05
+    return built[0]
+
+
+def write_preset_run(path, rows, experiment):
+    log = RunLog(path)
+    log.create(PRESETS[experiment].config(steps=3000).to_dict())
+    for row in rows:
+        log.metrics(row.to_dict())
+    log.flush()
+    return path
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_watching_runs_of_different_experiments_shows_a_legend_that_names_them(capsys, monkeypatch, tmp_path, size):
+    rows, _ = synthetic_run()
+    a, b = (write_preset_run(tmp_path / name, rows, name) for name in ("mod-add", "parity"))
+    app = watched_app(capsys, monkeypatch, a, b)
+
+    async def scenario():
+        async with app.run_test(size=size) as pilot:
+            for plot_id in ("loss", "acc"):
+                await wait_for(pilot, lambda p=plot_id: legend_labels(app, p) == ["mod-add", "parity"])
+                await wait_for(pilot, lambda p=plot_id: "mod-add" in legend(app, p) and "parity" in legend(app, p))
+            await pilot.press("q")
+
+    run(scenario())
+
+
+def test_a_legend_too_wide_for_its_plot_is_shortened_not_dropped_and_widens_again(capsys, monkeypatch, tmp_path):
+    rows, _ = synthetic_run()
+    wide = dict(p=29, train_frac=0.4, width=24, init_scale=2.0, beta2=0.99)
+    a = write_run(tmp_path / "a", rows, experiment="tiny-one")
+    b = write_run(tmp_path / "b", rows, experiment="tiny-two", **wide)
+    app = watched_app(capsys, monkeypatch, a, b)
+    full = [app.label, app.compare[0].label]
+    assert full == ["tiny-one, p 23, frac 0.5 +3 more", "tiny-two, p 29, frac 0.4 +3 more"]
+
+    def shown_whole(plot_id, texts):
+        drawn = legend(app, plot_id)
+        return legend_labels(app, plot_id) == texts and all(text in drawn for text in texts)
+
+    async def scenario():
+        async with app.run_test(size=(80, 24)) as pilot:
+            for plot_id in ("loss", "acc"):
+                await wait_for(pilot, lambda p=plot_id: legend_labels(app, p) not in ([], full))
+                short = legend_labels(app, plot_id)
+                assert len(set(short)) == 2 and all(text.endswith("…") for text in short), short
+                assert all(text in legend(app, plot_id) for text in short)  # drawn, not dropped
+            await pilot.resize_terminal(200, 60)  # room again: the whole labels come back
+            for plot_id in ("loss", "acc"):
+                await wait_for(pilot, lambda p=plot_id: shown_whole(p, full))
+            await pilot.press("q")
+
+    run(scenario())

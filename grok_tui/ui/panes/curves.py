@@ -8,12 +8,15 @@ With no overlays the pane draws exactly what it always has, at the same cost.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.events import Resize
 
+from grok_tui.compare import fit
 from grok_tui.history import History, Series
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.base import Pane, component_rgb
@@ -31,6 +34,10 @@ PLOTS = (("loss", "loss"), ("acc", "acc"))
 SPLITS = ("train", "test")
 # Every series the pane draws: what a frozen copy of a run (a ghost) must hold.
 CURVE_SERIES = tuple(f"{split}_{key}" for _, key in PLOTS for split in SPLITS)
+# The columns of a plot that its legend's text cannot have: the frame (2), the y tick labels and the
+# space after them (up to 8: `compact` writes at most `1.5e-10`), and the legend's marker and padding
+# (5). plotext drops the whole legend when its widest label does not fit, so labels are cut to fit.
+LEGEND_MARGIN = 2 + 8 + 5
 
 
 def event_markers(history: History) -> list[float]:
@@ -82,6 +89,9 @@ class CurvesPane(Pane):
         super().__init__("curves: loss and accuracy", **kwargs)
         self.log_x = False
         self._overlaid = False  # whether the last frame drew other runs (its subtitle says how to read them)
+        # What the last call of `show` with a legend of runs drew: drawn again when the pane is resized,
+        # since its labels were cut to the width the plots had then.
+        self._legend_of_runs: tuple | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -134,8 +144,10 @@ class CurvesPane(Pane):
                     lines.append(Line(split, s.steps, s.values, split_color))
                 self.query_one(f"#{plot_id}", SeriesPlot).set_data(lines, markers)
             self._overlaid = False
+            self._legend_of_runs = None
             self._set_subtitle()
             return
+        self._legend_of_runs = (history, tuple(overlays), label, color)
         own = Overlay(label, history, color) if label is not None else None
         behind = [o for o in overlays if o.faded]
         front = [o for o in overlays if not o.faded]
@@ -146,9 +158,15 @@ class CurvesPane(Pane):
             else:
                 lines += self._lines(own, key)
             lines += [line for o in front for line in self._lines(o, key)]
-            self.query_one(f"#{plot_id}", SeriesPlot).set_data(lines, markers)
+            plot = self.query_one(f"#{plot_id}", SeriesPlot)
+            plot.set_data(_fitted(lines, plot.size.width - LEGEND_MARGIN), markers)
         self._overlaid = any(o.color is not None for o in (*overlays, *([own] if own else [])))
         self._set_subtitle()
+
+    def on_resize(self, event: Resize) -> None:
+        if self._legend_of_runs is not None:
+            history, overlays, label, color = self._legend_of_runs
+            self.show(None, history, overlays, label=label, color=color)
 
     def _lines(self, overlay: Overlay, key: str, split_labels: bool = False) -> list[Line]:
         """One run's train and test curves; the legend names it once, on its test curve."""
@@ -177,3 +195,16 @@ class CurvesPane(Pane):
         toward = component_rgb(self, "plot--fade")
         r, g, b = (round(c + FADE * (t - c)) for c, t in zip(color, toward, strict=True))
         return (r, g, b)
+
+
+def _fitted(lines: list[Line], room: int) -> list[Line]:
+    """`lines` with their legend labels cut to `room` columns (no room known yet: as they are)."""
+    named = [i for i, line in enumerate(lines) if line.label]
+    if room < 1 or not named:
+        return lines
+    labels = fit([lines[i].label for i in named], room)
+    out = list(lines)
+    for i, text in zip(named, labels, strict=True):
+        if text != out[i].label:
+            out[i] = dataclasses.replace(out[i], label=text)
+    return out
