@@ -258,7 +258,7 @@ def _watch(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
-    from grok_tui.sweep.store import SweepDirError, is_sweep
+    from grok_tui.sweep.store import MEMBER_DIRS, SweepDirError, is_sweep
 
     if len(args.run_dirs) == 1 and is_sweep(Path(args.run_dirs[0])):
         from grok_tui.ui.sweep_app import run_sweep_monitor
@@ -267,6 +267,14 @@ def _watch(argv: list[str]) -> int:
             return run_sweep_monitor(Path(args.run_dirs[0]), start=False, theme=theme, refresh=refresh)
         except SweepDirError as e:
             raise UsageError(f"watch {args.run_dirs[0]!r}: {e}") from None
+    for text in args.run_dirs:
+        if is_sweep(Path(text)):  # among runs: it has no curves of its own, its members do
+            members = Path(text) / MEMBER_DIRS
+            example = min((path.parent for path in members.glob("*/config.json")), default=None)
+            raise UsageError(
+                f"watch {text!r}: a sweep, not a run; {PROG} watch {text} opens it on its own, and its members "
+                f"are runs to compare: {members / 'NAME'}" + (f" (such as {example})" if example else "")
+            )
     run_dirs = [_run_dir_arg("watch", text) for text in args.run_dirs]
     seen: dict[Path, str] = {}
     for text, run_dir in zip(args.run_dirs, run_dirs, strict=True):

@@ -330,3 +330,31 @@ def test_a_legend_too_wide_for_its_plot_is_shortened_not_dropped_and_widens_agai
             await pilot.press("q")
 
     run(scenario())
+
+
+def test_two_runs_of_one_config_among_others_are_numbered_one_and_two(capsys, monkeypatch, tmp_path):
+    rows, _ = synthetic_run(steps=100)
+    a = write_run(tmp_path / "a", rows, weight_decay=0.05)
+    b = write_run(tmp_path / "b", rows, weight_decay=1.0)
+    c = write_run(tmp_path / "c", rows, weight_decay=0.05)
+    app = watched_app(capsys, monkeypatch, a, b, c)
+    assert [app.label, *(other.label for other in app.compare)] == ["wd 0.05 #1", "wd 1", "wd 0.05 #2"]
+
+
+def test_a_sweep_named_among_runs_is_called_a_sweep_and_its_members_offered(capsys, monkeypatch, tmp_path):
+    from grok_tui.sweep.phases import PhaseRule
+    from grok_tui.sweep.store import create_sweep
+
+    rows, _ = synthetic_run(steps=100)
+    a = write_run(tmp_path / "a", rows)
+    sweep = tmp_path / "s"
+    info = create_sweep(sweep, "mod-add", {"weight_decay": [0.1, 1.0], "steps": [100]}, PhaseRule(), 1)
+    for argv in ((a, sweep), (sweep, a)):
+        code, err = run_cli(capsys, "watch", *map(str, argv))
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+        assert f"watch '{sweep}': a sweep, not a run; grok-tui watch {sweep} opens it on its own" in err
+        assert f"{sweep}/members/NAME (such as {sweep}/members/wd=0.1)" in err
+        assert "config.json" not in err
+    # What it offers works: a member beside a run.
+    app = watched_app(capsys, monkeypatch, a, info.member_dir(info.grid.members[0]))
+    assert len(app.compare) == 1
