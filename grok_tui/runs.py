@@ -4,17 +4,22 @@ A process that trains a run records itself in the run's `process.json`: its
 pid, when it started, and, when it ends, how. A record that says "running"
 is believed only while that very process lives (the pid alone could have been
 reused), so a run whose process was killed shows as crashed, never as running.
+While it runs, the process also says there whether the run is paused (a monitor's
+`space`, a fault that paused it): `record_pauses` keeps that in step with the
+run's snapshots, so `ls` can tell a paused run from one that trains.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -22,9 +27,16 @@ from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
 
+if TYPE_CHECKING:
+    from grok_tui.train.snapshot import Snapshot
+
 PROCESS = "process.json"
 # Ways a run's process ends, as process.json records them.
 ENDINGS = ("finished", "stopped", "fault", "crashed")
+# Why a running run is paused, as process.json records it: a pause command (a monitor's `space`), a fault.
+PAUSES = ("command", "fault")
+# How `ls` says each.
+PAUSED_AS = {"command": "paused", "fault": "paused by a fault"}
 
 
 def mark_running(run_dir: Path) -> None:
@@ -44,7 +56,35 @@ def mark_running(run_dir: Path) -> None:
 def mark_ended(run_dir: Path, state: str, step: int | None) -> None:
     assert state in ENDINGS, state
     record = read_record(run_dir) or {}
+    record.pop("paused", None)  # an ended run is not paused, whatever it was last
     _write(run_dir, {**record, "state": state, "step": step, "ended": time.time()})
+
+
+def mark_paused(run_dir: Path, why: str | None) -> None:
+    """Say in process.json that the run this process trains is paused, and why (one of PAUSES), or
+    that it is not (None). Only the process that marked itself running there writes it (a stale call
+    does nothing); `mark_running` starts each process unpaused, as a trainer starts."""
+    assert why is None or why in PAUSES, why
+    record = read_record(run_dir)
+    if record is None or record["state"] != "running" or record.get("pid") != os.getpid():
+        return
+    _write(run_dir, {**record, "paused": why})
+
+
+def record_pauses(run_dir: Path, then: Callable[[Snapshot], None]) -> Callable[[Snapshot], None]:
+    """`then`, with process.json's `paused` kept in step with the snapshots passed to it: the process
+    that serves a run passes its snapshots through this (runner.py). A trainer sends a snapshot on
+    every pause and resume, so each is recorded at once; process.json is written only on a change."""
+    last: list[str | None] = [None]  # mark_running's: not paused
+
+    def see(snapshot: Snapshot) -> None:
+        why = None if not snapshot.paused else "fault" if snapshot.fault is not None else "command"
+        if why != last[0]:
+            last[0] = why
+            mark_paused(run_dir, why)
+        then(snapshot)
+
+    return see
 
 
 def _write(run_dir: Path, record: dict[str, Any]) -> None:
@@ -95,6 +135,7 @@ class RunInfo:
     phase: str | None
     test_acc: float | None
     age_s: float
+    paused: str | None = None  # while running: why it is paused (one of PAUSES), or None
 
 
 def process_state(run_dir: Path, finished: bool) -> tuple[int | None, str]:
@@ -111,6 +152,12 @@ def process_state(run_dir: Path, finished: bool) -> tuple[int | None, str]:
     return None, "finished" if finished else "stopped"
 
 
+def paused_why(run_dir: Path) -> str | None:
+    """Why the run is paused (one of PAUSES) as its process last said, or None; read it while it runs."""
+    why = (read_record(run_dir) or {}).get("paused")
+    return why if why in PAUSES else None
+
+
 def describe(run_dir: Path) -> RunInfo:
     """What is known of one run (RunDirError if it is not a readable run directory)."""
     run_dir = Path(run_dir)
@@ -125,7 +172,8 @@ def describe(run_dir: Path) -> RunInfo:
     age = 0.0
     with contextlib.suppress(OSError):
         age = time.time() - (run_dir / CONFIG).stat().st_mtime
-    return RunInfo(run_dir, cfg.experiment, state, pid, step, cfg.steps, history.phase(), test_acc, age)
+    paused = paused_why(run_dir) if state == "running" else None
+    return RunInfo(run_dir, cfg.experiment, state, pid, step, cfg.steps, history.phase(), test_acc, age, paused)
 
 
 def find_runs(root: Path) -> list[RunInfo]:
@@ -158,7 +206,9 @@ def format_table(infos: list[RunInfo]) -> str:
     header = ("RUN", "EXPERIMENT", "STATE", "STEP", "PHASE", "TEST ACC", "AGE")
     rows = [header]
     for info in infos:
-        state = f"running (pid {info.pid})" if info.state == "running" else info.state
+        state = info.state
+        if info.state == "running":
+            state = f"{PAUSED_AS.get(info.paused or '', 'running')} (pid {info.pid})"
         step = f"{info.step or 0:,} of {info.total:,}"
         acc = "" if info.test_acc is None else f"{info.test_acc:.1%}"
         rows.append((info.run_dir.name, info.experiment, state, step, info.phase or "", acc, _age(info.age_s)))
@@ -173,14 +223,18 @@ def format_table(infos: list[RunInfo]) -> str:
 
 
 __all__ = [
+    "PAUSES",
     "PROCESS",
     "RunInfo",
     "describe",
     "find_runs",
     "format_table",
     "mark_ended",
+    "mark_paused",
     "mark_running",
     "newest_running",
+    "paused_why",
     "process_state",
+    "record_pauses",
     "running_pid",
 ]
