@@ -9,6 +9,10 @@ connect. Commands travel as JSON and are checked field by field
 other way pickled, and a client reads them only after the server has proved it
 holds the same key.
 
+Each handshake has HANDSHAKE_TIMEOUT_S, on both ends, and the server passes
+each in a thread of its own: a peer that connects and says nothing (or says
+half) holds up no one, and is cut off.
+
 Messages from the server, each a tuple:
     ("hello", info, rows, snapshot)  on connecting: the run, every metrics row so far, the newest frame
     ("frame", snapshot, rows)        the newest frame and the rows since the last one
@@ -22,8 +26,10 @@ import contextlib
 import json
 import os
 import socket
+import threading
 from collections.abc import Iterator
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +39,24 @@ SOCKET = "control.sock"
 KEY = "authkey"
 # The longest command we send is ~100 bytes: anything much longer is not ours.
 MAX_COMMAND_BYTES = 4096
+# A handshake is four short messages, a few milliseconds even beside a busy trainer.
+HANDSHAKE_TIMEOUT_S = 5.0
+# Connections waiting to be accepted; beyond this a client is told the run does not answer.
+BACKLOG = 64
 # sun_path holds 108 bytes with its terminating NUL.
 _MAX_SOCKET_PATH = 107
 
 
 class ChannelError(Exception):
     """One line: why the channel cannot be served or reached."""
+
+
+class NotServed(ChannelError):
+    """No process serves the run: its socket or its key is missing, or nothing listens on the socket."""
+
+
+class KeyRefused(ChannelError):
+    """The process serving the run holds another key than the run directory's."""
 
 
 @contextlib.contextmanager
@@ -67,6 +85,8 @@ def is_served(run_dir: Path) -> bool:
         probe.settimeout(1.0)
         try:
             probe.connect(address)
+        except BlockingIOError:
+            return True  # its queue of connections is full: someone listens, and is busy
         except (TimeoutError, ConnectionRefusedError, FileNotFoundError):
             return False
         except PermissionError:
@@ -74,8 +94,9 @@ def is_served(run_dir: Path) -> bool:
     return True
 
 
-def listen(run_dir: Path) -> tuple[Listener, bytes]:
-    """Serve the run's channel: a new key, then the socket (ChannelError if another process serves it)."""
+def listen(run_dir: Path) -> tuple[socket.socket, bytes]:
+    """Serve the run's channel: a new key, then the listening socket (ChannelError if another process
+    serves it). Each connection accepted from it is to be authenticated before anything else."""
     run_dir = Path(run_dir)
     path = run_dir / SOCKET
     if path.exists() or path.is_symlink():
@@ -84,49 +105,157 @@ def listen(run_dir: Path) -> tuple[Listener, bytes]:
         path.unlink()  # left by a process that died without cleaning up
     key = os.urandom(32)
     _write_private(run_dir / KEY, key.hex())
+    listener = socket.socket(socket.AF_UNIX)
     # Created private, not made private after: there is no moment when others may connect.
     umask = os.umask(0o177)
     try:
         with _address(run_dir) as address:
-            listener = Listener(address, family="AF_UNIX", authkey=key)
+            listener.bind(address)
+        listener.listen(BACKLOG)
     except OSError as e:
+        listener.close()
         raise ChannelError(f"cannot serve {path}: {e.strerror or e}") from None
     finally:
         os.umask(umask)
     return listener, key
 
 
-def close(run_dir: Path, listener: Listener) -> None:
+def accept(listener: socket.socket) -> Connection:
+    """The next connection, not yet authenticated (OSError once the listener is closed)."""
+    sock, _ = listener.accept()
+    sock.setblocking(True)  # Connection reads and writes its fd directly, and blocks on it
+    return Connection(sock.detach())
+
+
+def authenticate(conn: Connection, key: bytes, timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
+    """The server's half of the handshake: the peer proves it holds `key`, then we do, within `timeout`.
+    ChannelError, with why, if it does not (the connection is then the caller's to close)."""
+    try:
+        with _deadline(conn, timeout):
+            deliver_challenge(conn, key)
+            answer_challenge(conn, key)
+    except TimeoutError:
+        raise ChannelError(f"the peer did not pass the handshake within {timeout:g} s") from None
+    except AuthenticationError:
+        raise ChannelError("the peer does not hold the run's key") from None
+    except (EOFError, OSError, AssertionError) as e:  # AssertionError: not a challenge where one was due
+        raise ChannelError(f"the peer broke off the handshake ({e or type(e).__name__})") from None
+
+
+def hang_up(conn: Connection) -> None:
+    """End a connection that other threads may be blocked on: their reads see EOF and their writes fail
+    at once. Its fd stays open, and is closed by whoever uses it last: closed under a thread that is
+    reading or writing it, its number could be reused by another file, which that thread would then use."""
+    sock = socket.socket(fileno=conn.fileno())
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the peer has gone already
+    finally:
+        sock.detach()
+
+
+def close(run_dir: Path, listener: socket.socket) -> None:
     """Stop serving: the socket and the key go, so nothing stale is left behind."""
+    # A thread blocked in accept() sleeps on through close(); shutdown() wakes it (with OSError).
     with contextlib.suppress(OSError):
-        listener.close()
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
     for name in (SOCKET, KEY):
         with contextlib.suppress(OSError):
             (Path(run_dir) / name).unlink()
 
 
-def connect(run_dir: Path) -> Connection:
-    """A connection to the process serving the run, both ends authenticated (ChannelError if none)."""
+def connect(run_dir: Path, timeout: float = HANDSHAKE_TIMEOUT_S) -> Connection:
+    """A connection to the process serving the run, both ends authenticated within `timeout`.
+    NotServed if no process serves it, KeyRefused if it holds another key, ChannelError otherwise."""
     run_dir = Path(run_dir)
+    path = run_dir / SOCKET
     try:
         key = bytes.fromhex((run_dir / KEY).read_text().strip())
     except FileNotFoundError:
-        raise ChannelError(f"no process is serving {run_dir}") from None
+        raise NotServed(f"no process is serving {run_dir} (it has no {KEY})") from None
     except PermissionError:
         raise ChannelError(f"{run_dir / KEY}: permission denied; only the run's owner can steer it") from None
     except (OSError, ValueError) as e:
         raise ChannelError(f"{run_dir / KEY}: cannot read the key ({e})") from None
+    late = f"{path}: the process serving it did not answer within {timeout:g} s"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(timeout)
+        try:
+            with _address(run_dir) as address:
+                sock.connect(address)
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise NotServed(f"no process is serving {run_dir} (its process has ended)") from None
+        except PermissionError:
+            raise ChannelError(f"{path}: permission denied; only the run's owner can steer it") from None
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: its queue of connections is full
+            raise ChannelError(late) from None
+        except OSError as e:
+            raise ChannelError(f"cannot connect to {path}: {e.strerror or e}") from None
+        sock.setblocking(True)  # Connection reads and writes its fd directly, and blocks on it
+        conn = Connection(sock.detach())
+    ours_sent = False
     try:
-        with _address(run_dir) as address:
-            return Client(address, family="AF_UNIX", authkey=key)
-    except (ConnectionRefusedError, FileNotFoundError):
-        raise ChannelError(f"no process is serving {run_dir} (its process has ended)") from None
-    except PermissionError:
-        raise ChannelError(f"{run_dir / SOCKET}: permission denied; only the run's owner can steer it") from None
-    except Exception as e:  # AuthenticationError, EOFError, OSError: a server that is not this run's
-        raise ChannelError(
-            f"{run_dir / SOCKET}: the serving process did not authenticate ({e or type(e).__name__})"
-        ) from None
+        with _deadline(conn, timeout):
+            answer_challenge(conn, key)
+            ours_sent = True
+            deliver_challenge(conn, key)
+        return conn
+    except TimeoutError:
+        error: ChannelError = ChannelError(late)
+    except AuthenticationError:
+        if ours_sent:
+            error = ChannelError(f"{path}: the process serving it does not hold the key in {run_dir / KEY}")
+        else:
+            error = KeyRefused(f"{run_dir / KEY} is not the key the process serving {path} holds")
+    except AssertionError:  # what came was not a challenge
+        error = ChannelError(f"{path}: the process serving it does not speak grok-tui's channel")
+    except (EOFError, OSError):
+        error = NotServed(f"no process is serving {run_dir} (its process hung up: ending?)")
+    conn.close()
+    raise error
+
+
+@contextlib.contextmanager
+def _deadline(conn: Connection, seconds: float) -> Iterator[None]:
+    """Within the block, a peer that stalls is cut off after `seconds`: whatever read or write waits on
+    `conn` fails at once, and the block raises TimeoutError."""
+    cutoff = _Cutoff(conn)
+    timer = threading.Timer(seconds, cutoff)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except (EOFError, OSError):
+        if cutoff.fired:
+            raise TimeoutError from None
+        raise
+    finally:
+        timer.cancel()
+        cutoff.disarm()
+    if cutoff.fired:  # cut off just after the last read: the connection is dead all the same
+        raise TimeoutError
+
+
+class _Cutoff:
+    """Hangs up a connection when called, unless disarmed first: never once its owner may close it."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._armed = True
+        self.fired = False
+
+    def __call__(self) -> None:
+        with self._lock:
+            if self._armed:
+                hang_up(self._conn)
+                self.fired = True
+
+    def disarm(self) -> None:
+        with self._lock:
+            self._armed = False
 
 
 def encode_command(record: dict[str, Any]) -> bytes:

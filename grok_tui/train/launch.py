@@ -1,4 +1,4 @@
-"""Starting a run's own process (runner.py), waiting until it serves its channel, and stopping it."""
+"""Starting a run's own process (runner.py), waiting until it serves its channel, reaching it, and stopping it."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from grok_tui.train.channel import is_served
+from grok_tui.runs import running_pid
+from grok_tui.train.channel import (
+    KEY,
+    SOCKET,
+    ChannelError,
+    KeyRefused,
+    NotServed,
+    connect,
+    encode_command,
+    is_served,
+)
 
 OUTPUT = "output.log"
 # The first line each run process writes to OUTPUT (the log is appended to by every resume).
@@ -69,26 +80,57 @@ def last_words(run_dir: Path) -> str | None:
     return errors[-1].removeprefix("grok-tui: error: ") if errors else None
 
 
+def reach(run_dir: Path) -> Connection:
+    """An authenticated connection to the process training the run. NotServed when none is training it;
+    ChannelError, saying what is true and what to do, when its process lives but cannot be reached."""
+    run_dir = Path(run_dir)
+    try:
+        return connect(run_dir)
+    except NotServed:
+        pid = running_pid(run_dir)
+        if pid is None:
+            raise
+        if not (run_dir / SOCKET).exists():
+            lost = f"its channel {run_dir / SOCKET} is gone"
+        elif not (run_dir / KEY).exists():
+            lost = f"its key {run_dir / KEY} is gone"
+        else:
+            lost = f"nothing answers on its channel {run_dir / SOCKET}"
+        raise ChannelError(f"{run_dir}: its process (pid {pid}) is alive, but {lost}; {_kill(run_dir, pid)}") from None
+    except KeyRefused:
+        pid = running_pid(run_dir)
+        if pid is None:
+            raise
+        raise ChannelError(
+            f"{run_dir / KEY} is not the key its process (pid {pid}) serves with (was the file replaced?); "
+            f"{_kill(run_dir, pid)}"
+        ) from None
+
+
+def _kill(run_dir: Path, pid: int) -> str:
+    # SIGTERM stops a run as `grok-tui stop` does (session.stop_on_signals): flushed and checkpointed.
+    return f"kill {pid} stops it cleanly (checkpointed), then grok-tui --resume {run_dir} continues it"
+
+
 def stop(run_dir: Path, timeout: float = STOP_TIMEOUT_S) -> tuple[str, int | None]:
     """Ask the process training the run to stop, and wait for its goodbye (sent once it has flushed
-    and checkpointed): how it ended, and at which step. ChannelError if no process serves the run."""
-    from grok_tui.train.channel import connect, encode_command
-
+    and checkpointed): how it ended, and at which step. NotServed if no process trains the run,
+    ChannelError (see reach) if its process cannot be reached."""
     step = None
-    with connect(run_dir) as conn:
-        conn.send_bytes(encode_command({"command": "stop"}))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not conn.poll(0.1):
-                continue
-            try:
+    with reach(run_dir) as conn:
+        try:
+            conn.send_bytes(encode_command({"command": "stop"}))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not conn.poll(0.1):
+                    continue
                 message = conn.recv()
-            except (EOFError, OSError):
-                return "ended without saying goodbye", step
-            kind = message[0]
-            snapshot = message[3] if kind == "hello" else message[1] if kind == "frame" else None
-            if snapshot is not None:
-                step = snapshot.step
-            if kind == "bye":
-                return message[1], step
+                kind = message[0]
+                snapshot = message[3] if kind == "hello" else message[1] if kind == "frame" else None
+                if snapshot is not None:
+                    step = snapshot.step
+                if kind == "bye":
+                    return message[1], step
+        except (EOFError, OSError):
+            return "ended without saying goodbye", step
     raise TimeoutError(f"{run_dir} did not stop within {timeout:.0f} s")

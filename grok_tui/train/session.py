@@ -39,10 +39,10 @@ from grok_tui.runlog import (
     read_jsonl,
 )
 from grok_tui.tasks import n_classes
-from grok_tui.train.channel import ChannelError, connect, encode_command
+from grok_tui.train.channel import ChannelError, encode_command
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.control import Control, to_wire
-from grok_tui.train.launch import StartError, last_words, wait_until_served
+from grok_tui.train.launch import StartError, last_words, reach, wait_until_served
 from grok_tui.train.memory import check_fits
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
 from grok_tui.train.trainer import Trainer, resolve_device
@@ -271,7 +271,10 @@ class AttachSession:
         except (EOFError, OSError):
             self.mailbox.fail(self._gone())
         finally:
-            self._conn.close()
+            # Not while a key's command is on its way out: closed under that write, the fd's number could
+            # be reused by a file of the UI's, and the rest of the command go there.
+            with self._send_lock:
+                self._conn.close()
 
     def _connect(self, cancelled: Callable[[], bool]) -> Any:
         if self.process is not None:
@@ -281,7 +284,7 @@ class AttachSession:
                 raise ChannelError(str(e)) from None
             if cancelled():
                 return None
-        return connect(self.run_dir)
+        return reach(self.run_dir)
 
     def _take(self, message: Any) -> bool:
         """Act on one message from the run; False once it has said goodbye."""
