@@ -325,7 +325,8 @@ def _not_running(run_dir: Path, command: str) -> None:
 
 def _attach(argv: list[str]) -> int:
     from grok_tui.runs import describe, newest_running
-    from grok_tui.train.channel import is_served
+    from grok_tui.train.channel import NotServed
+    from grok_tui.train.launch import reach
 
     parser = _Parser(
         prog=f"{PROG} attach",
@@ -348,12 +349,18 @@ def _attach(argv: list[str]) -> int:
             )
     else:
         run_dir = _run_dir_arg("attach", args.run_dir)
-    if not is_served(run_dir):
+    try:
+        # An authenticated connection, as the monitor's will be: a run that cannot be steered from here is
+        # refused now, not shown as stopped by a monitor while it trains on.
+        reach(run_dir).close()
+    except NotServed:
         state = describe(run_dir).state
         raise UsageError(
             f"attach {str(run_dir)!r}: the run is not training ({state}); {PROG} watch {run_dir} shows it, "
             f"{PROG} --resume {run_dir} continues it"
-        )
+        ) from None
+    except ChannelError as e:  # its process lives, but cannot be reached: what is true, and what to do
+        raise UsageError(str(e)) from None
     from grok_tui.ui.app import run_attach
 
     return run_attach(run_dir, theme=theme, refresh=refresh)
@@ -378,7 +385,7 @@ def _ls(argv: list[str]) -> int:
 
 def _stop(argv: list[str]) -> int:
     from grok_tui.runs import describe
-    from grok_tui.train.channel import ChannelError
+    from grok_tui.train.channel import NotServed
     from grok_tui.train.launch import stop
 
     parser = _Parser(
@@ -394,10 +401,10 @@ def _stop(argv: list[str]) -> int:
     run_dir = _run_dir_arg("stop", args.run_dir)
     try:
         reason, step = stop(run_dir)
-    except ChannelError:
+    except NotServed:
         print(f"{PROG}: error: {run_dir} is not training ({describe(run_dir).state}); nothing to stop", file=sys.stderr)
         return 1
-    except TimeoutError as e:
+    except (ChannelError, TimeoutError) as e:  # its process lives, but cannot be reached, or did not stop
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     at = f" at step {step:,}" if step is not None else ""
