@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 from grok_tui.metrics import FIT_ACC, GENERALIZED_ACC
+from grok_tui.runlog import read_jsonl
 from grok_tui.train import Metrics, Snapshot, Trainer, summarize
 from grok_tui.train.session import stop_on_signals
+from grok_tui.train.snapshot import RecordError
 
 
 def format_metrics(m: Metrics) -> str:
@@ -43,6 +45,7 @@ def run_headless(
         file=out,
         flush=True,
     )
+    earlier = _logged(trainer, err)
     history: list[Metrics] = []
 
     def on_snapshot(snapshot: Snapshot) -> None:
@@ -57,13 +60,23 @@ def run_headless(
     with stop_on_signals(trainer.request_stop) as received:
         trainer.run(on_snapshot)
 
-    s = summarize(history, FIT_ACC, GENERALIZED_ACC)
+    # A resumed run's milestones may lie before this session: read them from the rows it logged then.
+    start = history[0].step if history else trainer.step
+    whole = [m for m in earlier if m.step < start] + history
+    s = summarize(whole, FIT_ACC, GENERALIZED_ACC)
+    # Rows before the first on file are gone (or were never kept): a level reached at that first row
+    # was reached at some step before it, not at it.
+    first = whole[0].step if whole else 0
 
     def when(step: int | None, seconds: float | None) -> str:
-        return "not reached" if step is None else f"step {step} ({seconds:.1f}s)"
+        if step is None:
+            return "not reached"
+        if step == first and first > 0:
+            return f"reached before step {step} (the rows before it are not on file)"
+        return f"step {step} ({seconds:.1f}s)"
 
     # A run that stops short (semi-grokking, or stopped early) says where test accuracy got to.
-    short = f" (test acc at the end: {history[-1].test_acc:.1%})" if s["test_step"] is None and history else ""
+    short = f" (test acc at the end: {whole[-1].test_acc:.1%})" if s["test_step"] is None and whole else ""
     print(
         f"# train acc >= {FIT_ACC:.0%}: {when(s['train_step'], s['train_s'])}; "
         f"test acc >= {GENERALIZED_ACC:.0%}: {when(s['test_step'], s['test_s'])}{short}",
@@ -75,3 +88,25 @@ def run_headless(
         print(f"grok-tui: error: stopped at step {trainer.step}: {trainer.fault}{resume}", file=err, flush=True)
         return 1
     return 128 + received[0] if received else 0
+
+
+def _logged(trainer: Trainer, err: TextIO) -> list[Metrics]:
+    """The rows the run's metrics.jsonl holds now (a resumed run's, up to its checkpoint); a bad
+    record is skipped, and the first named in one line."""
+    if trainer.log is None:
+        return []
+    path = trainer.log.metrics_path
+    rows, said = [], False
+    try:
+        records = read_jsonl(path)
+    except OSError as e:
+        print(f"grok-tui: warning: cannot read {path} ({e.strerror or e})", file=err, flush=True)
+        return []
+    for record in records:
+        try:
+            rows.append(Metrics.from_dict(record))
+        except RecordError as e:
+            if not said:
+                said = True
+                print(f"grok-tui: warning: {path}: {e}; record skipped", file=err, flush=True)
+    return rows

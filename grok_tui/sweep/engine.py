@@ -26,9 +26,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -41,7 +42,16 @@ from grok_tui.runlog import METRICS, RunLog, read_jsonl
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
 from grok_tui.sweep.shard import ShardSpec, train_shard
-from grok_tui.sweep.store import SHARDS, SweepDirError, SweepInfo, member_record, read_sweep, write_members
+from grok_tui.sweep.store import (
+    SHARDS,
+    Notices,
+    SweepDirError,
+    SweepInfo,
+    member_record,
+    member_rows,
+    read_sweep,
+    write_members,
+)
 from grok_tui.sweep.text import diagram, progress_line
 from grok_tui.train.session import stop_on_signals
 
@@ -88,15 +98,22 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+# The signals that stop a sweep cleanly. Ctrl-C and a hang-up reach the terminal's whole process group,
+# and `kill -TERM -PGID` (a job control system, a container's stop) sends SIGTERM to it: the driver takes
+# each and tells every shard to checkpoint and stop, so a worker leaves them to it rather than die mid-shard.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _worker(spec: ShardSpec, conn: Connection, stop: Any, driver: int) -> None:
     """A worker process: train one shard, its messages down its own pipe.
 
-    Ctrl-C and a hang-up reach the terminal's whole process group; the driver takes them and tells
-    every shard to checkpoint and stop, so a worker ignores them rather than die mid-shard. A driver
-    killed outright cannot tell it to stop: the worker watches for being orphaned.
+    It ignores the stop signals (the driver's to take); they were blocked from before it was started
+    (LocalProcesses.launch), so one sent while it was starting up is discarded here, not fatal. A
+    driver killed outright cannot tell it to stop: the worker watches for being orphaned.
     """
-    for sig in (signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
     def orphaned() -> bool:
         return os.getppid() != driver
@@ -112,6 +129,16 @@ def _worker(spec: ShardSpec, conn: Connection, stop: Any, driver: int) -> None:
         conn.close()
 
 
+@contextlib.contextmanager
+def _blocked(signals: Sequence[signal.Signals]) -> Iterator[None]:
+    """Hold `signals` back from this thread while inside (one sent meanwhile arrives on the way out)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 class LocalProcesses:
     """One spawned worker process a shard, `capacity` at once, each with a pipe of its own for its
     messages (our own children: pickling is safe). Not one shared queue: a worker killed while writing
@@ -120,6 +147,11 @@ class LocalProcesses:
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._ctx = mp.get_context("spawn")
+        # Spawned processes need multiprocessing's resource tracker, a process in our group too. It
+        # ignores SIGINT and SIGTERM, but a hang-up would kill it (and each semaphore released after
+        # would print a traceback): started here with the stop signals blocked, it keeps SIGHUP blocked.
+        with _blocked(STOP_SIGNALS):
+            resource_tracker.ensure_running()
         self._stop = self._ctx.Event()
         self._running: dict[int, Any] = {}
         self._pipes: dict[Connection, int] = {}  # read ends, until they are drained to the end
@@ -127,7 +159,11 @@ class LocalProcesses:
     def launch(self, spec: ShardSpec) -> None:
         reader, writer = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=_worker, args=(spec, writer, self._stop, os.getpid()), daemon=True)
-        process.start()
+        # The child inherits the blocked mask through exec and keeps it until _worker ignores the stop
+        # signals: a Ctrl-C while it imports torch would otherwise kill it. Blocked here only for the
+        # moment of the fork: one that arrives meanwhile reaches the driver when they are unblocked.
+        with _blocked(STOP_SIGNALS):
+            process.start()
         writer.close()  # the child holds it now: its end of the pipe closes when the child ends
         self._running[spec.index] = process
         self._pipes[reader] = spec.index
@@ -161,8 +197,15 @@ class LocalProcesses:
         self._stop.set()
 
     def close(self) -> None:
+        # Workers still running here are left by a driver on its way out with an error: they are asked
+        # to stop, and the ones that do not are killed (they ignore SIGTERM, so multiprocessing's own
+        # clean-up at exit, a SIGTERM and a join, would wait on them for ever).
+        self._stop.set()
         for process in self._running.values():
             process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+                process.join(timeout=5)
         for conn in self._pipes:
             conn.close()
 
@@ -180,6 +223,7 @@ class Driver:
         self.finished: set[int] = set()
         self.failed: dict[int, str] = {}  # member -> why its shard was lost
         self.errors: list[str] = []
+        self._notices = Notices()  # bad records in the members' logs, each file named once
         self._stop = threading.Event()
         self._last_line = ""
 
@@ -253,8 +297,14 @@ class Driver:
             if message[2] == "finished":
                 self.finished.update(specs[shard].members)
             self._flush()
+        elif kind == "warning":
+            self._warn(str(message[2]))
         elif kind == "error":
             self._lost(specs[shard], str(message[2]), ended)
+
+    def _warn(self, line: str) -> None:
+        """One line on stderr (a detached sweep's output.log) that stops nothing."""
+        print(f"grok-tui: warning: {line}", file=sys.stderr, flush=True)
 
     def _lost(self, spec: ShardSpec, why: str, ended: dict[int, str]) -> None:
         """A shard that will not finish: its members are marked failed, with the reason, and the rest go on."""
@@ -281,10 +331,13 @@ class Driver:
             log = self.logs[member]
             # A retried shard's first attempt may have rows not yet written: on disk first, then cut.
             self._write(member, lambda log: log.flush())
-            log.rewind({"step": step} if step else None)
-            self.rows[member] = read_jsonl(log.root / METRICS)
+            self._write(member, lambda log: log.rewind({"step": step} if step else None))
+            path = log.root / METRICS
+            self.rows[member] = member_rows(read_jsonl(path), path, self._notices.report)
+        for line in self._notices.take():
+            self._warn(line)
 
-    def _write(self, member: int, write: Callable[[RunLog], None]) -> None:
+    def _write(self, member: int, write: Callable[[RunLog], object]) -> None:
         try:
             write(self.logs[member])
         except WriteError as e:

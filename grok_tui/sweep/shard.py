@@ -10,6 +10,7 @@ Messages passed to `emit` (plain tuples of numbers, strings and bytes):
     ("rows", shard, [(member, metrics dict)])   one evaluation of every member
     ("checkpoint", shard, bytes)                the shard's state, for spec.checkpoint (torch.save format)
     ("weights", shard, {member: bytes})         each member's own checkpoint (torch.save), when the shard ends
+    ("warning", shard, text)                    one line for the sweep's output (a damaged checkpoint, say)
     ("done", shard, "finished" | "stopped")
 """
 
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +28,9 @@ from typing import Any
 
 import torch
 
-from grok_tui.config import RunConfig
+from grok_tui.config import RunConfig, is_int
 from grok_tui.train.batched import BatchedTrainer
+from grok_tui.train.checkpoint import is_dense, run_checkpoint
 from grok_tui.train.trainer import resolve_device
 
 # Members per batched trainer: past about eight, a mod-add batch's activations leave the processor's
@@ -56,10 +60,15 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
     if device.type == "cuda":
         spec = dataclasses.replace(spec, chunk=len(spec.cfgs))  # a GPU wants one large batch
     chunks = [BatchedTrainer(spec.cfgs[i : i + spec.chunk], device) for i in range(0, len(spec.cfgs), spec.chunk)]
-    step = _restore(spec, chunks)
+    step = _restore(spec, chunks, emit)
     emit(("start", spec.index, step))
-    _evaluate(spec, chunks, emit)
-    last_eval, last_save, clock = step, time.monotonic(), time.monotonic()
+    # The rows an uninterrupted shard has: a checkpoint written at a stop between two evaluations
+    # resumes without the row measured at the stop (the driver has cut it), as it never evaluated there.
+    last_eval = -1
+    if step % cfg.eval_every == 0 or step == cfg.steps:
+        _evaluate(spec, chunks, emit)
+        last_eval = step
+    last_save, clock = time.monotonic(), time.monotonic()
     while step < cfg.steps and not stopped():
         for trainer in chunks:
             trainer.train_step()
@@ -75,15 +84,17 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
                 _save(spec, chunks, emit)
                 last_save = now
     if last_eval != step:
-        _evaluate(spec, chunks, emit)
+        _evaluate(spec, chunks, emit)  # where a stopped shard stands (a resume cuts this row)
     _save(spec, chunks, emit)
-    # As bytes: torch tensors would cross to another process as shared-memory handles, gone with the worker.
+    # Each member's checkpoint as its single run writes it, the row just evaluated its logged step (so
+    # `--resume` of the member does not log it twice). As bytes: torch tensors would cross to another
+    # process as shared-memory handles, gone with the worker.
     emit(
         (
             "weights",
             spec.index,
             {
-                member: _saved(trainer.member_checkpoint(i))
+                member: _saved(run_checkpoint(trainer.member_checkpoint(i), logged_step=step))
                 for trainer, members in zip(chunks, _split(spec), strict=True)
                 for i, member in enumerate(members)
             },
@@ -121,25 +132,51 @@ def _save(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
     emit(("checkpoint", spec.index, _saved({"members": list(spec.members), "chunks": [t.state() for t in chunks]})))
 
 
-def _restore(spec: ShardSpec, chunks: list[BatchedTrainer]) -> int:
-    """Load the shard's checkpoint where it fits this shard exactly; the step to start from (0: none)."""
+def _restore(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> int:
+    """Load the shard's checkpoint where it fits this shard exactly; the step to start from (0: none).
+    A checkpoint that cannot be taken is said in one line (a "warning"), and the shard trains from the start."""
     if spec.checkpoint is None or not spec.checkpoint.exists():
         return 0
     try:
-        state = torch.load(spec.checkpoint, map_location="cpu", weights_only=True)
-    except Exception:  # torch raises many kinds for a damaged file: train the shard from the start
-        return 0
-    if not (
-        isinstance(state, dict)
-        and state.get("members") == list(spec.members)
-        and isinstance(state.get("chunks"), list)
-        and len(state["chunks"]) == len(chunks)
-        and all(trainer.fits(chunk) for trainer, chunk in zip(chunks, state["chunks"], strict=True))
-    ):
+        with warnings.catch_warnings():  # torch warns of odd bytes too: the one line below says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(spec.checkpoint, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a damaged file
+        problem: str | None = f"is not a readable checkpoint ({type(e).__name__})"
+    else:
+        problem = _problem(state, spec, chunks)
+    if problem is not None:
+        emit(("warning", spec.index, f"{spec.checkpoint}: {problem}; shard {spec.index} trains again from step 0"))
         return 0
     for trainer, chunk_state in zip(chunks, state["chunks"], strict=True):
         trainer.load_state(chunk_state)
     return chunks[0].step
+
+
+def _problem(state: Any, spec: ShardSpec, chunks: list[BatchedTrainer]) -> str | None:
+    """What keeps a loaded shard checkpoint from being this shard's state (None: nothing)."""
+    if not isinstance(state, dict) or not isinstance(state.get("chunks"), list):
+        return "is not a shard checkpoint (no list of chunks)"
+    if state.get("members") != list(spec.members):
+        return f"holds other members than this shard's {list(spec.members)}"
+    if len(state["chunks"]) != len(chunks):
+        return f"holds {len(state['chunks'])} chunks, not this shard's {len(chunks)}"
+    steps = set()
+    for i, (trainer, chunk) in enumerate(zip(chunks, state["chunks"], strict=True)):
+        if not trainer.fits(chunk):
+            return f"chunk {i} does not hold tensors of this shard's shapes"
+        tensors = [*chunk["params"].values(), *chunk["optimizer"]["exp_avg"], *chunk["optimizer"]["exp_avg_sq"]]
+        if not all(is_dense(t) for t in tensors):
+            return f"chunk {i} holds a tensor that is not a dense float tensor on the CPU"
+        step, elapsed = chunk["step"], chunk["elapsed_s"]
+        if not (is_int(step) and 0 <= step <= spec.cfgs[0].steps and chunk["optimizer"]["steps"] == step):
+            return f"chunk {i}: step {step} is not a step from 0 to {spec.cfgs[0].steps} that its optimizer took"
+        if not (math.isfinite(elapsed) and elapsed >= 0):
+            return f"chunk {i}: elapsed_s {elapsed} is not a finite number of seconds >= 0"
+        steps.add(step)
+    if len(steps) > 1:
+        return f"its chunks are at different steps ({', '.join(map(str, sorted(steps)))})"
+    return None
 
 
 __all__ = ["CHUNK", "ShardSpec", "train_shard"]

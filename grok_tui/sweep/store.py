@@ -16,20 +16,24 @@ engine trains it and wherever its shards run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grok_tui.config import RunConfig, is_finite, is_int
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, JsonlFollower, RunDirError, RunLog, read_jsonl
 from grok_tui.runs import RunInfo, process_state
 from grok_tui.sweep.grid import Axis, Grid, GridError, Member, build_grid
-from grok_tui.sweep.phases import PHASES, PhaseRule, classify, milestones, settled
+from grok_tui.sweep.phases import LEVELS, PHASES, PhaseRule, classify, milestones, settled
 from grok_tui.sweep.text import LETTERS
+from grok_tui.train.snapshot import Metrics, RecordError
 
 SWEEP = "sweep.json"
 MEMBERS = "members.jsonl"
@@ -100,19 +104,49 @@ def read_sweep(root: Path) -> SweepInfo:
     try:
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
+        experiment = data["experiment"]
+        if not isinstance(experiment, str):
+            raise ValueError(f"'experiment' is {_shown(experiment)}, not a preset's name")
         given = data["given"]
-        if not isinstance(given, dict) or not all(isinstance(v, list) for v in given.values()):
-            raise ValueError("'given' is not an object of value lists")
+        _check_given(given)
         workers = data["workers"]
-        if not (isinstance(workers, int) and 1 <= workers <= 1024):
-            raise ValueError(f"'workers' is {workers!r}, not an integer from 1 to 1024")
-        rule = PhaseRule.from_dict(data.get("rule") or {})
-        grid = build_grid(str(data["experiment"]), given)
+        if not (is_int(workers) and 1 <= workers <= 1024):
+            raise ValueError(f"'workers' is {_shown(workers)}, not an integer from 1 to 1024")
+        rule_data = data.get("rule", {})
+        if not isinstance(rule_data, dict):
+            raise ValueError(f"'rule' is {_shown(rule_data)}, not an object of the phase rule's settings")
+        rule = PhaseRule.from_dict(rule_data)
+        grid = build_grid(experiment, given)
     except KeyError as e:
         raise SweepDirError(f"{path}: missing {e}") from None
     except (ValueError, TypeError, GridError) as e:
         raise SweepDirError(f"{path}: {e}") from None
     return SweepInfo(root, grid, rule, workers, given)
+
+
+# The fields a sweep's flags may set: a run's config, less the preset's name (sweep.json has its own).
+GIVEN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig)) - {"experiment"}
+
+
+def _check_given(given: Any) -> None:
+    """sweep.json's "given": config fields, each a list of plain values (ValueError names the first that is not)."""
+    if not isinstance(given, dict):
+        raise ValueError(f"'given' is {_shown(given)}, not an object of value lists")
+    for name, values in given.items():
+        if name not in GIVEN_FIELDS:
+            raise ValueError(f"'given' holds {_shown(name)}, not a run's setting")
+        if not (isinstance(values, list) and all(_is_plain(v) for v in values)):
+            raise ValueError(f"'given' has {name}: {_shown(values)}, not a list of numbers, strings or true/false")
+
+
+def _is_plain(v: Any) -> bool:
+    return isinstance(v, (str, bool)) or is_finite(v)
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: repr (one line, whatever it holds), cut short."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def member_record(
@@ -139,13 +173,121 @@ def member_record(
 
 
 def write_members(root: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """members.jsonl, whole, in member order (rewritten as members finish: it is small)."""
+    """members.jsonl, whole, in member order (rewritten as members finish: it is small). JSON: a number
+    that is not finite (a diverged loss) is written as null, as metrics.jsonl writes it."""
     ordered = sorted(records, key=lambda r: int(r["index"]))
-    write_atomic(Path(root) / MEMBERS, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in ordered))
+    lines = (json.dumps(_finite(r), separators=(",", ":"), allow_nan=False) + "\n" for r in ordered)
+    write_atomic(Path(root) / MEMBERS, "".join(lines))
 
 
-def read_members(root: Path) -> list[dict[str, Any]]:
-    return read_jsonl(Path(root) / MEMBERS)
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def check_member(record: Any, info: SweepInfo) -> dict[str, Any]:
+    """A members.jsonl record, every field it has checked (a field it lacks reads as null, as in
+    metrics.jsonl); RecordError names the first that is wrong."""
+    if not isinstance(record, dict):
+        raise RecordError("record", record, "a JSON object")
+    names = info.names
+    index = record.get("index")
+    if not (is_int(index) and 0 <= index < len(names)):
+        raise RecordError("index", index, f"a member's index, 0 to {len(names) - 1}")
+    if record.get("name") != names[index]:
+        raise RecordError("name", record.get("name"), f"{names[index]!r}, the name of member {index}")
+    steps = info.grid.base.steps
+
+    def check(key: str, ok: Callable[[Any], bool], allowed: str) -> None:
+        value = record.get(key)
+        if value is not None and not ok(value):
+            raise RecordError(key, value, allowed + " or null")
+
+    # NaN, as metrics.jsonl's reader takes it: what an older members.jsonl wrote for a diverged loss.
+    def share(v: Any) -> bool:
+        return _is_nan(v) or (is_finite(v) and 0 <= v <= 1)
+
+    def number(v: Any) -> bool:
+        return _is_nan(v) or is_finite(v)
+
+    def step(v: Any) -> bool:
+        return is_int(v) and 0 <= v <= steps
+
+    check("values", lambda v: isinstance(v, dict), "an object of the member's axis values")
+    check("step", step, f"a step from 0 to {steps}")
+    for key in MILESTONES:
+        check(key, step, f"a step from 0 to {steps}")
+    for key in ("train_acc", "test_acc", "test_acc_settled"):
+        check(key, share, "a number from 0 to 1")
+    for key in ("train_loss", "test_loss"):
+        check(key, number, "a finite number")
+    check("phase", lambda v: v in PHASES, " or ".join(PHASES))
+    check("finished", lambda v: isinstance(v, bool), "true or false")
+    check("failed", _is_reason, "one line of text saying why its shard was lost")
+    return record
+
+
+MILESTONES = tuple(f"{split}_{round(level * 100)}" for split in ("train", "test") for level in LEVELS)
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _is_reason(v: Any) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= 1000 and len(v.splitlines()) == 1
+
+
+def checked(
+    records: Iterable[Any], parse: Callable[[Any], Any], path: Path, report: Callable[[Path, str], None]
+) -> list[Any]:
+    """The records `parse` takes; each one it refuses (RecordError) is skipped and reported, naming the file."""
+    good = []
+    for record in records:
+        try:
+            good.append(parse(record))
+        except RecordError as e:
+            report(path, f"{path}: {e}; record skipped")
+    return good
+
+
+def member_rows(records: Iterable[Any], path: Path, report: Callable[[Path, str], None]) -> list[dict[str, Any]]:
+    """A member's metrics.jsonl records that are a run's rows (Metrics.from_dict), as they were written."""
+
+    def parse(record: Any) -> dict[str, Any]:
+        Metrics.from_dict(record)
+        return dict(record)
+
+    return checked(records, parse, path, report)
+
+
+def read_members(info: SweepInfo, report: Callable[[Path, str], None] = lambda *_: None) -> list[dict[str, Any]]:
+    """members.jsonl's records that check_member takes; each one it refuses is skipped and reported.
+    OSError if the file cannot be read."""
+    path = info.root / MEMBERS
+    return checked(read_jsonl(path), lambda r: check_member(r, info), path, report)
+
+
+class Notices:
+    """Lines to say once: the first problem of each file, not one a poll."""
+
+    def __init__(self) -> None:
+        self._said: set[Path] = set()
+        self._new: list[str] = []
+
+    def report(self, path: Path, line: str) -> None:
+        if path not in self._said:
+            self._said.add(path)
+            self._new.append(line)
+
+    def take(self) -> list[str]:
+        new, self._new = self._new, []
+        return new
 
 
 @dataclass
@@ -200,24 +342,41 @@ class SweepView:
 
 
 class SweepFollower:
-    """Reads a sweep directory as it grows: each member's metrics.jsonl, and members.jsonl for who is done."""
+    """Reads a sweep directory as it grows: each member's metrics.jsonl, and members.jsonl for who is
+    done. Every record is checked as it is read (as `watch` checks a run's): a bad one is skipped, and
+    the first in each file named in one line (`take_notices`)."""
 
     def __init__(self, root: Path):
         self.info = read_sweep(root)
         self.views = tuple(MemberView(m, m.name(self.info.grid.axes)) for m in self.info.grid.members)
         self._followers = [JsonlFollower(self.info.member_dir(v.member) / METRICS) for v in self.views]
         self._elapsed = 0.0
+        self._notices = Notices()
+
+    def take_notices(self) -> list[str]:
+        """The lines about bad records and unreadable files found since the last call."""
+        return self._notices.take()
+
+    def _read(self, path: Path, read: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        try:
+            return read()
+        except OSError as e:  # unreadable now (permissions, a vanished disk): say so once, try again later
+            self._notices.report(path, f"{path}: cannot read it ({e.strerror or e})")
+            return []
+
+    def _members(self) -> list[dict[str, Any]]:
+        return self._read(self.info.root / MEMBERS, lambda: read_members(self.info, self._notices.report))
 
     def poll(self) -> bool:
         """Take what was written since the last poll; True if anything changed."""
         changed = False
         steps = self.info.grid.base.steps
-        records = read_members(self.info.root)
-        done = {r.get("name") for r in records if r.get("finished")}
-        lost = {r.get("name"): str(r["failed"]) for r in records if r.get("failed")}
+        records = self._members()
+        done = {r["name"] for r in records if r.get("finished")}
+        lost = {r["name"]: r["failed"] for r in records if r.get("failed")}
         for view, follower in zip(self.views, self._followers, strict=True):
-            records = [r for r in follower.poll() if isinstance(r.get("step"), int)]
-            new = [{k: r.get(k) for k in KEPT} for r in records]
+            rows = member_rows(self._read(follower.path, follower.poll), follower.path, self._notices.report)
+            new = [{k: r.get(k) for k in KEPT} for r in rows]
             finished = view.name in done
             failed = lost.get(view.name)
             if new or finished != view.finished or failed != view.failed:
@@ -229,9 +388,9 @@ class SweepFollower:
                 view.failed = failed
                 view.phase = "failed" if failed else classify(view.rows, steps, self.info.rule, finished)
                 changed = True
-            if records:
-                elapsed = records[-1].get("elapsed_s")
-                if isinstance(elapsed, (int, float)):
+            if rows:
+                elapsed = rows[-1].get("elapsed_s")
+                if is_finite(elapsed):
                     self._elapsed = max(self._elapsed, float(elapsed))
         return changed
 
@@ -239,10 +398,13 @@ class SweepFollower:
         return SweepView(self.info, self.views, self._elapsed)
 
 
-def describe_sweep(root: Path) -> RunInfo:
-    """A sweep as one line of `grok-tui ls`: its state, member-steps done of all, the phases so far."""
+def describe_sweep(root: Path, notices: list[str] | None = None) -> RunInfo:
+    """A sweep as one line of `grok-tui ls`: its state, member-steps done of all, the phases so far.
+    SweepDirError if sweep.json cannot be used; bad records are skipped, and named in `notices`."""
     follower = SweepFollower(root)
     follower.poll()
+    if notices is not None:
+        notices += follower.take_notices()
     view = follower.view()
     pid, state = process_state(root, finished=view.finished)
     counts = Counter(m.phase for m in view.members if m.phase)
@@ -254,17 +416,23 @@ def describe_sweep(root: Path) -> RunInfo:
     return RunInfo(Path(root), experiment, state, pid, view.done_steps, view.total_steps, phases, None, age)
 
 
-def find_sweeps(root: Path) -> list[RunInfo]:
-    """Every sweep directory directly under `root`; what is not one is skipped."""
+def find_sweeps(root: Path, notices: list[str] | None = None) -> list[RunInfo]:
+    """Every sweep directory directly under `root`; one that cannot be read is skipped (and named in
+    `notices`, with the bad records of those that can)."""
     infos = []
     for path in sorted(p for p in Path(root).iterdir() if is_sweep(p)) if Path(root).is_dir() else []:
-        with contextlib.suppress(SweepDirError):
-            infos.append(describe_sweep(path))
+        try:
+            infos.append(describe_sweep(path, notices))
+        except SweepDirError as e:
+            if notices is not None:
+                notices.append(f"{e}; skipped")
     return infos
 
 
 __all__ = [
+    "GIVEN_FIELDS",
     "MEMBERS",
+    "MILESTONES",
     "MEMBER_DIRS",
     "SHARDS",
     "SWEEP",
@@ -273,11 +441,15 @@ __all__ = [
     "SweepFollower",
     "SweepInfo",
     "SweepView",
+    "Notices",
+    "check_member",
+    "checked",
     "create_sweep",
     "describe_sweep",
     "find_sweeps",
     "is_sweep",
     "member_record",
+    "member_rows",
     "read_members",
     "read_sweep",
     "write_members",

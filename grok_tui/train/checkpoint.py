@@ -42,7 +42,7 @@ def _need(ok: bool, field: str, value: Any, allowed: str) -> None:
         raise CheckpointError(field, f"{_shown(value)} is not allowed; expected {allowed}")
 
 
-def _dense(t: Any, shape: torch.Size | None = None) -> bool:
+def is_dense(t: Any, shape: torch.Size | None = None) -> bool:
     """A plain float tensor in memory (weights_only loading still hands back sparse or meta ones)."""
     return (
         isinstance(t, torch.Tensor)
@@ -57,6 +57,23 @@ def as_rng_state(state: Any) -> tuple[Any, ...]:
     """Python's RNG state as `random.setstate` wants it (torch.save may hand back lists for tuples)."""
     version, internal, gauss = state
     return (version, tuple(internal), gauss)
+
+
+def run_checkpoint(state: dict[str, Any], logged_step: int | None) -> dict[str, Any]:
+    """A trainer state that holds only the weights, the optimizer, the step and the clock (a sweep
+    member's, from train/batched.py) completed to the very checkpoint its single run writes
+    (Trainer.state): no intervention on, this process's RNG states (training draws from neither: the
+    run's data and init have generators of their own), and the step of the last row logged, so that a
+    run resumed from it does not log that row again."""
+    return {
+        "train_size": None,
+        "norm_target": None,
+        "grokfast": None,
+        "torch_rng": torch.get_rng_state(),
+        "python_rng": random.getstate(),
+        "logged_step": logged_step,
+        **state,
+    }
 
 
 def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2**53) -> None:
@@ -97,7 +114,7 @@ def _check_tensors(field: str, tensors: Any, params: dict[str, torch.Tensor]) ->
         f"a list of {len(shapes)} tensors, one per parameter",
     )
     for i, (t, shape) in enumerate(zip(tensors, shapes, strict=True)):
-        _need(_dense(t, shape), f"{field}[{i}]", t, f"a float tensor of shape {'×'.join(map(str, shape))}")
+        _need(is_dense(t, shape), f"{field}[{i}]", t, f"a float tensor of shape {'×'.join(map(str, shape))}")
 
 
 def _check_model(model: Any, params: dict[str, torch.Tensor]) -> None:
@@ -111,7 +128,7 @@ def _check_model(model: Any, params: dict[str, torch.Tensor]) -> None:
         )
     for name, param in params.items():
         t = model[name]
-        if not _dense(t):
+        if not is_dense(t):
             raise CheckpointError(f"model.{name}", f"{_shown(t)} is not a float tensor")
         if t.shape != param.shape:
             raise CheckpointError(
@@ -175,13 +192,13 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
         _need(isinstance(entry, dict), where, entry, "a dict")
         for key in ("exp_avg", "exp_avg_sq"):
             _need(
-                _dense(entry.get(key), shapes[index]),
+                is_dense(entry.get(key), shapes[index]),
                 f"{where}.{key}",
                 entry.get(key),
                 f"a float tensor of shape {'×'.join(map(str, shapes[index]))}",
             )
         step = entry.get("step")
-        valid = (_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
+        valid = (is_dense(step) and step.numel() == 1 and math.isfinite(step.item()) and step.item() >= 0) or (
             is_finite(step) and step >= 0
         )
         _need(valid, f"{where}.step", step, "a step count >= 0")
@@ -211,4 +228,4 @@ def _check_rng(state: dict[str, Any]) -> None:
             raise CheckpointError("python_rng", f"{_shown(state['python_rng'])} is not a Python RNG state") from None
 
 
-__all__ = ["CheckpointError", "as_rng_state", "check_state"]
+__all__ = ["CheckpointError", "as_rng_state", "check_state", "is_dense", "run_checkpoint"]
