@@ -35,7 +35,10 @@ class ConfigError(ValueError):
 
     def __init__(self, field: str, value: Any, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
-        super().__init__(f"{field}: {value!r} is not allowed; expected {allowed}")
+        shown = repr(value)  # a 400-digit int from the channel or a file is named, not printed whole
+        super().__init__(
+            f"{field}: {shown if len(shown) <= 40 else shown[:37] + '...'} is not allowed; expected {allowed}"
+        )
 
     @property
     def flag(self) -> str:
@@ -127,6 +130,57 @@ def _choice(options: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in options), " or ".join(options)
 
 
+def _shown_bound(x: float) -> str:
+    return f"{x:g}".replace("e+0", "e").replace("e+", "e")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The finite numbers from `low` to `high` (`low` itself left out when `above`): one value's rule,
+    stated once, which every way of giving that value (a flag, a command on the channel, a typed value)
+    checks and quotes."""
+
+    low: float
+    high: float
+    above: bool = False
+
+    def __call__(self, v: Any) -> bool:
+        return is_finite(v) and (v > self.low if self.above else v >= self.low) and v <= self.high
+
+    @property
+    def allowed(self) -> str:
+        low = _shown_bound(self.low)
+        return f"a finite number {'>' if self.above else '>='} {low} and <= {_shown_bound(self.high)}"
+
+    def clamp(self, v: float) -> float | None:
+        """v brought within the range (a value scaled past the top stops at it), or None where it fell
+        below it: halving an lr down to 0 cannot be made one."""
+        v = min(v, self.high)
+        return v if self(v) else None
+
+
+# The numbers that drive a training step, each with the range where it still means something,
+# far inside float32 (a torch scalar past 3.4e38 raises mid-update; a tensor past it is inf, then NaN):
+# - lr: an AdamW step moves every weight by up to about lr, whatever the gradient's size, and these models'
+#   weights start within about 1 of 0; the presets use 1e-3 to 3e-2, and at 10 mod-add diverges by step 60.
+# - weight_decay: each step multiplies the weights by 1 - lr × wd; past 1 they flip sign instead of
+#   shrinking, and at the smallest lr a preset uses (1e-3) that is wd 1000.
+# - l1: the penalty is l1 × sum |w|, hundreds to thousands here; at 10 it outweighs the task's loss (a
+#   few nats) a thousandfold.
+# - init_scale: the presets use 1 to 10; at 1000 the digits MLP trains at a loss of ~1e14, AdamW's
+#   moments at ~1e24 (measured at step 200).
+# - a norm target: 1e6 is ten times the norm a model here starts with at init scale 1000 (mod-add: 9e4).
+# - grokfast_lamb: AdamW divides out the gradient's scale, so past a few hundred g + lamb·h is lamb·h.
+LR = Range(0.0, 10.0, above=True)
+WEIGHT_DECAY = Range(0.0, 1000.0)
+L1 = Range(0.0, 10.0)
+INIT_SCALE = Range(0.0, 1000.0, above=True)
+NORM_TARGET = Range(0.0, 1e6, above=True)
+GROKFAST_LAMB = Range(0.0, 1000.0)
+# The hyperparameters a running trainer takes commands for (control.py), by name.
+HYPER_RANGES = {"weight_decay": WEIGHT_DECAY, "lr": LR, "l1": L1}
+
+
 # Each field's own rule: a predicate and the words that say what is allowed.
 # Rules that tie two fields together live in `validate`.
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -149,17 +203,17 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "acc_tol": (lambda v: is_finite(v) and v > 0, "a finite number > 0 (a per-sample mean squared error)"),
     "width": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
     "embed_dim": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
-    "init_scale": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
-    "lr": (lambda v: is_finite(v) and v > 0, "a finite number > 0"),
-    "weight_decay": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "init_scale": (INIT_SCALE, INIT_SCALE.allowed),
+    "lr": (LR, LR.allowed),
+    "weight_decay": (WEIGHT_DECAY, WEIGHT_DECAY.allowed),
     "beta1": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
     "beta2": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "l1": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "l1": (L1, L1.allowed),
     "train_size": (lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: the whole training set)"),
-    "constrain_norm": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0 (0: off)"),
+    "constrain_norm": (lambda v: (is_finite(v) and v == 0) or NORM_TARGET(v), f"0 (off) or {NORM_TARGET.allowed}"),
     "grokfast": (lambda v: isinstance(v, bool), "true or false"),
     "grokfast_alpha": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
-    "grokfast_lamb": (lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+    "grokfast_lamb": (GROKFAST_LAMB, GROKFAST_LAMB.allowed),
     "steps": (lambda v: is_int(v) and v >= 0, "an integer >= 0"),
     "eval_every": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "checkpoint_every_s": (lambda v: is_finite(v) and v > 0, "a number of seconds > 0"),

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from grok_tui.runlog import read_jsonl
-from grok_tui.train import new_run
+from grok_tui.train import new_run, resume_run
 from tests.conftest import tiny_config
 
 # A run of the default experiment shrunk to train in about a second (the same as tiny_config()).
@@ -246,3 +246,29 @@ def test_starting_on_a_full_disk_leaves_nothing_behind(tmp_path):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--run-dir" in err and "Traceback" not in err
     assert not run_dir.exists()
     assert os.listdir(tmp_path) == []
+
+
+# ---- a loss that overflows ------------------------------------------------------------------------------
+
+
+def test_headless_a_loss_that_overflows_exits_1_as_a_fault_with_its_last_finite_state_checkpointed(tmp_path):
+    """--lr 10 --weight-decay 100 (each in its range) multiply every weight by -999 a step: NaN within a
+    few evaluations. A fault, not a crash: one line, exit status 1, and a checkpoint a resume loads."""
+    run_dir = tmp_path / "run"
+    args = ("--headless", *TINY, "--lr", "10", "--weight-decay", "100", "--steps", "1000", "--run-dir", str(run_dir))
+    code, out, err = finish(grok_tui(*args))
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert "the loss is not finite" in lines[0] and "with lr 10, weight decay 100" in lines[0]
+    assert lines[0].endswith(f"grok-tui --resume {run_dir} continues it")
+    assert "# train acc >= 99%" in out
+    assert not (run_dir / "crash.log").exists()
+    assert json.loads((run_dir / "process.json").read_text())["state"] == "fault"
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert rows and all(r["train_loss"] is not None and r["param_norm"] is not None for r in rows)
+    saved = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    assert saved["step"] == rows[-1]["step"]
+    assert all(bool(torch.isfinite(t).all()) for t in saved["model"].values())
+    assert resume_run(run_dir).build().step == rows[-1]["step"]
+    assert_whole(run_dir)

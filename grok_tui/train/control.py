@@ -17,7 +17,9 @@ import queue
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Protocol
 
-HYPERPARAMETERS = ("weight_decay", "lr", "l1")
+from grok_tui.config import GROKFAST_LAMB, HYPER_RANGES, NORM_TARGET, RULES, ConfigError
+
+HYPERPARAMETERS = tuple(HYPER_RANGES)
 # What `Toggle` can flip: pause, the norm constraint (held at the current norm), Grokfast (the run's alpha, lambda).
 TOGGLES = ("pause", "norm_constraint", "grokfast")
 
@@ -106,21 +108,15 @@ class _Queue(Protocol):
     def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
 
 
-def check_hyper(name: str, value: float) -> float:
-    """The value as a float, or ValueError saying what is allowed."""
-    if name not in HYPERPARAMETERS:
+def check_hyper(name: str, value: Any) -> float:
+    """The value as a float, or ValueError (a ConfigError: the field, the value, what is allowed) when
+    config.py's rule for `name` refuses it."""
+    if name not in HYPER_RANGES:
         raise ValueError(f"unknown hyperparameter {name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, not {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, not {value}")
-    if name == "lr" and value <= 0:
-        raise ValueError(f"lr must be > 0, not {value}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, not {value}")
-    return value + 0.0  # -0.0 reads as 0
+    rule = HYPER_RANGES[name]
+    if not rule(value):
+        raise ConfigError(name, value, rule.allowed)
+    return float(value) + 0.0  # -0.0 reads as 0
 
 
 def _number(v: Any) -> bool:
@@ -131,8 +127,6 @@ def check(command: Any) -> Command:
     """The command with its values checked (a hyperparameter as a float), or ValueError saying what
     is allowed: commands come from keys, from tests and, through a run's channel, from other processes."""
     if isinstance(command, SetHyper):
-        if isinstance(command.value, (bool, str)):
-            raise ValueError(f"{command.name} must be a number, not {command.value!r}")
         return SetHyper(command.name, check_hyper(command.name, command.value))
     if isinstance(command, ScaleHyper):
         if command.name not in HYPERPARAMETERS:
@@ -150,20 +144,19 @@ def check(command: Any) -> Command:
             raise ValueError(f"the training subset must be a whole number >= 1, not {size!r}")
         return command
     if isinstance(command, SetNormConstraint):
-        if command.norm is not None and not (_number(command.norm) and command.norm > 0):
-            raise ValueError(f"the norm must be a finite number > 0, not {command.norm!r}")
+        if command.norm is not None and not NORM_TARGET(command.norm):
+            raise ConfigError("norm", command.norm, f"null (off) or {NORM_TARGET.allowed}")
         if not isinstance(command.current, bool):
             raise ValueError(f"current must be true or false, not {command.current!r}")
         return command
     if isinstance(command, SetGrokfast):
-        if not (
-            isinstance(command.on, bool)
-            and _number(command.alpha)
-            and 0 <= command.alpha < 1
-            and _number(command.lamb)
-            and command.lamb >= 0
-        ):
-            raise ValueError("grokfast needs on true/false, 0 <= alpha < 1 and a finite lamb >= 0")
+        if not isinstance(command.on, bool):
+            raise ConfigError("on", command.on, "true or false")
+        alpha_ok, alpha_allowed = RULES["grokfast_alpha"]
+        if not alpha_ok(command.alpha):
+            raise ConfigError("alpha", command.alpha, alpha_allowed)
+        if not GROKFAST_LAMB(command.lamb):
+            raise ConfigError("lamb", command.lamb, GROKFAST_LAMB.allowed)
         return command
     if isinstance(command, (Pause, Resume, Stop, SaveCheckpoint)):
         return command

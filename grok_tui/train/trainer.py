@@ -12,13 +12,14 @@ import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from grok_tui.config import RunConfig
+from grok_tui.config import HYPER_RANGES, NORM_TARGET, RunConfig
 from grok_tui.files import WriteError
 from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum, parity_mass
 from grok_tui.models import GrokModel, build_model
@@ -47,6 +48,9 @@ from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
 PAUSE_POLL_S = 0.05
+# What torch says when a Python number does not fit the tensor's dtype (c10's checked_convert): a value
+# that overflows, met mid-update, rather than a bug.
+OVERFLOW = "without overflow"
 
 
 class DeviceError(Exception):
@@ -59,6 +63,18 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise DeviceError("CUDA was asked for but torch sees no CUDA device; use --device cpu or auto")
     return torch.device(name)
+
+
+@dataclass
+class _Finite:
+    """The trainer's state at its last evaluation that found every value finite: where a run whose
+    loss, weights or AdamW moments overflowed goes back to, so that lowering a value and resuming
+    trains on from there (with the settings of now, the one that overflowed among them)."""
+
+    step: int
+    weights: list[torch.Tensor]
+    moments: dict[int, dict[str, Any]]  # AdamW's state, by parameter index
+    ema: list[torch.Tensor] | None  # Grokfast's
 
 
 class Trainer:
@@ -106,6 +122,9 @@ class Trainer:
         self._replay: list[tuple[int, Command]] = []
         self._rate_mark = (0, time.monotonic())
         self._steps_per_s = 0.0
+        self._finite: _Finite | None = None
+        # The largest |value| in AdamW's moments at the last evaluation (NaN if any is NaN).
+        self._moments_max = 0.0
 
     # ---- checkpoints (session.py creates and resumes run directories) -------
 
@@ -203,7 +222,9 @@ class Trainer:
         names = [name for name, _ in self.model.named_parameters()]
         norms = torch.stack([p.detach().norm() for p in self.model.parameters()])
         values.append(norms.square().sum().sqrt())
-        train_loss, train_acc, test_loss, test_acc, param_norm, *tensor_norms = torch.cat(
+        moments = self._moments()
+        values.append(torch.stack(torch._foreach_norm(moments, ord=math.inf)).amax() if moments else norms[0] * 0)
+        train_loss, train_acc, test_loss, test_acc, param_norm, self._moments_max, *tensor_norms = torch.cat(
             [torch.stack(values), norms]
         ).tolist()
         self._tensor_norms = dict(zip(names, tensor_norms, strict=True))
@@ -235,6 +256,16 @@ class Trainer:
 
     def _accuracy(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return example_correct(out, y, self.cfg.acc_tol).mean()
+
+    def _moments(self) -> list[torch.Tensor]:
+        """AdamW's running moments and Grokfast's average: the state besides the weights that a step
+        can overflow."""
+        tensors = [
+            t for entry in self.optimizer.state.values() for key, t in entry.items() if key in ("exp_avg", "exp_avg_sq")
+        ]
+        if self.grokfast is not None and self.grokfast.ema is not None:
+            tensors += self.grokfast.ema
+        return tensors
 
     def settings(self) -> Settings:
         return Settings(
@@ -301,8 +332,13 @@ class Trainer:
         """Carry out one command between two steps; it acts from the next step."""
         if isinstance(command, (SetHyper, ScaleHyper)):
             old = self.hyper(command.name)
-            new = command.value if isinstance(command, SetHyper) else scaled(old, command.factor)
-            if new != old:
+            # A key pressed past the rule's top stops at it (held there); one that would reach 0 for lr does nothing.
+            new = (
+                command.value
+                if isinstance(command, SetHyper)
+                else HYPER_RANGES[command.name].clamp(scaled(old, command.factor))
+            )
+            if new is not None and new != old:
                 self._set_hyper(command.name, new)
                 self._record(command.name, old, new)
         elif isinstance(command, Toggle):
@@ -326,6 +362,10 @@ class Trainer:
                 self.train_size = size
         elif isinstance(command, SetNormConstraint):
             target = float(global_norm(self._params)) if command.current else command.norm
+            # Today's norm, taken between two evaluations, may be one that has just overflowed (or be past
+            # the rule's top): held, it would overwrite every weight each step; the next evaluation says why.
+            if target is not None and not NORM_TARGET(target):
+                return
             if target != self.norm_target:
                 self._record("norm_constraint", self.norm_target, target)
                 self.norm_target = target
@@ -369,7 +409,8 @@ class Trainer:
     def run(self, on_snapshot: Callable[[Snapshot], None] | None = None) -> Snapshot:
         """Train until `cfg.steps` or a Stop command; return the last snapshot.
 
-        A fault (a loss that is not finite) pauses the loop; the caller decides
+        A fault pauses the loop (a full disk; a loss, weight or AdamW moment that
+        overflowed, after going back to the last finite state); the caller decides
         whether to resume or stop.
         """
         emit = on_snapshot or (lambda snapshot: None)
@@ -388,7 +429,16 @@ class Trainer:
                         emit(self._frame(metrics))
                     clock = time.monotonic()
                     continue
-                self.train_step()
+                try:
+                    self.train_step()
+                except RuntimeError as e:
+                    if OVERFLOW not in str(e):
+                        raise
+                    # Met mid-update, some weights already changed: going back to the last finite state undoes it.
+                    metrics = self._overflowed(f"a value overflowed float32 in step {self.step + 1}")
+                    emit(self._frame(metrics))
+                    clock = time.monotonic()
+                    continue
                 now = time.monotonic()
                 self.elapsed_s += now - clock
                 clock = now
@@ -428,16 +478,81 @@ class Trainer:
         return changed
 
     def _evaluate_and_log(self) -> Metrics:
-        metrics = self.evaluate()
+        m = self.evaluate()
+        if not (math.isfinite(m.train_loss) and math.isfinite(m.test_loss)):
+            return self._overflowed(
+                f"the loss is not finite at step {m.step} (train {m.train_loss}, test {m.test_loss})", m
+            )
+        if not math.isfinite(m.param_norm):
+            return self._overflowed(f"the weights are not finite at step {m.step} (norm {m.param_norm})", m)
+        if not math.isfinite(self._moments_max):
+            return self._overflowed(f"AdamW's moments are not finite at step {m.step}", m)
+        self._log_metrics(m)
+        self._keep_finite()
+        return m
+
+    def _log_metrics(self, metrics: Metrics) -> None:
         if metrics.step != self._logged_step:
             self._logged_step = metrics.step
             self._write(lambda log: log.metrics(metrics.to_dict()))
-        if not (math.isfinite(metrics.train_loss) and math.isfinite(metrics.test_loss)):
-            self._fault(
-                f"loss is not finite at step {self.step} (train {metrics.train_loss}, test {metrics.test_loss})"
-            )
+
+    # ---- a value that overflows: a fault, and back to the last finite state ----------------
+
+    def _keep_finite(self) -> None:
+        """Copy the state of now (just found finite) as the one to go back to; a few copies of the
+        weights' size at the evaluation cadence, on the device, with no transfer."""
+        index = {id(p): i for i, p in enumerate(self._params)}
+        self._finite = _Finite(
+            step=self.step,
+            weights=[p.detach().clone() for p in self._params],
+            moments={
+                index[id(p)]: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
+                for p, entry in self.optimizer.state.items()
+            },
+            ema=None if self.grokfast is None or self.grokfast.ema is None else [t.clone() for t in self.grokfast.ema],
+        )
+
+    def _overflowed(self, what: str, metrics: Metrics | None = None) -> Metrics:
+        """A fault, not an exception: go back to the last finite state and checkpoint it at once, so
+        that the checkpoint, and any resume from it, never holds what overflowed; say what did, with
+        which settings, and what to do. `metrics` are those measured on what overflowed, if any."""
+        settings = f"lr {self.hyper('lr'):g}, weight decay {self.hyper('weight_decay'):g}"
+        if self.l1 > 0:
+            settings += f", l1 {self.l1:g}"
+        if self.norm_target is not None:
+            settings += f", norm held at {self.norm_target:g}"
+        if self.grokfast is not None:
+            settings += f", grokfast lamb {self.grokfast.settings.lamb:g}"
+        good = self._finite
+        if good is None:
+            # Nothing measured finite yet (the first evaluation): the run stays where it is.
+            if self.cfg.init_scale != 1:
+                settings += f", init scale {self.cfg.init_scale:g}"
+            if metrics is not None:
+                self._log_metrics(metrics)
+            self._fault(f"{what} with {settings}: start again with lower values")
             self._write(lambda log: log.flush())
-        return metrics
+            return metrics if metrics is not None else self.evaluate()
+        self._go_back(good)
+        self._fault(
+            f"{what} with {settings}; back at step {good.step}, the last finite state: lower a value, then resume"
+        )
+        self.save_checkpoint()
+        return self.evaluate()
+
+    @torch.no_grad()
+    def _go_back(self, good: _Finite) -> None:
+        for p, w in zip(self._params, good.weights, strict=True):
+            p.copy_(w)
+        self.optimizer.state.clear()
+        for i, entry in good.moments.items():
+            self.optimizer.state[self._params[i]] = {
+                k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in entry.items()
+            }
+        if self.grokfast is not None:
+            self.grokfast.ema = None if good.ema is None else [t.clone() for t in good.ema]
+        self.step = good.step
+        self._rate_mark = (self.step, time.monotonic())
 
     def close(self) -> None:
         """Flush and checkpoint; called on every way out of `run`, and never raises for a full disk."""
@@ -462,9 +577,7 @@ def _remade(event: Event, cfg: RunConfig) -> Command | None:
             return SetHyper(event.kind, check_hyper(event.kind, new))
         if event.kind == "train_size" and (new is None or (isinstance(new, int) and new >= 1)):
             return SetTrainSize(new)
-        if event.kind == "norm_constraint" and (
-            new is None or (isinstance(new, float) and math.isfinite(new) and new > 0)
-        ):
+        if event.kind == "norm_constraint" and (new is None or NORM_TARGET(new)):
             return SetNormConstraint(new)
         if event.kind == "grokfast" and isinstance(new, bool):
             return SetGrokfast(new, cfg.grokfast_alpha, cfg.grokfast_lamb)

@@ -6,7 +6,6 @@ or raises ValueError with one line that says what is wrong and what to type.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -15,33 +14,28 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from grok_tui.train.control import check_hyper
+from grok_tui.config import HYPER_RANGES, NORM_TARGET, Range
 
 
 def parse_hyper(name: str, text: str) -> float:
-    """A weight decay (>= 0) or learning rate (> 0)."""
-    allowed = "a finite number > 0" if name == "lr" else "a finite number >= 0"
-    text = text.strip()
-    if not text:
-        raise ValueError(f"empty: type {allowed}")
-    try:
-        float(text)
-    except ValueError:
-        raise ValueError(f"{_shown(text)} is not a number: type {allowed}") from None
-    try:
-        return check_hyper(name, float(text))
-    except ValueError as e:
-        raise ValueError(f"{e}: type {allowed}") from None
+    """A value for one of the hyperparameters a run changes live, by config.py's rule for it."""
+    return _in_range(HYPER_RANGES[name], text) + 0.0  # -0 reads as 0
 
 
 def parse_norm(text: str) -> float:
+    return _in_range(NORM_TARGET, text)
+
+
+def _in_range(rule: Range, text: str) -> float:
     text = text.strip()
+    if not text:
+        raise ValueError(f"empty: type {rule.allowed}")
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{_shown(text)} is not a number: type a finite norm > 0") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError("the norm must be a finite number > 0")
+        raise ValueError(f"{_shown(text)} is not a number: type {rule.allowed}") from None
+    if not rule(value):
+        raise ValueError(f"{_shown(text)} is not allowed: type {rule.allowed}")
     return value
 
 
