@@ -27,7 +27,7 @@ from grok_tui.crash import report_crash
 from grok_tui.files import WriteError
 from grok_tui.headless import run_headless
 from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
-from grok_tui.runs import mark_ended, mark_running
+from grok_tui.runs import mark_ended, mark_running, record_pauses
 from grok_tui.system import SystemSampler
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control
@@ -53,7 +53,9 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
             trainer = spec.build(control)
             server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
             frames = Batcher(_with_system(server.publish, trainer.device))
-            status = run_headless(trainer, out, err, also=frames, watched=lambda: server.clients > 0)
+            status = run_headless(
+                trainer, out, err, also=record_pauses(spec.run_dir, frames), watched=lambda: server.clients > 0
+            )
             frames.flush()
         except BaseException:
             mark_ended(spec.run_dir, "crashed", trainer.step if trainer else None)

@@ -12,6 +12,7 @@ run's snapshots, so `ls` can tell a paused run from one that trains.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -26,6 +27,7 @@ import psutil
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
 from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
+from grok_tui.system import SystemStats, sample_now
 
 if TYPE_CHECKING:
     from grok_tui.train.snapshot import Snapshot
@@ -136,6 +138,7 @@ class RunInfo:
     test_acc: float | None
     age_s: float
     paused: str | None = None  # while running: why it is paused (one of PAUSES), or None
+    system: SystemStats | None = None  # while running on this box: what its process takes (with_system)
 
 
 def process_state(run_dir: Path, finished: bool) -> tuple[int | None, str]:
@@ -185,6 +188,24 @@ def find_runs(root: Path) -> list[RunInfo]:
     return infos
 
 
+def local_pid(run_dir: Path) -> int | None:
+    """The pid of the process training the run now on this box (one on another box sharing the disk
+    cannot be looked at), or None."""
+    pid = running_pid(run_dir)
+    return pid if pid is not None and _here(read_record(run_dir)) else None
+
+
+def _here(record: dict[str, Any] | None) -> bool:
+    return record is not None and record.get("host") in (None, socket.gethostname())
+
+
+def with_system(infos: list[RunInfo]) -> list[RunInfo]:
+    """The same runs (and sweeps), each running on this box with its process's figures, sampled at once."""
+    here = {info.pid for info in infos if info.pid is not None and _here(read_record(info.run_dir))}
+    figures = sample_now(here) if here else {}
+    return [dataclasses.replace(info, system=figures.get(info.pid)) if info.pid in figures else info for info in infos]
+
+
 def newest_running(root: Path) -> Path | None:
     """The most recently started run under `root` that is training now."""
     running = [path for path in _run_dirs(root) if running_pid(path) is not None]
@@ -203,7 +224,7 @@ def _age(seconds: float) -> str:
 
 
 def format_table(infos: list[RunInfo]) -> str:
-    header = ("RUN", "EXPERIMENT", "STATE", "STEP", "PHASE", "TEST ACC", "AGE")
+    header = ("RUN", "EXPERIMENT", "STATE", "STEP", "PHASE", "TEST ACC", "AGE", "SYSTEM")
     rows = [header]
     for info in infos:
         state = info.state
@@ -211,7 +232,8 @@ def format_table(infos: list[RunInfo]) -> str:
             state = f"{PAUSED_AS.get(info.paused or '', 'running')} (pid {info.pid})"
         step = f"{info.step or 0:,} of {info.total:,}"
         acc = "" if info.test_acc is None else f"{info.test_acc:.1%}"
-        rows.append((info.run_dir.name, info.experiment, state, step, info.phase or "", acc, _age(info.age_s)))
+        system = info.system.describe() if info.system else ""
+        rows.append((info.run_dir.name, info.experiment, state, step, info.phase or "", acc, _age(info.age_s), system))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     right = {3, 5, 6}
     return "\n".join(
@@ -229,6 +251,7 @@ __all__ = [
     "describe",
     "find_runs",
     "format_table",
+    "local_pid",
     "mark_ended",
     "mark_paused",
     "mark_running",
@@ -237,4 +260,5 @@ __all__ = [
     "process_state",
     "record_pauses",
     "running_pid",
+    "with_system",
 ]

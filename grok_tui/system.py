@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,8 +74,9 @@ class Nvml:
     def present(self) -> bool:
         return self._nvml is not None
 
-    def gpu_of(self, pid: int, uuid: str | None = None) -> Any:
-        """The handle of the GPU `pid` computes on, found by pid or else by the device's UUID; None if none.
+    def gpu_of(self, pids: Collection[int], uuid: str | None = None) -> Any:
+        """The handle of the GPU one of `pids` computes on, found by pid or else by the device's UUID;
+        None if none.
 
         By pid first: a process looking from outside knows no UUID. In a container NVML sees the
         host's pids, which is why the run process also names its device.
@@ -86,7 +87,7 @@ class Nvml:
         with contextlib.suppress(Exception):
             for index in range(nvml.nvmlDeviceGetCount()):
                 handle = nvml.nvmlDeviceGetHandleByIndex(index)
-                if any(p.pid == pid for p in _processes(nvml, handle)):
+                if any(p.pid in pids for p in _processes(nvml, handle)):
                     return handle
         if uuid:
             with contextlib.suppress(Exception):
@@ -119,11 +120,14 @@ class SystemSampler:
         nvml: Nvml | None = None,
         interval: float = SAMPLE_INTERVAL_S,
         clock: Any = time.monotonic,
+        with_children: bool = False,
     ):
         self.pid = pid
         self.interval = interval
+        self.with_children = with_children  # a sweep's driver: its workers do the training
         self._clock = clock
         self._process = psutil.Process(pid)
+        self._children: dict[int, psutil.Process] = {}
         self._nvml = nvml if nvml is not None else Nvml()
         self._gpu_uuid = gpu_uuid
         self._gpu: Any = None
@@ -145,23 +149,40 @@ class SystemSampler:
         except psutil.Error:
             self._last = None
             return None
+        if self.with_children:
+            child_cpu, child_rss = self._children_figures()
+            cpu, rss = cpu + child_cpu, rss + child_rss
         cpu_percent = cpu if self._primed else None
         self._primed = True
         if self._gpu is None:  # a run's GPU is fixed: found once, after its first CUDA call
-            self._gpu = self._nvml.gpu_of(self.pid, self._gpu_uuid)
+            self._gpu = self._nvml.gpu_of({self.pid, *self._children}, self._gpu_uuid)
         gpu = self._nvml.figures(self._gpu)
         self._last = SystemStats(cpu_percent, rss, *(gpu if gpu else (None, None, None)))
         return self._last
 
+    def _children_figures(self) -> tuple[float, int]:
+        """The children's CPU and memory; a child first seen now counts from its next sample."""
+        with contextlib.suppress(psutil.Error):
+            now = {child.pid: child for child in self._process.children(recursive=True)}
+            self._children = {pid: self._children.get(pid, child) for pid, child in now.items()}
+        cpu, rss = 0.0, 0
+        for child in self._children.values():
+            with contextlib.suppress(psutil.Error), child.oneshot():
+                cpu += child.cpu_percent(interval=None)
+                rss += child.memory_info().rss
+        return cpu, rss
 
-def sample_now(pids: Iterable[int], wait_s: float = 0.25, nvml: Nvml | None = None) -> dict[int, SystemStats]:
-    """One sample of each live pid, for a one-shot command (`ls`): one short wait for all of them,
-    since CPU use is a rate and needs two readings."""
+
+def sample_now(
+    pids: Iterable[int], wait_s: float = 0.25, nvml: Nvml | None = None, with_children: bool = True
+) -> dict[int, SystemStats]:
+    """One sample of each live pid (with its children: a sweep's workers), for a one-shot command
+    (`ls`): one short wait for all of them, since CPU use is a rate and needs two readings."""
     nvml = nvml if nvml is not None else Nvml()
     samplers = {}
     for pid in pids:
         with contextlib.suppress(psutil.Error):
-            sampler = SystemSampler(pid, nvml=nvml, interval=0.0)
+            sampler = SystemSampler(pid, nvml=nvml, interval=0.0, with_children=with_children)
             sampler.sample()
             samplers[pid] = sampler
     if samplers:

@@ -9,16 +9,20 @@ CurvesFollower each, which reads metrics.jsonl alone.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.models import build_model
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
+from grok_tui.runs import local_pid
+from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.session import Mailbox
@@ -37,6 +41,9 @@ class WatchSession:
         self.comparing = comparing  # how many runs the monitor shows, this one first (the status says so)
         self.mailbox = Mailbox()
         self._bad: set[str] = set()  # files already reported: one line each, not one per poll
+        self._sampler: SystemSampler | None = None
+        self._sampled_at = -SAMPLE_INTERVAL_S
+        self._system: SystemStats | None = None
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         metrics, events_file = JsonlFollower(self.run_dir / METRICS), JsonlFollower(self.run_dir / EVENTS)
@@ -64,9 +71,26 @@ class WatchSession:
                     self._report(CHECKPOINT, f"{e}; the weights are not shown")
             if rows:
                 last = rows[-1]
-            if last is not None and (rows or new_events or weights_changed):
+            sampled = self._sample_system()
+            if last is not None and (rows or new_events or weights_changed or sampled):
                 self.mailbox.put(self._snapshot(last, events, inside), rows)
             time.sleep(POLL_S)
+
+    def _sample_system(self) -> bool:
+        """Sample the figures of the process training the run, where it trains on this box; whether it
+        is time to show a new sample (once a second)."""
+        now = time.monotonic()
+        if now - self._sampled_at < SAMPLE_INTERVAL_S:
+            return False
+        self._sampled_at = now
+        pid = local_pid(self.run_dir)
+        if pid is None:
+            self._sampler = None
+        elif self._sampler is None or self._sampler.pid != pid:
+            with contextlib.suppress(psutil.Error):
+                self._sampler = SystemSampler(pid, interval=0.0)
+        before, self._system = self._system, self._sampler.sample() if self._sampler else None
+        return self._system is not None or before is not None
 
     def _checked(self, name: str, records: list, parse: Callable) -> list:
         """The records that parse; the first bad one in each file is reported, the rest skipped quietly."""
@@ -99,6 +123,7 @@ class WatchSession:
             spectrum=spectrum,
             parity=parity,
             fault=fault,
+            system=self._system,
         )
 
     @property

@@ -6,6 +6,7 @@ as the driver would hand them over, and a machine without one shows none.
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ import pytest
 from grok_tui.system import Nvml, SystemSampler, SystemStats, sample_now
 from grok_tui.train.session import AttachSession
 from grok_tui.ui.app import GrokApp
+from grok_tui.watch import WatchSession
 from tests.fakes import FakeSession, synthetic_run
 from tests.test_app import run, status_text
 from tests.test_faults import TINY, wait_until
@@ -107,9 +109,9 @@ def test_the_gpu_is_found_by_the_process_or_else_by_its_uuid():
 
 def test_no_driver_means_no_gpu_figures_and_no_error():
     nvml = Nvml(FakeNvml(broken=True))
-    assert not nvml.present and nvml.gpu_of(os.getpid(), "GPU-1111") is None and nvml.figures("gpu0") is None
+    assert not nvml.present and nvml.gpu_of({os.getpid()}, "GPU-1111") is None and nvml.figures("gpu0") is None
     # pynvml itself, on this box with no NVIDIA driver, the same.
-    assert Nvml().figures(Nvml().gpu_of(os.getpid())) is None
+    assert Nvml().figures(Nvml().gpu_of({os.getpid()})) is None
 
 
 def test_a_driver_that_fails_mid_run_loses_the_gpu_figures_not_the_sample():
@@ -134,7 +136,7 @@ def test_sizes_read_as_top_shows_them():
 # ---- in the frames, and on the screen ---------------------------------------------------------------------
 
 
-def test_a_live_runs_frames_carry_its_process_figures(tmp_path):
+def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(tmp_path):
     run_dir = tmp_path / "run"
     started = subprocess.run(
         [sys.executable, "-m", "grok_tui", *TINY, "--steps", "100000000", "--run-dir", str(run_dir), "--detach"],
@@ -160,11 +162,33 @@ def test_a_live_runs_frames_carry_its_process_figures(tmp_path):
         # A process training flat out: most of a core, and torch's memory.
         assert system.cpu_percent > 20 and system.rss_bytes > 50 * 2**20
         assert system.gpu_percent is None  # no GPU on this box
+
+        # ls samples it by its pid, beside the runs that are not running.
+        listing = subprocess.run(
+            [sys.executable, "-m", "grok_tui", "ls", str(tmp_path)], capture_output=True, text=True, timeout=60
+        )
+        header, line = listing.stdout.splitlines()
+        assert header.split()[-1] == "SYSTEM" and re.search(r"cpu \d+% mem \d+(\.\d)?M$", line), listing.stdout
+
+        # watch of the live run reads its files, and samples its process the same way.
+        watching = WatchSession(run_dir)
+        threading.Thread(target=watching.run, daemon=True).start()
+
+        def sampled() -> bool:
+            snapshot, _, _ = watching.mailbox.take()
+            return snapshot is not None and snapshot.system is not None and snapshot.system.cpu_percent is not None
+
+        wait_until(sampled, timeout=30, every=0.1)
     finally:
         stopped = subprocess.run(
             [sys.executable, "-m", "grok_tui", "stop", str(run_dir)], capture_output=True, text=True, timeout=60
         )
         assert stopped.returncode == 0, stopped.stderr
+    # Its process gone, it has no figures.
+    listing = subprocess.run(
+        [sys.executable, "-m", "grok_tui", "ls", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert " stopped " in listing.stdout and not re.search(r"mem \d", listing.stdout)
 
 
 @pytest.mark.parametrize(
