@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -52,8 +52,54 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse with three of its habits undone, for every command at once."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: where a command lacks a flag, argparse took it for the start of a longer one
+        # (`sweep --grokfast` was "ambiguous"), and each new flag would change what an abbreviation means.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        # Help texts are plain text, but argparse %-formats them: a "90%" in one crashed --help.
+        if isinstance(kwargs.get("help"), str):
+            kwargs["help"] = kwargs["help"].replace("%", "%%")
+        return super().add_argument(*args, **kwargs)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        return super().parse_known_args(self._dash_values(list(sys.argv[1:] if args is None else args)), namespace)
+
+    def _dash_values(self, argv: list[str]) -> list[str]:
+        """Join `--flag -1,1` into `--flag=-1,1` where --flag takes one value.
+
+        argparse reads a word that starts with '-' as a flag unless it is a plain negative number, so
+        `--weight-decay -1,1` was "expected one argument" instead of the value rule's line. Our only
+        short flag is -h: a word after such a flag that starts with one '-' and is no flag is its value.
+        """
+        out: list[str] = []
+        i = 0
+        while i < len(argv):
+            arg = argv[i]
+            if arg == "--":
+                return out + argv[i:]
+            action = self._option_string_actions.get(arg)
+            following = argv[i + 1] if i + 1 < len(argv) else ""
+            if (
+                action is not None
+                and action.nargs is None
+                and following[:1] == "-"
+                and following[:2] != "--"
+                and following not in self._option_string_actions
+            ):
+                out.append(f"{arg}={following}")
+                i += 2
+            else:
+                out.append(arg)
+                i += 1
+        return out
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {PROG} --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,9 +180,8 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        commands = {"watch": _watch, "attach": _attach, "ls": _ls, "stop": _stop, "sweep": _sweep}
-        if argv[:1] and argv[0] in commands:
-            return commands[argv[0]](argv[1:])
+        if argv[:1] and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
         return _run(argv)
     except UsageError as e:
         return _fail(str(e))
@@ -313,14 +358,15 @@ def _run_dir_arg(command: str, text: str) -> Path:
     return Path(text)
 
 
-def _not_running(run_dir: Path, command: str) -> None:
+def _not_running(run_dir: Path, command: str, what_works: str | None = None) -> None:
+    """UsageError if a process trains `run_dir` now, saying what works on it instead (for a run by default:
+    attach; a sweep cannot be attached to)."""
     from grok_tui.runs import running_pid
 
     pid = running_pid(run_dir)
     if pid is not None:
-        raise UsageError(
-            f"{command} {str(run_dir)!r}: it is training now (pid {pid}); {PROG} attach {run_dir} opens it"
-        )
+        what_works = what_works or f"{PROG} attach {run_dir} opens it"
+        raise UsageError(f"{command} {str(run_dir)!r}: it is training now (pid {pid}); {what_works}")
 
 
 def _attach(argv: list[str]) -> int:
@@ -367,7 +413,7 @@ def _attach(argv: list[str]) -> int:
 
 
 def _ls(argv: list[str]) -> int:
-    from grok_tui.runs import find_runs, format_table
+    from grok_tui.runs import find_runs, format_table, with_system
 
     parser = _Parser(
         prog=f"{PROG} ls", description="List the runs (and sweeps) under a directory, with the state of each."
@@ -378,7 +424,7 @@ def _ls(argv: list[str]) -> int:
         raise UsageError(f"ls: {args.root!r} is not a directory; expected the folder that holds the run directories")
     from grok_tui.sweep.store import find_sweeps
 
-    infos = find_runs(Path(args.root)) + find_sweeps(Path(args.root))
+    infos = with_system(find_runs(Path(args.root)) + find_sweeps(Path(args.root)))
     print(format_table(infos) if infos else f"no runs or sweeps under {args.root}")
     return 0
 
@@ -421,8 +467,38 @@ PHASE_FLAGS: dict[str, tuple[str, type, str]] = {
     "loss_fit": ("--loss-fit", float, "loss rule: train is learned at this fraction of its first loss (0.1)"),
     "loss_ratio": ("--loss-ratio", float, "loss rule: test is learned within this multiple of train loss (2)"),
 }
-# What a sweep cannot take: it is a grid of runs, not one.
-NOT_SWEEPABLE = ("resume", "grokfast", "train_size", "constrain_norm")
+# A single run's flags that a sweep refuses, with the reason its one line gives (argparse would only say
+# "unrecognized arguments").
+_GROKFAST_TUNES = (
+    "it tunes the Grokfast filter, and a sweep's members train as one batch, whose optimizer has none; "
+    f"use it on a single run with --grokfast ({PROG} --grokfast ...)"
+)
+_INTERVENTION = (
+    "a sweep does not batch this intervention (it steers one run's training loop, and a sweep's members "
+    f"train in lockstep as one batch); use it on a single run ({PROG} {{flag}} ...)"
+)
+NOT_IN_A_SWEEP: dict[str, str] = {
+    "--grokfast": "a sweep's members train as one batch, whose optimizer has no Grokfast filter; "
+    f"use it on a single run ({PROG} --grokfast ...)",
+    "--grokfast-alpha": _GROKFAST_TUNES,
+    "--grokfast-lamb": _GROKFAST_TUNES,
+    "--train-size": _INTERVENTION.format(flag="--train-size"),
+    "--constrain-norm": _INTERVENTION.format(flag="--constrain-norm"),
+    "--run-dir": "a sweep is written to --sweep-dir DIR (default sweeps/<timestamp>-<experiment>)",
+}
+# The run flags a sweep takes, each a value or a comma list (an axis).
+SWEEP_FIELDS = tuple(name for name in CONFIG_FLAGS if flag_name(name) not in NOT_IN_A_SWEEP)
+
+
+class _Refused(argparse.Action):
+    """A flag that has no place in this command: its one line, as soon as it is met."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kwargs)
+        self.why = why
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        raise UsageError(f"{option_string} cannot be used in a sweep: {self.why}")
 
 
 def _sweep(argv: list[str]) -> int:
@@ -465,17 +541,19 @@ def _sweep(argv: list[str]) -> int:
     _add_refresh(parser)
     for name, (flag, kind, text) in PHASE_FLAGS.items():
         parser.add_argument(flag, dest=f"phase_{name}", metavar=kind.__name__.upper(), help=text)
-    for name, kind in CONFIG_FLAGS.items():
-        if name not in NOT_SWEEPABLE:
-            parser.add_argument(
-                flag_name(name), dest=name, metavar=kind.__name__.upper() + "[,...]", help=RULES[name][1]
-            )
+    for name in SWEEP_FIELDS:
+        metavar = CONFIG_FLAGS[name].__name__.upper() + "[,...]"
+        parser.add_argument(flag_name(name), dest=name, metavar=metavar, help=RULES[name][1])
+    for flag, why in NOT_IN_A_SWEEP.items():
+        parser.add_argument(flag, action=_Refused, why=why, dest=f"refused_{flag[2:]}")
     args = parser.parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
+    if args.detach and args.headless:
+        raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
     ray = _ray_options(args)
     if args.resume:
-        given = [flag_name(f) for f in CONFIG_FLAGS if f not in NOT_SWEEPABLE and getattr(args, f) is not None]
+        given = [flag_name(f) for f in SWEEP_FIELDS if getattr(args, f) is not None]
         if (
             given
             or args.sweep_dir
@@ -487,16 +565,18 @@ def _sweep(argv: list[str]) -> int:
             raise UsageError(
                 f"--resume keeps the sweep as it was created; leave out {given[0] if given else 'the other flags'}"
             )
-        _not_running(Path(args.resume), "sweep --resume")
+        root = Path(args.resume)
+        _not_running(root, "sweep --resume", f"{PROG} watch {root} shows it, {PROG} stop {root} stops it")
         try:
-            info = read_sweep(Path(args.resume))
+            info = read_sweep(root)
         except SweepDirError as e:
             raise UsageError(f"--resume {args.resume!r}: {e}") from None
+        _check_cluster(ray)
     else:
         values = {
-            name: _list(name, getattr(args, name), kind)
-            for name, kind in CONFIG_FLAGS.items()
-            if name not in NOT_SWEEPABLE and getattr(args, name) is not None
+            name: _list(name, getattr(args, name), CONFIG_FLAGS[name])
+            for name in SWEEP_FIELDS
+            if getattr(args, name) is not None
         }
         # Axes in the order they were typed: the first runs across the diagram, the second down.
         values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
@@ -529,12 +609,12 @@ def _sweep(argv: list[str]) -> int:
             experiment = experiment or DEFAULT_EXPERIMENT
             grid = build_grid(experiment, values)
             _check_memory(grid, workers)
+            # The last check, as it is the slow one; still before anything is written.
+            _check_cluster(ray)
             root = Path(args.sweep_dir) if args.sweep_dir else default_run_dir(args.map or experiment, Path("sweeps"))
             info = create_sweep(root, experiment, values, rule, workers)
         except (GridError, SweepDirError) as e:
             raise UsageError(str(e)) from None
-    if args.detach and args.headless:
-        raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
     engine_args = ray.argv() if ray is not None else []
     if args.detach:
         from grok_tui.sweep.launch import start_sweep
@@ -561,29 +641,45 @@ def _sweep(argv: list[str]) -> int:
 
 
 def _ray_options(args: argparse.Namespace) -> Any:
-    """--ray and its shard sizes, checked (Ray installed; an address given, reachable) before anything is written."""
+    """--ray and its shard sizes, checked (Ray installed, the address well formed); the cluster itself is
+    asked by _check_cluster, last, as that takes a second or more."""
     if args.ray is None:
         if args.shard_cpus is not None or args.shard_gpus is not None:
             raise UsageError("--shard-cpus and --shard-gpus go with --ray")
         return None
     from grok_tui.sweep.engine import RayOptions
-    from grok_tui.sweep.ray_engine import RayError, check_reachable
+    from grok_tui.sweep.ray_engine import RayError, check_address
 
     sizes = {}
-    for flag, text, default in (("--shard-cpus", args.shard_cpus, 1.0), ("--shard-gpus", args.shard_gpus, 0.0)):
+    for flag, text, default, allowed in (
+        ("--shard-cpus", args.shard_cpus, 1.0, "a number of CPUs above 0 and at most 1024, e.g. 1 or 0.5"),
+        ("--shard-gpus", args.shard_gpus, 0.0, "a number of GPUs from 0 to 1024, e.g. 0, 1 or 0.5"),
+    ):
         try:
             value = default if text is None else float(text)
         except ValueError:
             value = -1.0
         if not (0 <= value <= 1024) or (flag == "--shard-cpus" and value <= 0):
-            raise UsageError(f"{flag}: {text!r} is not allowed; expected a number of {flag[8:]}s, e.g. 1")
+            raise UsageError(f"{flag}: {text!r} is not allowed; expected {allowed}")
         sizes[flag] = value
     options = RayOptions(args.ray or None, sizes["--shard-cpus"], sizes["--shard-gpus"])
     try:
-        check_reachable(options.address)
+        check_address(options.address)
     except RayError as e:
         raise UsageError(str(e)) from None
     return options
+
+
+def _check_cluster(ray: Any) -> None:
+    """With --ray at a cluster's address: UsageError unless the cluster answers, in bounded time."""
+    if ray is None:
+        return
+    from grok_tui.sweep.ray_engine import RayError, check_cluster
+
+    try:
+        check_cluster(ray.address)
+    except RayError as e:
+        raise UsageError(str(e)) from None
 
 
 def _position(argv: list[str], flag: str) -> int:
@@ -614,23 +710,17 @@ def _workers(text: str | None) -> int:
 
 def _check_memory(grid: Any, workers: int) -> None:
     """Refuse, before anything is written, a sweep whose members training at once will not fit."""
-    from grok_tui.train.memory import available_bytes, human_size, member_bytes
+    from grok_tui.train.memory import WontFit, check_sweep_fits
     from grok_tui.train.trainer import DeviceError, resolve_device
 
     try:
         device = resolve_device(grid.base.device)
     except DeviceError as e:
         raise UsageError(f"--device: {e}") from None
-    at_once = sorted((sum(member_bytes(m.cfg) for m in shard) for shard in grid.shards(workers)), reverse=True)
-    need = sum(at_once[:workers])
-    available = available_bytes(device)
-    if need > 0.8 * available:
-        per = max(member_bytes(m.cfg) for m in grid.members)
-        raise UsageError(
-            f"the sweep needs about {human_size(need)} with its shards training at once ({human_size(per)} a member), "
-            f"and the {'GPU' if device.type == 'cuda' else 'CPU'} has {human_size(available)} available; "
-            "use fewer values on an axis, or --workers 1"
-        )
+    try:
+        check_sweep_fits([[m.cfg for m in shard] for shard in grid.shards(workers)], workers, device)
+    except WontFit as e:
+        raise UsageError(str(e)) from None
 
 
 def _stop_sweep(root: Path) -> int:
@@ -646,6 +736,16 @@ def _stop_sweep(root: Path) -> int:
         return 1
     print(f"{PROG}: the sweep in {root} {ending}; {PROG} sweep --resume {root} continues it")
     return 0
+
+
+# The subcommands, each a function of its arguments (the rest of the command line is a run's flags).
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "watch": _watch,
+    "attach": _attach,
+    "ls": _ls,
+    "stop": _stop,
+    "sweep": _sweep,
+}
 
 
 def entry_point() -> None:

@@ -1,10 +1,11 @@
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-from grok_tui.cli import main
+from grok_tui.cli import COMMANDS, main
 from grok_tui.config import PRESETS
 
 
@@ -296,3 +297,105 @@ def test_a_bug_in_a_headless_run_exits_1_with_one_line_and_a_crash_log(capsys, t
     ]
     assert "Traceback" in (tmp_path / "r" / "crash.log").read_text()
     assert (tmp_path / "r" / "checkpoint.pt").exists()  # written on the way out
+
+
+# ---- help, and the lines for flags in the wrong place ------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_commands_help_prints_and_exits_0(capsys, command):
+    argv = ["--help"] if command is None else [command, "--help"]
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert caught.value.code == 0 and err == ""
+    assert out.startswith(f"usage: {' '.join(filter(None, ['grok-tui', command]))} ")
+    assert "--help" in out
+
+
+def test_a_percent_sign_in_a_help_text_is_printed_as_it_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "Liu et al.'s 90% times" in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_flag_is_never_taken_by_its_abbreviation(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--headless", "--step", "5", "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err == "grok-tui: error: unrecognized arguments: --step 5 (see grok-tui --help)\n"
+    code, _, err = run_cli(capsys, "sweep", "--headless", "--weight", "1", "--sweep-dir", str(tmp_path / "s"))
+    assert code == 2 and err == "grok-tui: error: unrecognized arguments: --weight 1 (see grok-tui sweep --help)\n"
+    assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["--weight-decay", "-1e-3"], "--weight-decay: -0.001 is not allowed; expected a finite number >= 0"),
+        (["--lr", "-.5"], "--lr: -0.5 is not allowed; expected a finite number > 0"),
+        (["--weight-decay", "-x"], "--weight-decay: '-x' is not allowed"),
+    ],
+)
+def test_a_value_that_starts_with_a_minus_is_a_value(capsys, tmp_path, argv, line):
+    code, _, err = run_cli(capsys, "--headless", *argv, "--run-dir", str(tmp_path / "r"))
+    assert code == 2 and err.startswith(f"grok-tui: error: {line}") and err.count("\n") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_sweep_axis_with_a_negative_value_is_refused_for_its_member(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "sweep", "--headless", "--weight-decay", "-1,1", "--sweep-dir", str(tmp_path / "s"))
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("grok-tui: error: --weight-decay: -1.0 is not allowed for the member wd=-1; expected ")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, why",
+    [
+        (["--grokfast"], "whose optimizer has no Grokfast filter; use it on a single run (grok-tui --grokfast"),
+        (["--grokfast-alpha", "0.9"], "it tunes the Grokfast filter"),
+        (["--grokfast-lamb", "2"], "it tunes the Grokfast filter"),
+        (["--train-size", "100"], "a sweep does not batch this intervention"),
+        (["--constrain-norm", "-1"], "a sweep does not batch this intervention"),
+        (["--run-dir", "elsewhere"], "a sweep is written to --sweep-dir DIR"),
+    ],
+)
+def test_a_single_runs_flag_given_to_a_sweep_says_why_it_has_no_place_there(capsys, tmp_path, argv, why):
+    code, _, err = run_cli(capsys, "sweep", "--headless", "--sweep-dir", str(tmp_path / "s"), *argv)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"grok-tui: error: {argv[0]} cannot be used in a sweep: ") and why in err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "elsewhere").exists()
+
+
+def test_detach_with_headless_is_refused_before_the_sweep_directory_is_made(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "sweep", "--detach", "--headless", "--sweep-dir", str(tmp_path / "s"))
+    assert code == 2 and "--detach and --headless cannot be combined" in err
+    assert not (tmp_path / "s").exists()
+
+
+def test_resuming_a_sweep_that_is_training_says_what_works_on_a_sweep(capsys, tmp_path):
+    from grok_tui.runs import mark_running
+    from grok_tui.sweep.phases import PhaseRule
+    from grok_tui.sweep.store import create_sweep
+
+    root = tmp_path / "s"
+    create_sweep(root, "mod-add", {"weight_decay": [0.3, 1.0]}, PhaseRule(), 1)
+    mark_running(root)  # as this process: alive
+    code, _, err = run_cli(capsys, "sweep", "--headless", "--resume", str(root))
+    assert code == 2 and err.count("\n") == 1
+    assert f"it is training now (pid {os.getpid()})" in err
+    assert err.rstrip().endswith(f"grok-tui watch {root} shows it, grok-tui stop {root} stops it")
+    assert "attach" not in err  # attach refuses sweeps
+
+
+def test_a_sweep_that_will_not_fit_states_the_memory_rule(capsys, tmp_path, monkeypatch):
+    from grok_tui.train.memory import human_size
+
+    available = 50 * 2**20
+    monkeypatch.setattr("grok_tui.train.memory.available_bytes", lambda device: available)
+    code, _, err = run_cli(
+        capsys, "sweep", "--headless", "--seed", "0,1,2,3,4,5,6,7", "--workers", "2", "--sweep-dir", str(tmp_path / "s")
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert "the sweep needs about" in err and "2 shards training at once" in err
+    assert f"the CPU has {human_size(available)} available, of which at most 80% ({human_size(0.8 * available)})" in err
+    assert not (tmp_path / "s").exists()

@@ -101,13 +101,37 @@ def test_each_model_family_names_its_own_flags(changes: dict, settings: str, fla
     assert str(caught.value).endswith(f"use a smaller {flags}")
 
 
-def test_a_run_under_the_free_memory_but_over_the_headroom_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_under_the_free_memory_but_over_the_headroom_states_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tiny_config()
     needed = estimate_bytes(cfg)
-    monkeypatch.setattr(memory, "available_bytes", lambda device: int(needed / 0.9))
-    with pytest.raises(WontFit, match="of which a run may use 80%"):
+    available = int(needed / 0.9)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: available)
+    with pytest.raises(WontFit) as caught:
         check_fits(cfg, CPU)
+    # Without the rule "needs 19.7 GB ... 24.2 GB available" reads as a contradiction.
+    assert (
+        f"needs about {human_size(needed)} " in str(caught.value)
+        and f"the CPU has {human_size(available)} available, of which at most 80% "
+        f"({human_size(int(0.8 * available))}) may be used; use a smaller"
+        in str(caught.value)
+    )
     check_fits(cfg, CPU, headroom=0.95)
+
+
+def test_a_sweep_is_held_to_the_same_rule_as_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfgs = [tiny_config(seed=seed) for seed in range(4)]
+    shards = [cfgs[:2], cfgs[2:]]
+    need = sum(memory.member_bytes(cfg) for cfg in cfgs)  # both shards at once
+    monkeypatch.setattr(memory, "available_bytes", lambda device: int(need / 0.9))
+    with pytest.raises(WontFit) as caught:
+        memory.check_sweep_fits(shards, 2, CPU)
+    message = str(caught.value)
+    assert message.startswith(f"the sweep needs about {human_size(need)} (2 shards training at once, ")
+    assert f"of which at most 80% ({human_size(int(0.8 * int(need / 0.9)))}) may be used" in message
+    assert message.endswith("use fewer values on an axis, or --workers 1")
+    # One shard at a time needs half as much, which fits under the same 80%.
+    memory.check_sweep_fits(shards, 1, CPU)
+    memory.check_sweep_fits(shards, 2, CPU, headroom=0.95)
 
 
 def test_available_bytes_reads_the_cuda_free_figure_and_the_system_memory(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 import psutil
@@ -15,6 +17,7 @@ import pytest
 from grok_tui.cli import main
 from grok_tui.runlog import read_jsonl
 from grok_tui.runs import read_record
+from grok_tui.sweep.ray_engine import CONNECT_TIMEOUT_S
 from grok_tui.sweep.store import MEMBERS
 
 pytest.importorskip("ray")
@@ -131,6 +134,95 @@ def test_ctrl_c_stops_every_shard_and_the_sweep_resumes(tmp_path):
         assert_whole(root, record["name"], 3000)
 
 
+class Listener:
+    """Something that listens on a port but is no Ray: it never answers, or answers like an HTTP server.
+    On every interface, as Ray turns 127.0.0.1 into this machine's address before it connects."""
+
+    def __init__(self, answer: bytes | None):
+        self.answer = answer
+        self.server = socket.create_server(("", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.spoken_to = 0  # connections that sent bytes (the TCP check sends none; Ray's client does)
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.held.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            if conn.recv(4096):
+                self.spoken_to += 1
+                if self.answer is not None:
+                    conn.sendall(self.answer)
+        except OSError:
+            pass
+
+    def close(self):
+        self.server.close()
+        for conn in self.held:
+            conn.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"],
+    ids=["never-answers", "answers-like-http"],
+)
+def test_an_address_where_something_else_listens_is_one_line_and_leaves_nothing(tmp_path, answer):
+    listener = Listener(answer)
+    address = f"127.0.0.1:{listener.port}"
+    try:
+        # The timeout only guards against a hang: before, this took many minutes.
+        proc = sweep(tmp_path / "s", "--ray", address, timeout=120)
+    finally:
+        listener.close()
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [
+        f"grok-tui: error: --ray: {address} did not answer as a Ray cluster within {CONNECT_TIMEOUT_S:g} s; "
+        "expected the address of a Ray head node (`ray start --head` prints it; its port is 6379 unless --port "
+        "said otherwise)"
+    ]
+    assert listener.spoken_to >= 1  # Ray did talk to it (and was not answered as Ray)
+    assert not (tmp_path / "s").exists()  # nothing written for a cluster that never answered
+    left = [p for p in psutil.process_iter(["cmdline"]) if address in " ".join(p.info["cmdline"] or [])]
+    assert left == []  # the check that joins the cluster is gone with it
+
+
+@pytest.fixture
+def cluster():
+    """A Ray cluster of 2 CPUs started by this process (which ends it): its address, as `ray start` gives one."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
+def test_a_sweep_joins_a_cluster_at_its_address_or_at_RAY_ADDRESS_and_ray_stays_quiet(tmp_path, cluster, monkeypatch):
+    argv = [*SMALL, "--steps", "100", "--workers", "2"]
+    at_address = sweep(tmp_path / "a", *argv, "--ray", cluster)
+    assert at_address.returncode == 0 and at_address.stderr == "", at_address.stderr
+    assert "4/4 members done" in at_address.stdout
+    # With RAY_ADDRESS the sweep joins that cluster too (it may not ask it for CPUs of its own).
+    monkeypatch.setenv("RAY_ADDRESS", cluster)
+    from_env = sweep(tmp_path / "e", *argv, "--ray")
+    assert from_env.returncode == 0 and from_env.stderr == "", from_env.stderr
+    assert [r["test_acc"] for r in read_jsonl(tmp_path / "e" / MEMBERS)] == [
+        r["test_acc"] for r in read_jsonl(tmp_path / "a" / MEMBERS)
+    ]
+
+
 def test_an_unreachable_cluster_is_one_line_and_status_2(capsys, tmp_path):
     code = main(["sweep", "--headless", "--ray", "127.0.0.1:1", "--sweep-dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
@@ -150,4 +242,7 @@ def test_shard_sizes_go_with_ray(capsys, tmp_path):
     assert main(["sweep", "--headless", "--shard-gpus", "1", "--sweep-dir", str(tmp_path / "s")]) == 2
     assert "--shard-cpus and --shard-gpus go with --ray" in capsys.readouterr().err
     assert main(["sweep", "--headless", "--ray", "--shard-cpus", "0", "--sweep-dir", str(tmp_path / "s")]) == 2
-    assert "--shard-cpus: '0' is not allowed" in capsys.readouterr().err
+    assert "--shard-cpus: '0' is not allowed; expected a number of CPUs above 0" in capsys.readouterr().err
+    assert main(["sweep", "--headless", "--ray", "--shard-gpus", "-1", "--sweep-dir", str(tmp_path / "s")]) == 2
+    assert "--shard-gpus: '-1' is not allowed; expected a number of GPUs from 0" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()

@@ -15,8 +15,12 @@ cluster token) guards the cluster: grok-tui adds no channel of its own.
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -29,8 +33,10 @@ STOP_POLL_S = 0.5
 # How long a stopping sweep waits for its shards' last checkpoints before cancelling them.
 STOP_GRACE_S = 60.0
 INSTALL = "pip install 'grok-tui[ray]'"
-# How long the check of a cluster's address waits for it to answer.
-CONNECT_TIMEOUT_S = 5.0
+# How long the check of a cluster's address waits for a driver to join it (about 1.5 s on a 2-core box).
+CONNECT_TIMEOUT_S = 15.0
+# How long it waits for a TCP connection to the address, first.
+TCP_TIMEOUT_S = 5.0
 
 
 class RayError(Exception):
@@ -47,38 +53,103 @@ def _ray() -> Any:
     return ray
 
 
+def _address(address: str | None) -> str | None:
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """Join the cluster at `address` (or RAY_ADDRESS), or start a local Ray; RayError if that fails."""
+    """Join the cluster at `address` (or RAY_ADDRESS), or start a local Ray of `num_cpus`; RayError if that fails."""
     ray = _ray()
     if ray.is_initialized():
         return
+    address = _address(address)
     try:
+        # Ray's INFO lines ("Connecting to existing Ray cluster", "Started a local Ray instance") would
+        # land in the middle of the sweep's own output.
         if address:
-            ray.init(address=address, log_to_driver=False)
+            # An existing cluster has its own CPUs: ray.init refuses num_cpus with an address.
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
-        where = address or os.environ.get("RAY_ADDRESS") or "a local Ray"
+        where = address or "a local Ray"
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise RayError(f"--ray: cannot reach {where}: {first}") from None
 
 
-def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """RayError unless Ray is installed and, where an address is given (or RAY_ADDRESS), something
-    listens there. Only a TCP connect: ray.init would retry an address that is wrong for minutes."""
+def check_address(address: str | None) -> None:
+    """RayError unless Ray is installed and `address` (or RAY_ADDRESS), where given, is well formed. Instant."""
     _ray()
-    address = address or os.environ.get("RAY_ADDRESS")
+    _host_port(_address(address))
+
+
+def _host_port(address: str | None) -> tuple[str, int] | None:
+    """The host and port to connect to, or None for a local Ray ("local", "auto" or no address)."""
     if not address or address in ("auto", "local"):
-        return
+        return None
     host, _, port = address.split("://", 1)[-1].rpartition(":")
     if not host or not port.isdigit():
         raise RayError(
             f"--ray: {address!r} is not an address; expected HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:PORT"
         )
+    return host.strip("[]"), int(port)
+
+
+# Joins the cluster in a child process, which can be killed: at an address where something listens
+# but no Ray answers (another server, a wrong port), ray.init retries for many minutes, printing Ray's
+# warnings, and none of its arguments bounds that. Its one line of reason goes to stdout.
+_PROBE = """
+import logging, sys
+try:
+    import ray
+    ray.init(address=sys.argv[1], log_to_driver=False, logging_level=logging.ERROR)
+    ray.shutdown()
+except Exception as e:
+    lines = str(e).strip().splitlines()
+    print(lines[0] if lines else type(e).__name__, flush=True)
+    sys.exit(1)
+"""
+
+
+def check_cluster(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """RayError unless the Ray cluster at `address` (or RAY_ADDRESS) lets a driver join within `timeout`
+    seconds; nothing of Ray's reaches the terminal, and nothing is left running. No address: nothing to
+    ask (the sweep starts a local Ray of its own)."""
+    address = _address(address)
+    if not address or address == "local":
+        return
+    where = _host_port(address)
+    if where is not None:
+        # A closed port or an unknown host fails here at once, with the system's reason.
+        try:
+            socket.create_connection(where, timeout=min(timeout, TCP_TIMEOUT_S)).close()
+        except OSError as e:
+            raise RayError(f"--ray: cannot reach {address}: {e.strerror or e}") from None
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": os.environ.get("RAY_USAGE_STATS_ENABLED", "0")}
+    probe = subprocess.Popen(
+        [sys.executable, "-c", _PROBE, address],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        start_new_session=True,  # its own process group: killed whole, and Ctrl-C here is ours to handle
+    )
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as e:
-        raise RayError(f"--ray: cannot reach {address}: {e.strerror or e}") from None
+        out, _ = probe.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise RayError(
+            f"--ray: {address} did not answer as a Ray cluster within {timeout:g} s; expected the address of "
+            "a Ray head node (`ray start --head` prints it; its port is 6379 unless --port said otherwise)"
+        ) from None
+    finally:
+        if probe.poll() is None:
+            os.killpg(probe.pid, signal.SIGKILL)
+            probe.wait()
+    if probe.returncode != 0:
+        lines = [line for line in out.splitlines() if line.strip()]
+        reason = lines[-1].strip() if lines else f"the check ended with status {probe.returncode}"
+        raise RayError(f"--ray: {address} did not answer as a Ray cluster: {reason}")
 
 
 def _stop_flag_class() -> Any:
@@ -181,4 +252,4 @@ class RayTasks:
             self.ray.cancel(ref, force=True)
 
 
-__all__ = ["INSTALL", "RETRIES", "RayError", "RayTasks", "check_reachable", "connect"]
+__all__ = ["INSTALL", "RETRIES", "RayError", "RayTasks", "check_address", "check_cluster", "connect"]

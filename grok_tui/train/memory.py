@@ -18,7 +18,7 @@ measures it for three model families).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import psutil
@@ -393,27 +393,58 @@ def _flags(fields: tuple[str, ...]) -> str:
     return flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " or " + flags[-1]
 
 
-def wont_fit_message(cfg: RunConfig, fp: Footprint, device: torch.device, available: int, headroom: float) -> str:
-    drivers = FAMILIES[cfg.model].drivers
-    settings = ", ".join(f"{f.replace('_', '-')} {getattr(cfg, f)}" for f in drivers)
-    where = "GPU" if device.type == "cuda" else "CPU"
-    # Say why a run under the available figure is still refused.
-    share = f", of which a run may use {headroom:.0%}" if fp.total <= available else ""
-    return (
-        f"this run needs about {human_size(fp.total)} ({settings}: {_largest_part(fp, cfg)}), "
-        f"and the {where} has {human_size(available)} available{share}; use a smaller {_flags(drivers)}"
-    )
+def check_need(
+    need: int, device: torch.device, subject: str, detail: str, remedy: str, headroom: float = DEFAULT_HEADROOM
+) -> None:
+    """The one memory rule, for a run and a sweep alike: WontFit if `need` is over `headroom` of what the
+    device has free. The headroom leaves room for the interpreter, the libraries and whatever else runs.
+
+    The message states the rule with its figures: a need under the free figure is still refused, and
+    without the rule that reads as a contradiction.
+    """
+    available = available_bytes(device)
+    allowed = int(headroom * available)
+    if need > allowed:
+        where = "GPU" if device.type == "cuda" else "CPU"
+        raise WontFit(
+            f"{subject} needs about {human_size(need)} ({detail}), and the {where} has {human_size(available)} "
+            f"available, of which at most {headroom:.0%} ({human_size(allowed)}) may be used; {remedy}",
+            need,
+            available,
+        )
 
 
 def check_fits(cfg: RunConfig, device: torch.device, headroom: float = DEFAULT_HEADROOM) -> None:
-    """Raise WontFit, before anything is allocated, if the run needs more than `headroom` of what is free.
-
-    The headroom leaves room for the interpreter, the libraries and whatever else runs.
-    """
+    """Raise WontFit, before anything is allocated, if the run needs more than `headroom` of what is free."""
     fp = footprint(cfg)
-    available = available_bytes(device)
-    if fp.total > headroom * available:
-        raise WontFit(wont_fit_message(cfg, fp, device, available, headroom), fp.total, available)
+    drivers = FAMILIES[cfg.model].drivers
+    settings = ", ".join(f"{f.replace('_', '-')} {getattr(cfg, f)}" for f in drivers)
+    check_need(
+        fp.total,
+        device,
+        "this run",
+        f"{settings}: {_largest_part(fp, cfg)}",
+        f"use a smaller {_flags(drivers)}",
+        headroom,
+    )
+
+
+def check_sweep_fits(
+    shards: Sequence[Sequence[RunConfig]], at_once: int, device: torch.device, headroom: float = DEFAULT_HEADROOM
+) -> None:
+    """Raise WontFit, before anything is written, if the `at_once` largest shards of a sweep (each a list of
+    its members' configs) will not fit together."""
+    sizes = sorted((sum(member_bytes(cfg) for cfg in shard) for shard in shards), reverse=True)
+    per = max((member_bytes(cfg) for shard in shards for cfg in shard), default=0)
+    running = min(at_once, len(sizes))
+    check_need(
+        sum(sizes[:at_once]),
+        device,
+        "the sweep",
+        f"{running} shard{'s' if running != 1 else ''} training at once, {human_size(per)} a member",
+        "use fewer values on an axis, or --workers 1",
+        headroom,
+    )
 
 
 __all__ = [
@@ -421,6 +452,8 @@ __all__ = [
     "Footprint",
     "available_bytes",
     "check_fits",
+    "check_need",
+    "check_sweep_fits",
     "estimate_bytes",
     "footprint",
     "human_size",
