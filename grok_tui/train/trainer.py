@@ -501,6 +501,7 @@ class Trainer:
     def _keep_finite(self) -> None:
         """Copy the state of now (just found finite) as the one to go back to; a few copies of the
         weights' size at the evaluation cadence, on the device, with no transfer."""
+        self._finite = None  # the old copy freed before the new one is made: one copy at most, never two
         index = {id(p): i for i, p in enumerate(self._params)}
         self._finite = _Finite(
             step=self.step,
