@@ -151,7 +151,7 @@ def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
 
 def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path):
     async def scenario():
-        app = live_app(tmp_path, lr=1e30, weight_decay=0.0)
+        app = live_app(tmp_path, lr=10.0, weight_decay=100.0)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.fault is not None)
             await pilot.pause(0.2)
@@ -574,7 +574,7 @@ def test_the_modals_error_wraps_inside_the_modal():
             await pilot.pause()
             label = app.screen.query_one("#error")
             shown = " ".join(strip.text.strip() for strip in label.render_lines(label.region.reset_offset))
-            assert shown.endswith("type a finite number >= 0")
+            assert shown.endswith("type a finite number >= 0 and <= 1000")
             assert label.region.right <= app.screen.query_one("Vertical").content_region.right
 
     run(scenario())

@@ -93,7 +93,7 @@ def test_default_experiment_groks_on_seed_0():
 
 def test_nan_loss_pauses_with_a_fault():
     control = Control()
-    trainer = Trainer(tiny_config(steps=100, lr=1e30, weight_decay=0.0), control=control)
+    trainer = Trainer(tiny_config(steps=100, lr=10.0, weight_decay=100.0), control=control)
 
     def on_snapshot(s):
         if s.fault:
