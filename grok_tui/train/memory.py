@@ -6,6 +6,7 @@ estimate counts what `Trainer` holds and computes on its device, per model famil
 
 - the dataset tensors (and the temporaries that build them);
 - parameters, gradients, AdamW's two moments, the Grokfast EMA, the optimizer's temporaries;
+- a single run's copy of its last finite state (weights, moments, EMA) to go back to on an overflow;
 - one full-batch forward + backward (every training example at once);
 - one evaluation: a no_grad forward over the whole training set, then the whole test set;
 - `look_inside`: the per-neuron spectrum of the p x H input weights (numpy, float64).
@@ -266,6 +267,12 @@ def weight_copies(cfg: RunConfig) -> int:
     return 4 + 2 + (1 if cfg.grokfast else 0)
 
 
+def finite_copies(cfg: RunConfig) -> int:
+    """How many parameter-sized tensors a single run keeps of its last finite state, to go back to
+    when a value overflows (trainer.py): the weights, AdamW's two moments, the Grokfast average."""
+    return 3 + (1 if cfg.grokfast else 0)
+
+
 def spectrum_input_shape(cfg: RunConfig) -> tuple[int, int] | None:
     """The p x H matrix neuron_spectrum transforms, for the models that have one."""
     if cfg.model in ("sum_mlp", "concat", "factored", "unfactored"):
@@ -310,6 +317,7 @@ class Footprint:
     n_params: int
     dataset: DatasetBytes
     weights: int
+    finite_copy: int  # a single run's copy of its last finite state (a batched member keeps none)
     training: int
     evaluation: int
     inspection: int
@@ -326,7 +334,9 @@ class Footprint:
 
     @property
     def total(self) -> int:
-        running = self.dataset.kept + self.weights + self.activations + self.inspection + self.heap_slack
+        running = (
+            self.dataset.kept + self.weights + self.finite_copy + self.activations + self.inspection + self.heap_slack
+        )
         return max(self.dataset.building, running)
 
 
@@ -341,6 +351,7 @@ def footprint(cfg: RunConfig) -> Footprint:
         n_params=n_params,
         dataset=dataset_bytes(cfg, ex),
         weights=FLOAT * n_params * weight_copies(cfg),
+        finite_copy=FLOAT * n_params * finite_copies(cfg),
         training=FLOAT * ex.n_train * act.train,
         evaluation=FLOAT * evaluation,
         inspection=inspection_bytes(cfg),
@@ -381,7 +392,7 @@ def human_size(n: float) -> str:
 def _largest_part(fp: Footprint, cfg: RunConfig) -> str:
     parts = {
         f"activations of {fp.examples.total:,} examples": fp.activations,
-        f"weights and optimizer state of {fp.n_params:,} parameters": fp.weights,
+        f"weights and optimizer state of {fp.n_params:,} parameters": fp.weights + fp.finite_copy,
         f"a dataset of {fp.examples.total:,} examples": fp.dataset.building,
         "the spectrum of the {} x {} input weights".format(*(spectrum_input_shape(cfg) or (0, 0))): fp.inspection,
     }
