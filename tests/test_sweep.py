@@ -88,6 +88,8 @@ def test_grid_axes_members_and_batches():
         ({"weight_decay": [0.1, 0.1]}, "given twice"),
         ({"weight_decay": [0.1, -1.0]}, "--weight-decay: -1.0 is not allowed for the member wd=-1"),
         ({"train_size": [10]}, "--train-size"),
+        ({"op": ["+\n", "+\n"]}, r"--op: a value is given twice in '\+\\n','\+\\n'$"),  # one line, whatever it holds
+        ({"seed": list(range(1001)), "weight_decay": [i / 1000 for i in range(1000)]}, "a sweep of 1,001,000 members"),
     ],
 )
 def test_bad_grids_name_the_flag(values, words):

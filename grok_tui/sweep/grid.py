@@ -25,6 +25,9 @@ from grok_tui.train.batched import UNBATCHED
 PER_MEMBER = frozenset(
     {"seed", "lr", "weight_decay", "beta1", "beta2", "l1", "init_scale", "train_frac", "n_train", "n_test"}
 )
+# More members than any machine here could hold at once (~8 MB each even at mod-add's size), and about
+# a minute just to list: a grid past it is a typo, or a damaged sweep.json, not a sweep.
+MAX_MEMBERS = 1_000_000
 # Settings every member shares, since they train in lockstep (or that change no result).
 SHARED = ("steps", "eval_every", "device", "threads", "checkpoint_every_s")
 
@@ -66,6 +69,12 @@ class Member:
 
 def value_text(value: Any) -> str:
     return format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _quoted(value: Any) -> str:
+    """A value as a one-line message shows it: as named, unless it holds what a line cannot (repr then)."""
+    text = value_text(value)
+    return text if text.isprintable() else repr(value)
 
 
 @dataclass(frozen=True)
@@ -117,10 +126,13 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
             if field in UNBATCHED:
                 raise GridError(f"{flag_name(field)} cannot be an axis: a sweep does not batch this intervention")
             if len(set(given)) < len(given):
-                raise GridError(f"{flag_name(field)}: a value is given twice in {','.join(map(value_text, given))}")
+                raise GridError(f"{flag_name(field)}: a value is given twice in {','.join(map(_quoted, given))}")
     for field, off in UNBATCHED.items():
         if field in values and values[field][0] != off:
             raise GridError(f"{flag_name(field)}: a sweep does not batch this intervention; leave it out")
+    size = math.prod(len(given) for given in values.values())
+    if size > MAX_MEMBERS:
+        raise GridError(f"a sweep of {size:,} members; at most {MAX_MEMBERS:,} (give fewer values)")
     fixed = {field: given[0] for field, given in values.items() if len(given) == 1}
     # Seeds are repeats of one setting, not a setting: always the innermost axis, so the diagram's two
     # axes are settings and each cell holds its seeds.
@@ -141,7 +153,7 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
         try:
             cfg = PRESETS[experiment].config(**{**fixed, **changes})
         except ConfigError as e:
-            where = ",".join(f"{SHORT_NAMES.get(k, k)}={value_text(v)}" for k, v in changes.items())
+            where = ",".join(f"{SHORT_NAMES.get(k, k)}={_quoted(v)}" for k, v in changes.items())
             raise GridError(
                 f"{e.flag}: {e.value!r} is not allowed for the member {where}; expected {e.allowed}"
             ) from None
@@ -149,4 +161,4 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
     return Grid(experiment, base, axes, tuple(members))
 
 
-__all__ = ["Axis", "Grid", "GridError", "Member", "PER_MEMBER", "SHARED", "build_grid", "value_text"]
+__all__ = ["MAX_MEMBERS", "Axis", "Grid", "GridError", "Member", "PER_MEMBER", "SHARED", "build_grid", "value_text"]

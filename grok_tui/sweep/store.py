@@ -115,6 +115,10 @@ def read_sweep(root: Path) -> SweepInfo:
         rule_data = data.get("rule", {})
         if not isinstance(rule_data, dict):
             raise ValueError(f"'rule' is {_shown(rule_data)}, not an object of the phase rule's settings")
+        for key, value in rule_data.items():
+            # phases.check takes an int as a float: one past float's range would overflow, not be refused.
+            if is_int(value) and not is_finite(value):
+                raise ValueError(f"'rule' has {_shown(key)}: {_shown(value)}, a number past any setting's range")
         rule = PhaseRule.from_dict(rule_data)
         grid = build_grid(experiment, given)
     except KeyError as e:
@@ -380,10 +384,12 @@ class SweepFollower:
             finished = view.name in done
             failed = lost.get(view.name)
             if new or finished != view.finished or failed != view.failed:
-                # A resumed sweep logs some steps again: keep the rows in step order, the latest of each.
-                if new and view.rows and new[0]["step"] <= view.rows[-1]["step"]:
-                    view.rows = [r for r in view.rows if r["step"] < new[0]["step"]]
-                view.rows += new
+                # A resumed sweep logs some steps again: a row replaces those from its step on, so the
+                # rows stay in step order, the latest of each (as they would be had it not stopped).
+                for row in new:
+                    while view.rows and view.rows[-1]["step"] >= row["step"]:
+                        view.rows.pop()
+                    view.rows.append(row)
                 view.finished = finished
                 view.failed = failed
                 view.phase = "failed" if failed else classify(view.rows, steps, self.info.rule, finished)
