@@ -250,8 +250,8 @@ class _Cutoff:
     def __call__(self) -> None:
         with self._lock:
             if self._armed:
+                self.fired = True  # first: the hang-up wakes the handshake's thread, which looks at it at once
                 hang_up(self._conn)
-                self.fired = True
 
     def disarm(self) -> None:
         with self._lock:
