@@ -159,6 +159,48 @@ def test_the_commands_that_cannot_act_say_why_in_one_line(detached, tmp_path):
     assert cli("ls", str(tmp_path / "nowhere")).returncode == 2
 
 
+def test_a_live_run_whose_channel_is_gone_is_told_as_it_is_and_kill_stops_it_cleanly(detached):
+    run_dir = detached()
+    pid = pid_of(run_dir)
+    wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 5, every=0.1)
+    (run_dir / SOCKET).unlink()
+    truth = (
+        f"its process (pid {pid}) is alive, but its channel {run_dir / SOCKET} is gone; kill {pid} stops it "
+        f"cleanly (checkpointed), then grok-tui --resume {run_dir} continues it"
+    )
+    for command, status in (("stop", 1), ("attach", 2)):
+        refused = cli(command, str(run_dir))
+        assert refused.returncode == status and refused.stderr.count("\n") == 1, refused.stderr
+        assert truth in refused.stderr and "not training" not in refused.stderr
+    assert f"running (pid {pid})" in cli("ls", str(run_dir.parent)).stdout
+    # The advice holds: SIGTERM stops it where it stands, checkpointed, and --resume takes it up.
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not alive(pid), timeout=60, every=0.05)
+    step = read_jsonl(run_dir / "metrics.jsonl")[-1]["step"]
+    assert describe(run_dir).state == "stopped"
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"] == step
+    resumed = cli("--resume", str(run_dir), "--detach")
+    assert resumed.returncode == 0, resumed.stderr
+    stopped = cli("stop", str(run_dir))
+    assert stopped.returncode == 0 and "stopped at step" in stopped.stdout, stopped.stderr
+
+
+def test_a_live_run_whose_key_file_is_wrong_is_refused_before_any_monitor_opens(detached):
+    run_dir = detached()
+    pid = pid_of(run_dir)
+    (run_dir / KEY).write_text(os.urandom(32).hex())
+    truth = f"{run_dir / KEY} is not the key its process (pid {pid}) serves with"
+    for command, status in (("attach", 2), ("stop", 1)):
+        refused = cli(command, str(run_dir))
+        assert refused.returncode == status and refused.stderr.count("\n") == 1, refused.stderr
+        assert truth in refused.stderr and f"kill {pid} stops it cleanly" in refused.stderr
+        assert refused.stdout == ""  # no monitor was drawn
+    # It trains on, untouched.
+    rows = len(read_jsonl(run_dir / "metrics.jsonl"))
+    wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) > rows, every=0.1)
+    assert alive(pid) and describe(run_dir).state == "running"
+
+
 # ---- the channel ------------------------------------------------------------------------------------------
 
 
@@ -210,6 +252,32 @@ def test_a_bad_command_gets_an_error_back_and_changes_nothing(detached):
         assert message == ("reply", 8, None)
     assert next_frame(session, lambda s: s.paused).now == before
     assert read_jsonl(run_dir / "events.jsonl") == [events(run_dir, "paused")[0]]
+
+
+def test_peers_that_stall_their_handshake_hold_up_neither_attach_nor_stop_and_are_dropped(detached):
+    run_dir = detached()
+    pid = pid_of(run_dir)
+    silent = socket.socket(socket.AF_UNIX)
+    silent.connect(str(run_dir / SOCKET))  # and says nothing
+    slow = socket.socket(socket.AF_UNIX)
+    slow.connect(str(run_dir / SOCKET))
+    slow.settimeout(30)
+    assert b"#CHALLENGE#" in slow.recv(1024)
+    slow.sendall(b"\x00\x00")  # half of its answer's length, then nothing
+    assert is_served(run_dir)
+    session = attached(run_dir)
+    assert next_frame(session, lambda s: s.step > 0).step > 0
+    # The handshake's time limit drops the silent one (the hang guard is far beyond it): the challenge,
+    # no welcome, then the end, while the run trains on.
+    silent.settimeout(30)
+    heard = b""
+    while chunk := silent.recv(1024):
+        heard += chunk
+    assert b"#CHALLENGE#" in heard and b"WELCOME" not in heard and alive(pid)
+    stopped = cli("stop", str(run_dir))
+    assert stopped.returncode == 0 and "stopped at step" in stopped.stdout, stopped.stderr
+    slow.close()
+    silent.close()
 
 
 def test_only_the_owner_can_connect_and_nothing_is_unpickled_on_the_way(detached, tmp_path):
