@@ -223,7 +223,7 @@ def _deadline(conn: Connection, seconds: float) -> Iterator[None]:
     `conn` fails at once, and the block raises TimeoutError."""
     cutoff = _Cutoff(conn)
     timer = threading.Timer(seconds, cutoff)
-    timer.daemon = True
+    timer.name, timer.daemon = "grok-tui-handshake-limit", True
     timer.start()
     try:
         yield
