@@ -424,7 +424,10 @@ def _ls(argv: list[str]) -> int:
         raise UsageError(f"ls: {args.root!r} is not a directory; expected the folder that holds the run directories")
     from grok_tui.sweep.store import find_sweeps
 
-    infos = with_system(find_runs(Path(args.root)) + find_sweeps(Path(args.root)))
+    notices: list[str] = []  # sweeps and records that could not be read: skipped, and named once
+    infos = with_system(find_runs(Path(args.root)) + find_sweeps(Path(args.root), notices))
+    for line in notices:
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
     print(format_table(infos) if infos else f"no runs or sweeps under {args.root}")
     return 0
 

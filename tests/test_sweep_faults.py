@@ -262,8 +262,12 @@ def test_bad_records_in_a_sweep_directory_are_skipped_and_named_once(tmp_path, c
     assert not follower.take_notices()  # once a file, not once a poll
     # `grok-tui ls` lists the sweep, and the run beside it, whatever its members.jsonl holds.
     assert main(["ls", str(root.parent)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert "sweep of 4 mod-add" in out and "0 of 400" in out.replace(",", "")
+    # ... and names what it skipped, on stderr, a line each.
+    warnings = err.splitlines()
+    assert len(warnings) == 2 and all(line.startswith("grok-tui: warning: ") for line in warnings)
+    assert f"{root / MEMBERS}: name: " in warnings[0]
     notices = []
     assert [i.experiment for i in find_sweeps(root.parent, notices)] == ["sweep of 4 mod-add"]
     assert len(notices) == 2

@@ -1,5 +1,6 @@
 """The sweep monitor: the phase map over hand-written sweep directories, driven through Textual's Pilot."""
 
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
 from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.sweep_app import SweepApp, sweep_state
-from tests.test_app import run, wait_for
+from tests.test_app import notes, run, wait_for
 
 STEPS = 100
 # How each phase's curves go: (train accuracy, test accuracy) at step s of STEPS.
@@ -313,5 +314,22 @@ def test_help_theme_log_x_and_d_over_a_sweep_not_started_here(finished_sweep):
             assert app.theme_name == "mono" and app.query_one(CurvesPane).log_x
             await pilot.press("d")  # not ours to leave training: d closes, as q does
         assert app.return_value.action == "quit" and app.return_value.message is None
+
+    run(scenario())
+
+
+def test_a_damaged_members_record_is_named_once_and_the_map_goes_on(finished_sweep):
+    info = finished_sweep
+    with open(info.root / "members.jsonl", "a") as f:
+        f.write(json.dumps({"index": 0, "name": 7, "finished": True}) + "\n")
+
+    async def scenario():
+        app = app_for(info.root)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.view is not None and any("members.jsonl" in n for n in notes(app)))
+            await pilot.pause(0.5)  # polls go on: the record is named once, not once a poll
+            named = [n for n in notes(app) if "members.jsonl" in n]
+            assert len(named) == 1 and "name: 7 is not allowed" in named[0]
+            assert "M" in map_text(app) and "G" in map_text(app)
 
     run(scenario())

@@ -31,10 +31,11 @@ share them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from grok_tui.config import is_finite
 
 PHASES = ("comprehension", "grokking", "semi-grokking", "memorization", "confusion")
 RULES = ("accuracy", "loss")
@@ -66,29 +67,24 @@ class PhaseRule:
 def check(rule: PhaseRule) -> PhaseRule:
     """The rule unchanged, or ValueError naming the first setting that is wrong and what is allowed."""
 
-    def finite(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
     if rule.rule not in RULES:
         raise ValueError(f"--phase-rule: {rule.rule!r} is not a rule; expected {' or '.join(RULES)}")
-    if not (finite(rule.level) and 0 < rule.level <= 1):
+    if not (is_finite(rule.level) and 0 < rule.level <= 1):
         raise ValueError(f"--phase-level: {rule.level!r} is not allowed; expected a number in (0, 1]")
     if rule.gap is not None and not (isinstance(rule.gap, int) and not isinstance(rule.gap, bool) and rule.gap >= 0):
         raise ValueError(f"--phase-gap: {rule.gap!r} is not allowed; expected an integer number of steps >= 0")
-    if not (finite(rule.semi_rise) and 0 < rule.semi_rise < 1):
+    if not (is_finite(rule.semi_rise) and 0 < rule.semi_rise < 1):
         raise ValueError(f"--semi-rise: {rule.semi_rise!r} is not allowed; expected a number in (0, 1)")
-    if not (finite(rule.loss_fit) and 0 < rule.loss_fit < 1):
+    if not (is_finite(rule.loss_fit) and 0 < rule.loss_fit < 1):
         raise ValueError(f"--loss-fit: {rule.loss_fit!r} is not allowed; expected a number in (0, 1)")
-    if not (finite(rule.loss_ratio) and rule.loss_ratio >= 1):
+    if not (is_finite(rule.loss_ratio) and rule.loss_ratio >= 1):
         raise ValueError(f"--loss-ratio: {rule.loss_ratio!r} is not allowed; expected a number >= 1")
     return rule
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
     value = row.get(key)
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    return float(value) if is_finite(value) else None
 
 
 def first_step(rows: Sequence[Mapping[str, Any]], key: str, level: float) -> int | None:

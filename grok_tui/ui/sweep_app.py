@@ -257,14 +257,15 @@ class SweepApp(MonitorApp[Outcome]):
             problem = None
             try:
                 changed = self.follower.poll()
+                skipped = self.follower.take_notices()  # records that could not be read: named once each
             except OSError as e:
-                changed, problem = False, f"cannot read {self.root}: {e.strerror or e}"
-            except Exception as e:  # a record the follower cannot take: say so, and keep polling
-                changed, problem = False, f"cannot read {self.root}: {type(e).__name__}: {e}"
+                changed, skipped, problem = False, [], f"cannot read {self.root}: {e.strerror or e}"
+            except Exception as e:  # a bug in the follower: say so, and keep polling
+                changed, skipped, problem = False, [], f"cannot read {self.root}: {type(e).__name__}: {e}"
             added = any([c.poll() for c in curves])
             state = sweep_state(self.root, self.process)
             view = self.follower.view()
-        self.call_from_thread(self._apply, view, changed, curves, added, state, problem)
+        self.call_from_thread(self._apply, view, changed, curves, added, state, problem, skipped)
 
     def _apply(
         self,
@@ -274,6 +275,7 @@ class SweepApp(MonitorApp[Outcome]):
         added: bool,
         state: State,
         problem: str | None,
+        skipped: list[str],
     ) -> None:
         self._polling = False
         first = self.view is None
@@ -288,6 +290,8 @@ class SweepApp(MonitorApp[Outcome]):
         if problem and problem != self._reported:
             self._reported = problem
             self.notify(problem, severity="warning")
+        for line in skipped:
+            self.notify(line, severity="warning")
         if changed or first:
             self.map.show(view)
         if curves == self.curves:  # still the selected cell's
