@@ -150,6 +150,18 @@ def strict_json(record) -> bool:
 
 @FUZZ
 @given(record=near_commands | commands | json_values)
+@example(record={"command": "scale", "name": "lr", "factor": 10**400})  # math.isfinite overflowed on it
+@example(record={"command": "set", "name": "lr", "value": -(10**400)})
+def test_the_checker_takes_any_json_or_says_why_in_one_line(record):
+    # from_wire's only way to refuse is a ValueError: the server answers nothing else.
+    try:
+        from_wire(record)
+    except ValueError as e:
+        assert one_line(str(e)) and len(str(e)) < 300
+
+
+@FUZZ
+@given(record=near_commands | commands | json_values)
 @example(record={"command": "scale", "name": "lr", "factor": 10**400})  # too large for a float
 @example(record={"command": "set", "name": "lr", "value": float("nan"), "id": 3})  # not JSON: no id back
 @example(record={"command": "pause", "id": True})  # a bool is no id

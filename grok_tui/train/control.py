@@ -12,12 +12,11 @@ of keys (or several clients) compose exactly as pressed.
 
 from __future__ import annotations
 
-import math
 import queue
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Protocol
 
-from grok_tui.config import GROKFAST_LAMB, HYPER_RANGES, NORM_TARGET, RULES, ConfigError
+from grok_tui.config import GROKFAST_LAMB, HYPER_RANGES, NORM_TARGET, RULES, ConfigError, is_finite
 
 HYPERPARAMETERS = tuple(HYPER_RANGES)
 # What `Toggle` can flip: pause, the norm constraint (held at the current norm), Grokfast (the run's alpha, lambda).
@@ -119,10 +118,6 @@ def check_hyper(name: str, value: Any) -> float:
     return float(value) + 0.0  # -0.0 reads as 0
 
 
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def check(command: Any) -> Command:
     """The command with its values checked (a hyperparameter as a float), or ValueError saying what
     is allowed: commands come from keys, from tests and, through a run's channel, from other processes."""
@@ -131,8 +126,8 @@ def check(command: Any) -> Command:
     if isinstance(command, ScaleHyper):
         if command.name not in HYPERPARAMETERS:
             raise ValueError(f"unknown hyperparameter {command.name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
-        if not (_number(command.factor) and command.factor > 0):
-            raise ValueError(f"the factor must be a finite number > 0, not {command.factor!r}")
+        if not (is_finite(command.factor) and command.factor > 0):
+            raise ConfigError("factor", command.factor, "a finite number > 0")
         return ScaleHyper(command.name, float(command.factor))
     if isinstance(command, Toggle):
         if command.what not in TOGGLES:

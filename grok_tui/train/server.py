@@ -151,7 +151,7 @@ class RunServer:
             if isinstance(record, dict):
                 ident = record.pop("id", None)
             self.control.send(from_wire(record))
-        except (ValueError, OverflowError) as e:  # OverflowError: a whole number too large for a float
+        except ValueError as e:  # every refusal of decode_command and from_wire
             error = f"{e}" or type(e).__name__
         return ("reply", ident if isinstance(ident, int) and not isinstance(ident, bool) else None, error)
 
