@@ -15,7 +15,7 @@ import torch
 from grok_tui.cli import main
 from grok_tui.config import ConfigError, validate
 from grok_tui.headless import run_headless
-from grok_tui.runlog import read_jsonl
+from grok_tui.runlog import RunDirError, read_jsonl
 from grok_tui.train import Control, Trainer, new_run, resume_run
 from grok_tui.train.channel import connect, encode_command
 from grok_tui.train.control import ScaleHyper, SetNormConstraint, from_wire
@@ -255,3 +255,20 @@ def test_an_attached_client_is_told_the_fault_not_stopped(detached):  # noqa: F8
     assert session.ended.startswith("fault: the loss is not finite"), session.ended
     assert json.loads((run_dir / "process.json").read_text())["state"] == "fault"
     assert finite_tensors(checkpoint(run_dir))
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "says"),
+    [("lr", 100.0, "<= 10"), ("weight_decay", 1e300, "<= 1000")],
+)
+def test_a_checkpoint_holding_a_value_out_of_its_range_is_refused_on_resume(tmp_path, where, value, says):
+    # The same rule as the flags: a file cannot bring back what no flag or key could set.
+    run_dir = tmp_path / "run"
+    new_run(tiny_config(steps=20), run_dir).build().run()
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    for group in state["optimizer"]["param_groups"]:
+        group[where] = value
+    torch.save(state, run_dir / "checkpoint.pt")
+    with pytest.raises(RunDirError) as e:
+        resume_run(run_dir)
+    assert where in str(e.value) and says in str(e.value) and len(str(e.value).splitlines()) == 1

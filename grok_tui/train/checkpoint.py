@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from grok_tui.config import is_finite, is_int
+from grok_tui.config import GROKFAST_LAMB, L1, LR, NORM_TARGET, WEIGHT_DECAY, is_finite, is_int
 
 
 class CheckpointError(ValueError):
@@ -85,9 +85,9 @@ def check_state(state: Any, params: dict[str, torch.Tensor], steps_max: int = 2*
         raise CheckpointError("step", f"{_shown(step)} is not allowed; expected an integer >= 0")
     checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
         ("elapsed_s", lambda v: is_finite(v) and v >= 0, "a finite number of seconds >= 0"),
-        ("l1", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+        ("l1", L1, L1.allowed),
         ("train_size", lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1"),
-        ("norm_target", lambda v: v is None or (is_finite(v) and v > 0), "null or a finite number > 0"),
+        ("norm_target", lambda v: v is None or NORM_TARGET(v), f"null or {NORM_TARGET.allowed}"),
         ("logged_step", lambda v: v is None or (is_int(v) and 0 <= v <= step), "null or a step <= the checkpoint's"),
         (
             "log_lines",
@@ -153,8 +153,8 @@ def _check_optimizer(optimizer: Any, params: dict[str, torch.Tensor]) -> None:
     group, where = optimizer["param_groups"][0], "optimizer.param_groups[0]"
     _need(isinstance(group, dict), where, group, "a dict")
     group_checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
-        ("lr", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
-        ("weight_decay", lambda v: is_finite(v) and v >= 0, "a finite number >= 0"),
+        ("lr", LR, LR.allowed),
+        ("weight_decay", WEIGHT_DECAY, WEIGHT_DECAY.allowed),
         ("eps", lambda v: is_finite(v) and v > 0, "a finite number > 0"),
         (
             "betas",
@@ -210,7 +210,7 @@ def _check_grokfast(grokfast: Any, params: dict[str, torch.Tensor]) -> None:
     _need(isinstance(grokfast, dict), "grokfast", grokfast, "null or a dict (alpha, lamb, ema)")
     alpha, lamb = grokfast.get("alpha"), grokfast.get("lamb")
     _need(is_finite(alpha) and 0 <= alpha < 1, "grokfast.alpha", alpha, "a number in [0, 1)")
-    _need(is_finite(lamb) and lamb >= 0, "grokfast.lamb", lamb, "a finite number >= 0")
+    _need(GROKFAST_LAMB(lamb), "grokfast.lamb", lamb, GROKFAST_LAMB.allowed)
     if grokfast.get("ema") is not None:
         _check_tensors("grokfast.ema", grokfast["ema"], params)
 
