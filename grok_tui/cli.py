@@ -43,8 +43,10 @@ CONFIG_FLAGS: dict[str, type] = {
     "grokfast_lamb": float,
     "checkpoint_every_s": float,
 }
-# What --resume lets you change: nothing that would alter the run's course.
+# What --resume lets you change in the config: nothing that would alter the run's course.
 RESUME_FLAGS = ("steps", "device", "threads", "checkpoint_every_s")
+# And the values a key changes, set anew from the resume step on (after a fault: a lower lr, say).
+RESUME_VALUES = ("lr", "weight_decay", "l1")
 
 
 class UsageError(Exception):
@@ -216,20 +218,23 @@ def _run(argv: list[str]) -> int:
     try:
         if args.resume:
             _not_running(Path(args.resume), "--resume")
-            given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS]
+            given = [f for f in CONFIG_FLAGS if getattr(args, f) is not None and f not in RESUME_FLAGS + RESUME_VALUES]
             if args.experiment or args.run_dir or args.grokfast or given:
                 extra = "--" + (
                     given[0].replace("_", "-") if given else ("experiment" if args.experiment else "run-dir")
                 )
                 raise UsageError(
                     f"{extra} cannot be combined with --resume; a resumed run keeps its config "
-                    f"(only {', '.join('--' + f for f in RESUME_FLAGS)} may change)"
+                    f"(only {', '.join(flag_name(f) for f in RESUME_FLAGS + RESUME_VALUES)} may change)"
                 )
             changes = {
                 f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_FLAGS if getattr(args, f) is not None
             }
+            values = {
+                f: _convert(f, getattr(args, f), CONFIG_FLAGS[f]) for f in RESUME_VALUES if getattr(args, f) is not None
+            }
             try:
-                spec = resume_run(Path(args.resume), **changes)
+                spec = resume_run(Path(args.resume), values, **changes)
             except RunDirError as e:
                 raise UsageError(f"--resume {args.resume!r}: {e}") from None
         else:

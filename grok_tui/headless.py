@@ -84,7 +84,11 @@ def run_headless(
         flush=True,
     )
     if trainer.fault:
-        resume = f"; grok-tui --resume {where} continues it" if trainer.log else ""
+        resume = (
+            f"; grok-tui --resume {where} continues it (with --lr, --weight-decay or --l1 to set a value anew)"
+            if trainer.log
+            else ""
+        )
         print(f"grok-tui: error: stopped at step {trainer.step}: {trainer.fault}{resume}", file=err, flush=True)
         return 1
     return 128 + received[0] if received else 0

@@ -30,7 +30,7 @@ from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write
 from grok_tui.runs import mark_ended, mark_running, record_pauses
 from grok_tui.system import SystemSampler
 from grok_tui.train.channel import ChannelError
-from grok_tui.train.control import Control
+from grok_tui.train.control import Control, check_hyper
 from grok_tui.train.launch import STARTED
 from grok_tui.train.server import RunServer
 from grok_tui.train.session import Batcher, RunSpec
@@ -103,12 +103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--config", required=True, help="the run's config as JSON")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--values", default="{}", help="with --resume: hyperparameters set anew, as JSON")
     args = parser.parse_args(argv)
     # Where this process's words in output.log begin (launch.last_words reads from here on).
     print(f"{STARTED} {os.getpid()} for {args.run_dir}", flush=True)
     try:
         cfg = RunConfig.from_dict(json.loads(args.config))
-        return serve(RunSpec(cfg, args.run_dir, resume=args.resume))
+        values = json.loads(args.values)
+        if not isinstance(values, dict):
+            raise ValueError(f"--values: {args.values!r} is not a JSON object of hyperparameters")
+        checked = tuple((str(name), check_hyper(str(name), value)) for name, value in values.items())
+        return serve(RunSpec(cfg, args.run_dir, resume=args.resume, values=checked))
     except (ConfigError, ValueError, ChannelError, RunDirError, WriteError) as e:
         print(f"grok-tui: error: {e}", file=sys.stderr, flush=True)
         return 2

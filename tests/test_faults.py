@@ -261,7 +261,9 @@ def test_headless_a_loss_that_overflows_exits_1_as_a_fault_with_its_last_finite_
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
     assert "the loss is not finite" in lines[0] and "with lr 10, weight decay 100" in lines[0]
-    assert lines[0].endswith(f"grok-tui --resume {run_dir} continues it")
+    assert lines[0].endswith(
+        f"grok-tui --resume {run_dir} continues it (with --lr, --weight-decay or --l1 to set a value anew)"
+    )
     assert "# train acc >= 99%" in out
     assert not (run_dir / "crash.log").exists()
     assert json.loads((run_dir / "process.json").read_text())["state"] == "fault"
@@ -272,3 +274,37 @@ def test_headless_a_loss_that_overflows_exits_1_as_a_fault_with_its_last_finite_
     assert all(bool(torch.isfinite(t).all()) for t in saved["model"].values())
     assert resume_run(run_dir).build().step == rows[-1]["step"]
     assert_whole(run_dir)
+
+    # As the line says: resumed with lower values, it trains to its budget from its last finite state.
+    code, out, err = finish(grok_tui("--resume", str(run_dir), "--headless", "--lr", "0.01", "--weight-decay", "1"))
+    assert code == 0 and err == "", err
+    after = read_jsonl(run_dir / "metrics.jsonl")
+    assert after[: len(rows)] == rows and after[-1]["step"] == 1000
+    assert [r["step"] for r in after] == sorted({r["step"] for r in after})  # no step twice
+    assert all(r["lr"] == 0.01 and r["weight_decay"] == 1 for r in after[len(rows) :])
+    # The new values are changes at the step it resumed from, on the curves like a key's, not a new config.
+    changes = [(e["kind"], e["step"], e["new"]) for e in read_jsonl(run_dir / "events.jsonl") if e["kind"] != "paused"]
+    assert changes[-2:] == [("lr", rows[-1]["step"], 0.01), ("weight_decay", rows[-1]["step"], 1.0)]
+    assert json.loads((run_dir / "config.json").read_text())["lr"] == 10
+
+
+def test_values_given_on_resuming_are_checked_and_reach_a_detached_run(tmp_path):
+    run_dir = tmp_path / "run"
+    code, _, err = finish(grok_tui("--headless", *TINY, "--steps", "100", "--run-dir", str(run_dir)))
+    assert code == 0, err
+    for bad, says in (
+        (("--lr", "1e300"), "--lr: 1e+300 is not allowed; expected a finite number > 0 and <= 10"),
+        (("--width", "8"), "--width cannot be combined with --resume"),
+    ):
+        code, _, err = finish(grok_tui("--resume", str(run_dir), "--headless", *bad))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and says in err, err
+    # Through the run's own process (--detach hands the values to runner.py), the same change.
+    code, out, err = finish(grok_tui("--resume", str(run_dir), "--steps", "300", "--detach", "--l1", "0.001"))
+    assert code == 0, err
+    wait_until(lambda: json.loads((run_dir / "process.json").read_text())["state"] == "finished", timeout=60)
+    rows = read_jsonl(run_dir / "metrics.jsonl")
+    assert rows[-1]["step"] == 300
+    assert {r["l1"] for r in rows if r["step"] <= 100} == {0.0} and {r["l1"] for r in rows if r["step"] > 100} == {
+        0.001
+    }
+    assert [(e["kind"], e["step"], e["new"]) for e in read_jsonl(run_dir / "events.jsonl")] == [("l1", 100, 0.001)]

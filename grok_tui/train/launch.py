@@ -43,7 +43,9 @@ def start(spec: Any) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "grok_tui.runner", str(run_dir), "--config", json.dumps(spec.cfg.to_dict())]
     with open(run_dir / OUTPUT, "ab") as log:
         return subprocess.Popen(
-            command + (["--resume"] if spec.resume else []),
+            command
+            + (["--resume"] if spec.resume else [])
+            + (["--values", json.dumps(dict(spec.values))] if spec.values else []),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

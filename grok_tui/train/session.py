@@ -41,7 +41,7 @@ from grok_tui.runlog import (
 from grok_tui.tasks import n_classes
 from grok_tui.train.channel import ChannelError, encode_command
 from grok_tui.train.checkpoint import CheckpointError, check_state
-from grok_tui.train.control import Control, to_wire
+from grok_tui.train.control import Control, SetHyper, check_hyper, to_wire
 from grok_tui.train.launch import StartError, last_words, reach, wait_until_served
 from grok_tui.train.memory import check_fits
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
@@ -57,6 +57,8 @@ class RunSpec:
     cfg: RunConfig
     run_dir: Path | None
     resume: bool = False
+    # Values given with --resume (`--lr 0.01`): each holds from the step the run resumes at.
+    values: tuple[tuple[str, float], ...] = ()
 
     def build(self, control: Control | None = None) -> Trainer:
         trainer = Trainer(self.cfg, run_dir=self.run_dir, control=control)
@@ -71,6 +73,7 @@ class RunSpec:
             # those made after it are made again, at their steps.
             trainer.events = [event for event in map(_event, read_jsonl(trainer.log.events_path)) if event]
             trainer.replay([event for event in map(_event, since) if event])
+            trainer.set_from_now([SetHyper(name, value) for name, value in self.values])
         return trainer
 
 
@@ -89,9 +92,12 @@ def new_run(cfg: RunConfig, run_dir: Path | None) -> RunSpec:
     return RunSpec(cfg, run_dir)
 
 
-def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
+def resume_run(run_dir: Path, values: dict[str, float] | None = None, **changes: Any) -> RunSpec:
     """Check that `run_dir` can be resumed, its checkpoint included (RunDirError, ConfigError, DeviceError,
-    WontFit), before anything is started."""
+    WontFit), before anything is started. `changes` are config fields that leave the run's course alone
+    (steps, device, threads); `values` are hyperparameters set anew from the resume step on, as a key
+    would set them (an event, not a new config: the run's curves show where they changed)."""
+    checked = tuple((name, check_hyper(name, value)) for name, value in (values or {}).items())
     cfg = validate(load_config(run_dir).replace(**changes))
     check_fits(cfg, resolve_device(cfg.device))
     if has_checkpoint(run_dir):
@@ -104,7 +110,7 @@ def resume_run(run_dir: Path, **changes: Any) -> RunSpec:
             check_state(state, params)
         except CheckpointError as e:
             raise RunDirError(f"{Path(run_dir) / CHECKPOINT}: {e}") from None
-    return RunSpec(cfg, Path(run_dir), resume=True)
+    return RunSpec(cfg, Path(run_dir), resume=True, values=checked)
 
 
 @contextmanager

@@ -389,6 +389,17 @@ class Trainer:
                 self._replay.append((event.step, command))
         self._replay.sort(key=lambda item: item[0])
 
+    def set_from_now(self, commands: list[SetHyper]) -> None:
+        """Values given on resuming (`--resume DIR --lr X`): each holds from this step on, as a key
+        pressed now would. What was given last wins: a change of the same value that the killed run
+        made after its checkpoint is not made again."""
+        names = {command.name for command in commands}
+        self._replay = [
+            (step, c) for step, c in self._replay if not (isinstance(c, (SetHyper, ScaleHyper)) and c.name in names)
+        ]
+        for command in commands:
+            self.apply(command)
+
     def _toggled(self, what: str) -> Command:
         """The command a toggle means, from the state the trainer is in now."""
         if what == "pause":
