@@ -186,7 +186,8 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
             with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
                 f.write(
                     '{"step": 40, "train_loss": 0.5, "train_acc": 1.0, "test_loss": 2.0, "test_acc": 0.3,'
-                    ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "elapsed_s": 1.0}\n'
+                    ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "l1": 0.0, "elapsed_s": 1.0,'
+                    ' "steps_per_s": 40.0}\n'
                 )
             await wait_for(pilot, lambda: app.snapshot.step == 40)
             await pilot.press("right_square_bracket")  # read-only: says so, changes nothing

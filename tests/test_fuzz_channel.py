@@ -13,9 +13,12 @@ import contextlib
 import dataclasses
 import json
 import os
+import pickle
 import signal
 import socket
+import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,7 @@ from grok_tui.runlog import read_jsonl
 from grok_tui.train.channel import MAX_COMMAND_BYTES, SOCKET, connect
 from grok_tui.train.control import WIRE_NAMES, Control, from_wire
 from grok_tui.train.server import RunServer
+from grok_tui.train.session import AttachSession
 from tests.fakes import synthetic_run
 from tests.test_detach import alive, cli, pid_of
 from tests.test_faults import TINY, wait_until
@@ -289,3 +293,67 @@ def test_the_real_run_is_unharmed(real_run):
     assert stopped.returncode == 0, stopped.stderr
     wait_until(lambda: not alive(pid), every=0.05)
     assert "Traceback" not in (run_dir / "output.log").read_text()
+
+
+# ---- frames, as a client reads them --------------------------------------------------------------------------
+
+# What a server of another grok-tui version might send: our messages' kinds with any parts, or anything.
+frame_parts = st.sampled_from([FRAME, None, ROWS[0]]) | st.lists(st.sampled_from([ROWS[0], 1, None]), max_size=3)
+messages = (
+    st.tuples(st.sampled_from(["hello", "frame", "reply", "bye", "other"]), *[frame_parts | json_values] * 3)
+    | st.tuples(st.sampled_from(["hello", "frame", "reply", "bye"]), frame_parts | json_values)
+    | json_values
+)
+
+
+@FUZZ
+@given(message=messages)
+@example(message=("hello", {}, list(ROWS[:2]), FRAME))
+@example(message=("frame", FRAME, [ROWS[0]]))
+@example(message=("frame", FRAME, [1]))
+@example(message=("bye", "finished"))
+@example(message=("bye",))
+def test_a_client_takes_any_message_as_one_of_ours_or_ends_with_one_line(tmp_path_factory, message):
+    session = AttachSession(tmp_path_factory.mktemp("run"))
+    going_on = session._take(message)
+    snapshot, rows, error = session.mailbox.take()
+    if error is not None:
+        # Not one of ours: one line that says so, and the session ends.
+        assert not going_on and one_line(error) and "cannot read" in error and snapshot is None
+    elif snapshot is not None:
+        assert isinstance(message, tuple) and message[0] in ("hello", "frame") and going_on
+        assert all(isinstance(row, type(ROWS[0])) for row in rows)
+    else:
+        assert going_on == (message[0] != "bye")
+
+
+def pickle_of_a_class_this_process_lacks() -> bytes:
+    """A message as a newer grok-tui might send it: pickled from a module this one does not have."""
+    module = types.ModuleType("grok_tui_of_the_future")
+    module.Frame = type("Frame", (), {"__module__": module.__name__})
+    sys.modules[module.__name__] = module
+    try:
+        return pickle.dumps(("frame", module.Frame(), []))
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_a_message_this_version_cannot_unpickle_ends_the_client_with_one_line(tmp_path):
+    """A frame holding a class this grok-tui lacks (a newer run's): no traceback, one line."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    server = RunServer(run_dir, Control(), handshake_timeout=HANDSHAKE_S)
+    with server.bind():
+        server.start([], {"experiment": "synthetic", "steps": 200})
+        session = AttachSession(run_dir)
+        thread = threading.Thread(target=session.run, daemon=True)
+        thread.start()
+        wait_until(lambda: server.clients == 1, timeout=GUARD_S)
+        with server._lock:
+            peer = server._peers[0]
+        with peer._send_lock:  # not inside the greeting
+            peer.conn.send_bytes(pickle_of_a_class_this_process_lacks())
+        thread.join(GUARD_S)
+        assert not thread.is_alive()
+        _, _, error = session.mailbox.take()
+        assert error is not None and one_line(error) and "cannot read (ModuleNotFoundError" in error

@@ -272,7 +272,7 @@ class AttachSession:
             while not cancelled():
                 if not self._conn.poll(0.1):
                     continue
-                if not self._take(self._conn.recv()):
+                if not self._take(self._receive()):
                     return
         except (EOFError, OSError):
             self.mailbox.fail(self._gone())
@@ -292,24 +292,44 @@ class AttachSession:
                 return None
         return reach(self.run_dir)
 
+    def _receive(self) -> Any:
+        """The next message, unpickled: the server has proved it holds the run's key, so it is the run's own
+        process; but one of another grok-tui version may send what this one cannot rebuild."""
+        try:
+            return self._conn.recv()
+        except (EOFError, OSError):
+            raise
+        except Exception as e:  # whatever pickle raises for a class or field this version lacks
+            return _Unreadable(f"{type(e).__name__}: {e}")
+
     def _take(self, message: Any) -> bool:
-        """Act on one message from the run; False once it has said goodbye."""
-        kind = message[0]
-        if kind == "hello":
-            _, self.info, rows, snapshot = message
-            if snapshot is not None:
+        """Act on one message from the run (channel.py lists them); False once it has said goodbye, or has
+        sent what this client cannot read (said in one line: the monitor shows the run as ended)."""
+        match message:
+            case ("hello", dict() as info, list() as rows, snapshot) if _is_frame(snapshot, rows, optional=True):
+                self.info = info
+                if snapshot is not None:
+                    self.mailbox.put(snapshot, rows)
+                elif rows:
+                    self.mailbox.put_rows(rows)
+            case ("frame", snapshot, list() as rows) if _is_frame(snapshot, rows):
                 self.mailbox.put(snapshot, rows)
-            elif rows:
-                self.mailbox.put_rows(rows)
-        elif kind == "frame":
-            self.mailbox.put(message[1], message[2])
-        elif kind == "reply" and message[2] is not None:
-            self.mailbox.notice(f"the run refused a command: {message[2]}")
-        elif kind == "bye":
-            self.ended = message[1]
-            if self.ended != "finished":  # stopped from elsewhere (another terminal, grok-tui stop), or a fault
-                self.mailbox.notice(f"the run has ended: {self.ended}")
-            return False
+            case ("reply", _, None):
+                pass
+            case ("reply", _, str() as error):
+                self.mailbox.notice(f"the run refused a command: {error}")
+            case ("bye", str() as reason):
+                self.ended = reason
+                if reason != "finished":  # stopped from elsewhere (another terminal, grok-tui stop), or a fault
+                    self.mailbox.notice(f"the run has ended: {reason}")
+                return False
+            case _:
+                what = message.why if isinstance(message, _Unreadable) else _kind(message)
+                self.mailbox.fail(
+                    f"the run sent a message this grok-tui cannot read ({what}); is the run's grok-tui the same "
+                    f"version as this one? grok-tui watch {self.run_dir} reads its files"
+                )
+                return False
         return True
 
     def _gone(self) -> str:
@@ -328,6 +348,24 @@ class AttachSession:
                 self._conn.send_bytes(encode_command({"id": self._next_id, **to_wire(command)}))
             except (OSError, ValueError):
                 self.mailbox.notice("the run is not reachable: the command was not sent")
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    why: str
+
+
+def _is_frame(snapshot: Any, rows: list[Any], optional: bool = False) -> bool:
+    return (isinstance(snapshot, Snapshot) or (optional and snapshot is None)) and all(
+        isinstance(row, Metrics) for row in rows
+    )
+
+
+def _kind(message: Any) -> str:
+    """What a message that is not one of ours looks like, in a few words."""
+    if isinstance(message, tuple) and message and isinstance(message[0], str):
+        return f"a {message[0][:20]!r} message of {len(message)} parts"
+    return f"a {type(message).__name__}"
 
 
 class _Commands:
