@@ -401,9 +401,9 @@ def _attach(argv: list[str]) -> int:
     else:
         run_dir = _run_dir_arg("attach", args.run_dir)
     try:
-        # An authenticated connection, as the monitor's will be: a run that cannot be steered from here is
+        # The monitor's own authenticated connection, made first: a run that cannot be steered from here is
         # refused now, not shown as stopped by a monitor while it trains on.
-        reach(run_dir).close()
+        conn = reach(run_dir)
     except NotServed:
         state = describe(run_dir).state
         raise UsageError(
@@ -414,7 +414,7 @@ def _attach(argv: list[str]) -> int:
         raise UsageError(str(e)) from None
     from grok_tui.ui.app import run_attach
 
-    return run_attach(run_dir, theme=theme, refresh=refresh)
+    return run_attach(run_dir, theme=theme, refresh=refresh, conn=conn)
 
 
 def _ls(argv: list[str]) -> int:

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -249,9 +250,10 @@ class AttachSession:
 
     CONNECT_POLL_S = 0.05
 
-    def __init__(self, run_dir: Path, process: Any = None):
+    def __init__(self, run_dir: Path, process: Any = None, conn: Connection | None = None):
         self.run_dir = Path(run_dir)
         self.process = process  # a subprocess.Popen while the run's own process is starting, or None
+        self._reached = conn  # a connection already made (`grok-tui attach` checks with the one it keeps)
         self.mailbox = Mailbox()
         self.control = Control(_Commands(self))
         self.ended: str | None = None  # the run's goodbye: "finished", "stopped", "fault: ..."
@@ -283,6 +285,8 @@ class AttachSession:
                 self._conn.close()
 
     def _connect(self, cancelled: Callable[[], bool]) -> Any:
+        if self._reached is not None:
+            return self._reached
         if self.process is not None:
             try:
                 wait_until_served(self.run_dir, self.process, cancelled=cancelled)

@@ -517,9 +517,10 @@ def run_watch(
     return _exit_status(GrokApp(session=session, theme=theme, refresh=refresh, compare=others, label=names[0]))
 
 
-def run_attach(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
+def run_attach(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S, conn: Any = None) -> int:
+    """The monitor over a run served elsewhere; `conn`, an authenticated connection to it already made."""
     spec = RunSpec(load_config(run_dir), Path(run_dir))  # `r` restarts it with the next seed, as anywhere
-    return _exit_status(GrokApp(spec, session=AttachSession(run_dir), theme=theme, refresh=refresh))
+    return _exit_status(GrokApp(spec, session=AttachSession(run_dir, conn=conn), theme=theme, refresh=refresh))
 
 
 def _exit_status(app: GrokApp, **run: Any) -> int:
