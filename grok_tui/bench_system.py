@@ -39,14 +39,14 @@ def sample_cost_s() -> float:
 def steps_per_s(experiment: str, device: str, seconds: float, workdir: Path) -> dict[bool, list[float]]:
     """Steps per second in alternating windows of `seconds`, keyed by whether frames carried the figures."""
     from grok_tui.bench import config_for, run_flags
-    from grok_tui.runner import _with_system
+    from grok_tui.runner import SystemFrames
     from grok_tui.train import Snapshot, new_run
     from grok_tui.train.session import Batcher
 
     run_dir = workdir / "system"
     trainer = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir).build()
     plain = Batcher(lambda snapshot, rows: None)
-    measured = Batcher(_with_system(lambda snapshot, rows: None, trainer.device))
+    measured = Batcher(SystemFrames(lambda snapshot, rows: None, trainer.device))
     rates: dict[bool, list[float]] = {True: [], False: []}
     state: dict[str, Any] = {"window": -1, "start": None}  # window -1: warm-up, not counted
 

@@ -12,11 +12,14 @@ or yesterday in another.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -52,11 +55,12 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
                 write_config(spec.run_dir, spec.cfg.to_dict())
             trainer = spec.build(control)
             server.start(_rows(spec.run_dir), {"experiment": spec.cfg.experiment, "steps": spec.cfg.steps})
-            frames = Batcher(_with_system(server.publish, trainer.device))
-            status = run_headless(
-                trainer, out, err, also=record_pauses(spec.run_dir, frames), watched=lambda: server.clients > 0
-            )
-            frames.flush()
+            with SystemFrames(server.publish, trainer.device).running() as publish:
+                frames = Batcher(publish)
+                status = run_headless(
+                    trainer, out, err, also=record_pauses(spec.run_dir, frames), watched=lambda: server.clients > 0
+                )
+                frames.flush()
         except BaseException:
             mark_ended(spec.run_dir, "crashed", trainer.step if trainer else None)
             raise
@@ -66,16 +70,54 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
     return status
 
 
-def _with_system(
-    publish: Callable[[Snapshot, list[Metrics]], None], device: torch.device
-) -> Callable[[Snapshot, list[Metrics]], None]:
-    """`publish`, each frame carrying this process's figures: they reach a monitor on any box."""
-    uuid = None
-    if device.type == "cuda":  # the pid finds the GPU, except in a container (NVML sees the host's pids)
-        uuid = str(torch.cuda.get_device_properties(device).uuid)
-        uuid = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
-    sampler = SystemSampler(os.getpid(), gpu_uuid=uuid)
-    return lambda snapshot, rows: publish(dataclasses.replace(snapshot, system=sampler.sample()), rows)
+class SystemFrames:
+    """Frames on their way out, each carrying this process's figures, so they reach a monitor on any box.
+
+    The trainer sends no frame while paused, and a slow model none between two evaluations; so while
+    none has gone out for a sample's interval, the last one goes out again with fresh figures (only when
+    they changed: a paused run's stay the same, and cost the link nothing), and a monitor never shows
+    the figures of a minute ago, nor a paused run at 100% CPU.
+    """
+
+    def __init__(self, publish: Callable[[Snapshot, list[Metrics]], None], device: torch.device):
+        self._publish = publish
+        uuid = None
+        if device.type == "cuda":  # the pid finds the GPU, except in a container (NVML sees the host's pids)
+            uuid = str(torch.cuda.get_device_properties(device).uuid)
+            uuid = uuid if uuid.startswith("GPU-") else f"GPU-{uuid}"
+        self._sampler = SystemSampler(os.getpid(), gpu_uuid=uuid)
+        self._lock = threading.Lock()  # the trainer's frames and the refresher's, one at a time, in order
+        self._last: Snapshot | None = None
+        self._sent = 0.0
+
+    def __call__(self, snapshot: Snapshot, rows: list[Metrics]) -> None:
+        with self._lock:
+            self._last = dataclasses.replace(snapshot, system=self._sampler.sample())
+            self._sent = time.monotonic()
+            self._publish(self._last, rows)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[SystemFrames]:
+        """Refresh the figures of a run that sends no frames, until the block ends."""
+        done = threading.Event()
+        refresher = threading.Thread(target=self._refresh, args=(done,), name="grok-tui-system", daemon=True)
+        refresher.start()
+        try:
+            yield self
+        finally:
+            done.set()
+            refresher.join()
+
+    def _refresh(self, done: threading.Event) -> None:
+        while not done.wait(self._sampler.interval):
+            with self._lock:
+                if self._last is None or time.monotonic() - self._sent < self._sampler.interval:
+                    continue
+                fresh = self._sampler.sample()
+                self._sent = time.monotonic()
+                if fresh != self._last.system:
+                    self._last = dataclasses.replace(self._last, system=fresh)
+                    self._publish(self._last, [])
 
 
 def _ending(trainer: Trainer) -> str:

@@ -163,6 +163,17 @@ def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(t
         assert system.cpu_percent > 20 and system.rss_bytes > 50 * 2**20
         assert system.gpu_percent is None  # no GPU on this box
 
+        # Paused, the trainer sends no frames: the last one comes again with fresh figures, not those of
+        # the moment it paused (a paused run at 100% CPU).
+        session.control.toggle("pause")
+
+        def idle() -> bool:
+            snapshot, _, _ = session.mailbox.take()
+            return snapshot is not None and snapshot.paused and snapshot.system.cpu_percent < 20
+
+        wait_until(idle, timeout=30, every=0.1)
+        session.control.toggle("pause")
+
         # ls samples it by its pid, beside the runs that are not running.
         listing = subprocess.run(
             [sys.executable, "-m", "grok_tui", "ls", str(tmp_path)], capture_output=True, text=True, timeout=60
