@@ -31,7 +31,7 @@ from grok_tui.files import WriteError
 from grok_tui.headless import run_headless
 from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
 from grok_tui.runs import mark_ended, mark_running, record_pauses
-from grok_tui.system import SystemSampler
+from grok_tui.system import SystemSampler, SystemStats
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control, check_hyper
 from grok_tui.train.launch import STARTED
@@ -70,13 +70,22 @@ def serve(spec: RunSpec, out: TextIO | None = None, err: TextIO | None = None) -
     return status
 
 
+# How often the figures of a run that sends no frames are refreshed.
+IDLE_REFRESH_S = 5.0
+
+
+def _shown(stats: SystemStats | None) -> str | None:
+    return stats.describe() if stats is not None else None
+
+
 class SystemFrames:
     """Frames on their way out, each carrying this process's figures, so they reach a monitor on any box.
 
     The trainer sends no frame while paused, and a slow model none between two evaluations; so while
-    none has gone out for a sample's interval, the last one goes out again with fresh figures (only when
-    they changed: a paused run's stay the same, and cost the link nothing), and a monitor never shows
-    the figures of a minute ago, nor a paused run at 100% CPU.
+    none has gone out for IDLE_REFRESH_S, the last one goes out again with fresh figures, and a monitor
+    never shows the figures of a minute ago, nor a paused run at 100% CPU. Only when they read
+    differently, and at most every IDLE_REFRESH_S: a paused run's CPU wavers between 0% and 2%, and each
+    redraw of the status line costs a slow link a few hundred bytes (`bench`'s paused column).
     """
 
     def __init__(self, publish: Callable[[Snapshot, list[Metrics]], None], device: torch.device):
@@ -109,13 +118,13 @@ class SystemFrames:
             refresher.join()
 
     def _refresh(self, done: threading.Event) -> None:
-        while not done.wait(self._sampler.interval):
+        while not done.wait(IDLE_REFRESH_S / 4):
             with self._lock:
-                if self._last is None or time.monotonic() - self._sent < self._sampler.interval:
+                if self._last is None or time.monotonic() - self._sent < IDLE_REFRESH_S:
                     continue
                 fresh = self._sampler.sample()
                 self._sent = time.monotonic()
-                if fresh != self._last.system:
+                if _shown(fresh) != _shown(self._last.system):
                     self._last = dataclasses.replace(self._last, system=fresh)
                     self._publish(self._last, [])
 
