@@ -30,15 +30,18 @@ PAIRS = ("all", "unordered")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def clip(text: str) -> str:
+    """A value's text as a one-line message quotes it: a 400-digit int from the channel or a file is named,
+    not printed whole."""
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class ConfigError(ValueError):
     """A config value that is not allowed: names the field, the value and what would be right."""
 
     def __init__(self, field: str, value: Any, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
-        shown = repr(value)  # a 400-digit int from the channel or a file is named, not printed whole
-        super().__init__(
-            f"{field}: {shown if len(shown) <= 40 else shown[:37] + '...'} is not allowed; expected {allowed}"
-        )
+        super().__init__(f"{field}: {clip(repr(value))} is not allowed; expected {allowed}")
 
     @property
     def flag(self) -> str:

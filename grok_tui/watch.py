@@ -26,7 +26,7 @@ from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.session import Mailbox
-from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot
+from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot, checked
 from grok_tui.train.trainer import look_inside
 
 POLL_S = 0.25
@@ -40,7 +40,7 @@ class WatchSession:
         self.cfg = load_config(self.run_dir)
         self.comparing = comparing  # how many runs the monitor shows, this one first (the status says so)
         self.mailbox = Mailbox()
-        self._bad: set[str] = set()  # files already reported: one line each, not one per poll
+        self._bad: set[Path] = set()  # files already reported: one line each, not one per poll
         self._sampler: SystemSampler | None = None
         self._sampled_at = -SAMPLE_INTERVAL_S
         self._system: SystemStats | None = None
@@ -68,7 +68,8 @@ class WatchSession:
                 except RunDirError:
                     checkpoint_mtime = None  # caught mid-rename: try again next time
                 except CheckpointError as e:
-                    self._report(CHECKPOINT, f"{e}; the weights are not shown")
+                    path = self.run_dir / CHECKPOINT
+                    self._report(path, f"{path}: {e}; the weights are not shown")
             if rows:
                 last = rows[-1]
             sampled = self._sample_system()
@@ -94,18 +95,12 @@ class WatchSession:
 
     def _checked(self, name: str, records: list, parse: Callable) -> list:
         """The records that parse; the first bad one in each file is reported, the rest skipped quietly."""
-        good = []
-        for record in records:
-            try:
-                good.append(parse(record))
-            except RecordError as e:
-                self._report(name, f"{e}; record skipped")
-        return good
+        return checked(records, parse, self.run_dir / name, self._report)
 
-    def _report(self, name: str, problem: str) -> None:
-        if name not in self._bad:
-            self._bad.add(name)
-            self.mailbox.notice(f"{self.run_dir / name}: {problem}")
+    def _report(self, path: Path, line: str) -> None:
+        if path not in self._bad:
+            self._bad.add(path)
+            self.mailbox.notice(line)
 
     def _snapshot(self, last: Metrics, events: list[Event], inside: tuple) -> Snapshot:
         matrices, spectrum, parity = inside

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grok_tui.config import RunConfig, is_finite, is_int
+from grok_tui.config import RunConfig, clip, is_finite, is_int
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.runlog import METRICS, JsonlFollower, RunDirError, RunLog, read_jsonl
 from grok_tui.runs import RunInfo, process_state
 from grok_tui.sweep.grid import Axis, Grid, GridError, Member, build_grid
 from grok_tui.sweep.phases import LEVELS, PHASES, PhaseRule, classify, milestones, settled
 from grok_tui.sweep.text import LETTERS
-from grok_tui.train.snapshot import Metrics, RecordError
+from grok_tui.train.snapshot import Metrics, RecordError, checked
 
 SWEEP = "sweep.json"
 MEMBERS = "members.jsonl"
@@ -128,6 +128,10 @@ def read_sweep(root: Path) -> SweepInfo:
     return SweepInfo(root, grid, rule, workers, given)
 
 
+def _shown(value: Any) -> str:
+    return clip(repr(value))
+
+
 # The fields a sweep's flags may set: a run's config, less the preset's name (sweep.json has its own).
 GIVEN_FIELDS = frozenset(f.name for f in dataclasses.fields(RunConfig)) - {"experiment"}
 
@@ -145,12 +149,6 @@ def _check_given(given: Any) -> None:
 
 def _is_plain(v: Any) -> bool:
     return isinstance(v, (str, bool)) or is_finite(v)
-
-
-def _shown(value: Any) -> str:
-    """A value as a message quotes it: repr (one line, whatever it holds), cut short."""
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def member_record(
@@ -245,19 +243,6 @@ def _is_nan(v: Any) -> bool:
 
 def _is_reason(v: Any) -> bool:
     return isinstance(v, str) and 0 < len(v) <= 1000 and len(v.splitlines()) == 1
-
-
-def checked(
-    records: Iterable[Any], parse: Callable[[Any], Any], path: Path, report: Callable[[Path, str], None]
-) -> list[Any]:
-    """The records `parse` takes; each one it refuses (RecordError) is skipped and reported, naming the file."""
-    good = []
-    for record in records:
-        try:
-            good.append(parse(record))
-        except RecordError as e:
-            report(path, f"{path}: {e}; record skipped")
-    return good
 
 
 def member_rows(records: Iterable[Any], path: Path, report: Callable[[Path, str], None]) -> list[dict[str, Any]]:
@@ -449,7 +434,6 @@ __all__ = [
     "SweepView",
     "Notices",
     "check_member",
-    "checked",
     "create_sweep",
     "describe_sweep",
     "find_sweeps",

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from grok_tui.config import GROKFAST_LAMB, L1, LR, NORM_TARGET, WEIGHT_DECAY, is_finite, is_int
+from grok_tui.config import GROKFAST_LAMB, L1, LR, NORM_TARGET, WEIGHT_DECAY, clip, is_finite, is_int
 
 
 class CheckpointError(ValueError):
@@ -29,8 +29,7 @@ class CheckpointError(ValueError):
 def _shown(value: Any) -> str:
     if isinstance(value, torch.Tensor):
         return f"a tensor of shape {_shape(value)}"
-    text = " ".join(repr(value).split())  # one line, whatever is nested inside
-    return text if len(text) <= 40 else text[:37] + "..."
+    return clip(" ".join(repr(value).split()))  # one line, whatever is nested inside
 
 
 def _shape(t: torch.Tensor) -> str:

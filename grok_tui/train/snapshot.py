@@ -8,12 +8,14 @@ value must become one line naming the field, never a crash in a view.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from grok_tui.config import clip
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.system import SystemStats
 
@@ -49,9 +51,21 @@ class RecordError(ValueError):
 
     def __init__(self, field: str, value: Any, allowed: str):
         self.field, self.value, self.allowed = field, value, allowed
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        shown = clip(repr(value))
         super().__init__(f"{field}: {shown} is not allowed; expected {allowed}")
+
+
+def checked(
+    records: Iterable[Any], parse: Callable[[Any], Any], path: Path, report: Callable[[Path, str], None]
+) -> list[Any]:
+    """The records `parse` takes; each one it refuses (RecordError) is skipped and reported, naming the file."""
+    good = []
+    for record in records:
+        try:
+            good.append(parse(record))
+        except RecordError as e:
+            report(path, f"{path}: {e}; record skipped")
+    return good
 
 
 def _is_num(v: Any) -> bool:

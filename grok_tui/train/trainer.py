@@ -73,8 +73,13 @@ class _Finite:
 
     step: int
     weights: list[torch.Tensor]
-    moments: dict[int, dict[str, Any]]  # AdamW's state, by parameter index
+    moments: list[dict[str, Any] | None]  # AdamW's state of each parameter (None before its first step)
     ema: list[torch.Tensor] | None  # Grokfast's
+
+
+def _cloned(entry: dict[str, Any]) -> dict[str, Any]:
+    """An optimizer's state of one parameter, its tensors copied (its step count among them)."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
 
 
 class Trainer:
@@ -513,14 +518,11 @@ class Trainer:
         """Copy the state of now (just found finite) as the one to go back to; a few copies of the
         weights' size at the evaluation cadence, on the device, with no transfer."""
         self._finite = None  # the old copy freed before the new one is made: one copy at most, never two
-        index = {id(p): i for i, p in enumerate(self._params)}
+        state = self.optimizer.state
         self._finite = _Finite(
             step=self.step,
             weights=[p.detach().clone() for p in self._params],
-            moments={
-                index[id(p)]: {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
-                for p, entry in self.optimizer.state.items()
-            },
+            moments=[_cloned(state[p]) if p in state else None for p in self._params],
             ema=None if self.grokfast is None or self.grokfast.ema is None else [t.clone() for t in self.grokfast.ema],
         )
 
@@ -557,10 +559,9 @@ class Trainer:
         for p, w in zip(self._params, good.weights, strict=True):
             p.copy_(w)
         self.optimizer.state.clear()
-        for i, entry in good.moments.items():
-            self.optimizer.state[self._params[i]] = {
-                k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in entry.items()
-            }
+        for p, entry in zip(self._params, good.moments, strict=True):
+            if entry is not None:
+                self.optimizer.state[p] = _cloned(entry)
         if self.grokfast is not None:
             self.grokfast.ema = None if good.ema is None else [t.clone() for t in good.ema]
         self.step = good.step
