@@ -223,8 +223,12 @@ def test_the_status_line_shows_the_figures_where_they_fit(width, shown):
     run(scenario())
 
 
-def test_a_frame_without_figures_shows_no_system_piece():
+@pytest.mark.parametrize("finished", [False, True])
+def test_a_frame_without_figures_or_of_a_finished_run_shows_no_system_piece(finished):
     rows, snapshot = synthetic_run()
+    # A finished run's process has ended: the figures of its last second are not shown as if live.
+    figures = SystemStats(97.0, 412 * 2**20) if finished else None
+    snapshot = dataclasses.replace(snapshot, finished=finished, system=figures)
 
     async def scenario():
         app = GrokApp(session=FakeSession(rows, snapshot))

@@ -85,8 +85,9 @@ class StatusPane(LeanLines, Static):
             "step": pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
             "speed": pair("speed", f"{m.steps_per_s:,.0f}/s"),
             "time": pair("time", _clock(m.elapsed_s)),
-            # The run process's own figures, from its frames (or sampled by pid for a run read from its files).
-            "system": [(f"{snapshot.system.describe()}  ", label)] if snapshot.system else [],
+            # The run process's own figures, from its frames (or sampled by pid for a run read from its files);
+            # a finished run's process has ended, and its last figures would be read as today's.
+            "system": [(f"{snapshot.system.describe()}  ", label)] if snapshot.system and not snapshot.finished else [],
             "state": [(state, state_style)],
         }
         # A narrow terminal drops the least telling pieces rather than wrapping
