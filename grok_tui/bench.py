@@ -636,6 +636,7 @@ def wait_for_exit(exit_code: Callable[[], int | None]) -> int | None:
 def measure_run_test(
     experiment: str, device: str, seconds: float, size: tuple[int, int], workdir: Path, refresh: float | None = None
 ) -> Rate:
+    from grok_tui.sources.attached import AttachedRun
     from grok_tui.train import new_run
     from grok_tui.ui.app import GrokApp
     from grok_tui.ui.pacing import DEFAULT_REFRESH_S
@@ -646,7 +647,7 @@ def measure_run_test(
     cpu = CpuSampler(os.getpid())  # the UI is this process; the trainer, its spawned child
 
     async def drive() -> None:
-        app = GrokApp(spec, backend="process", refresh=refresh or DEFAULT_REFRESH_S)
+        app = GrokApp(AttachedRun.start(spec), refresh=refresh or DEFAULT_REFRESH_S)
         async with app.run_test(size=size) as pilot:
             watch = WindowWatch(run_dir, seconds, cpu)
             while not watch.done():
@@ -689,19 +690,6 @@ def collect_snapshots(experiment: str) -> list:
     return [unique[step] for step in sorted(unique)]
 
 
-class FeedSession:
-    """Stands in for a training session: the benchmark fills the mailbox, nothing trains."""
-
-    def __init__(self) -> None:
-        from grok_tui.train.session import Mailbox
-
-        self.mailbox = Mailbox()
-        self.control = None  # read-only, like `grok-tui watch`
-
-    def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
-        return None  # the app's worker calls this; there is no loop to run
-
-
 class GcClock:
     """Seconds spent in Python's garbage collector so far (gc.callbacks brackets each collection)."""
 
@@ -729,6 +717,7 @@ def render_now(widget) -> None:
 
 def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[float]]:
     """Milliseconds per frame for each pane, over the last PANE_FRAMES snapshots."""
+    from grok_tui.sources.manual import ManualSource
     from grok_tui.ui.app import GrokApp
     from grok_tui.ui.panes.curves import CurvesPane
     from grok_tui.ui.panes.frequencies import FrequenciesPane
@@ -740,10 +729,10 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[f
     if not earlier:  # a very slow experiment: keep one snapshot back to start the history
         earlier, timed = snapshots[:1], snapshots[1:]
     times: dict[str, list[float]] = {}
-    session, clock = FeedSession(), GcClock()
+    session, clock = ManualSource(), GcClock()
 
     async def drive() -> None:
-        app = GrokApp(session=session)
+        app = GrokApp(session)
         async with app.run_test(size=size) as pilot:
             # The history up to the first timed frame arrives as one frame, drawn by the app itself.
             session.mailbox.put(earlier[-1], [s.metrics for s in earlier])
@@ -774,7 +763,7 @@ def time_one_frame(app, panes: list, times: dict[str, list[float]], clock: GcClo
         spent = time.perf_counter() - start - (clock.total - gc_before)
         times.setdefault(name, []).append(spent * 1000)
 
-    snapshot, rows, _ = app.session.mailbox.take()
+    snapshot, rows, _ = app.source.mailbox.take()
     for row in rows:
         app.history.add(row.to_dict())
     app.snapshot = snapshot
@@ -991,7 +980,8 @@ def run(args: argparse.Namespace) -> None:
 def measure_command_latency(experiment: str, device: str, workdir: Path, presses: int = 40) -> list[float]:
     """Milliseconds from a key's command leaving a client to a frame that shows it applied, over a run's
     channel, as `grok-tui attach` sends them (the goal: within 100 ms)."""
-    from grok_tui.train import AttachSession, new_run
+    from grok_tui.sources.attached import AttachedRun
+    from grok_tui.train import new_run
     from grok_tui.train.launch import start, stop, wait_until_served
 
     run_dir = workdir / f"latency-{device}"
@@ -999,7 +989,8 @@ def measure_command_latency(experiment: str, device: str, workdir: Path, presses
     process = start(spec)
     try:
         wait_until_served(run_dir, process)
-        session = AttachSession(run_dir)
+        session = AttachedRun(run_dir)
+        assert session.control is not None
         threading.Thread(target=session.run, daemon=True).start()
         snapshot = _frame(session, lambda s: s.step > 0)
         times = []

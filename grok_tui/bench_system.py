@@ -41,7 +41,7 @@ def steps_per_s(experiment: str, device: str, seconds: float, workdir: Path) -> 
     from grok_tui.bench import config_for, run_flags
     from grok_tui.runner import SystemFrames
     from grok_tui.train import Snapshot, new_run
-    from grok_tui.train.session import Batcher
+    from grok_tui.train.frames import Batcher
 
     run_dir = workdir / "system"
     trainer = new_run(config_for(run_flags(experiment, device, run_dir)), run_dir).build()

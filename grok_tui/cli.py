@@ -256,9 +256,11 @@ def _run(argv: list[str]) -> int:
             from grok_tui.runner import serve
 
             return serve(spec)
-        from grok_tui.ui.app import run_app
+        from grok_tui.sources.attached import AttachedRun
+        from grok_tui.ui.app import run_monitor
 
-        return run_app(spec, theme=theme, refresh=refresh)
+        # The run trains in a process of its own, and this monitor attaches to it like any other client.
+        return run_monitor(AttachedRun.start(spec), theme=theme, refresh=refresh)
     except ChannelError:
         raise  # another process trains this run: one line, not a crash
     except Exception as e:
@@ -331,9 +333,10 @@ def _watch(argv: list[str]) -> int:
         if run_dir.resolve() in seen:  # a run compared with itself says nothing
             raise UsageError(f"watch {text!r}: the same run as {seen[run_dir.resolve()]!r}; name each run once")
         seen[run_dir.resolve()] = text
-    from grok_tui.ui.app import run_watch
+    from grok_tui.sources.watched import WatchedRun
+    from grok_tui.ui.app import run_monitor
 
-    return run_watch(run_dirs[0], theme=theme, refresh=refresh, compare=run_dirs[1:])
+    return run_monitor(WatchedRun(run_dirs[0], compare=run_dirs[1:]), theme=theme, refresh=refresh)
 
 
 def _detach(spec: Any) -> int:
@@ -412,9 +415,10 @@ def _attach(argv: list[str]) -> int:
         ) from None
     except ChannelError as e:  # its process lives, but cannot be reached: what is true, and what to do
         raise UsageError(str(e)) from None
-    from grok_tui.ui.app import run_attach
+    from grok_tui.sources.attached import AttachedRun
+    from grok_tui.ui.app import run_monitor
 
-    return run_attach(run_dir, theme=theme, refresh=refresh, conn=conn)
+    return run_monitor(AttachedRun(run_dir, conn=conn), theme=theme, refresh=refresh)
 
 
 def _ls(argv: list[str]) -> int:

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import TextIO
 
 from grok_tui.metrics import FIT_ACC, GENERALIZED_ACC
+from grok_tui.process import stop_on_signals
 from grok_tui.runlog import read_jsonl
 from grok_tui.train import Metrics, Snapshot, Trainer, summarize
-from grok_tui.train.session import stop_on_signals
 from grok_tui.train.snapshot import RecordError
 
 

@@ -34,10 +34,11 @@ from grok_tui.runs import mark_ended, mark_running, record_pauses
 from grok_tui.system import SystemSampler, SystemStats
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control, check_hyper
+from grok_tui.train.frames import Batcher
 from grok_tui.train.launch import STARTED
 from grok_tui.train.server import RunServer
-from grok_tui.train.session import Batcher, RunSpec
 from grok_tui.train.snapshot import Metrics, RecordError, Snapshot
+from grok_tui.train.spec import RunSpec
 from grok_tui.train.trainer import Trainer
 
 

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from grok_tui.metrics import neuron_spectrum
-from grok_tui.train.session import Mailbox
 from grok_tui.train.snapshot import Event, Metrics, Snapshot
 
 
@@ -51,20 +48,3 @@ def synthetic_run(steps: int = 3000, every: int = 50, p: int = 31, width: int = 
         spectrum=neuron_spectrum(embedding),
     )
     return rows, snapshot
-
-
-class FakeSession:
-    """Hands the app one fixed frame; commands go to a list instead of a trainer."""
-
-    def __init__(self, rows: list[Metrics], snapshot: Snapshot, control=None, error: str | None = None):
-        self.mailbox = Mailbox()
-        self.mailbox.put(snapshot, rows)
-        if error:
-            self.mailbox.fail(error)
-        self.control = control
-        self.run_dir = None
-
-    def run(self, cancelled=lambda: False) -> None:
-        # Like a real session, it lives until the app stops it.
-        while not cancelled():
-            time.sleep(0.02)

@@ -14,18 +14,22 @@ from textual import events
 
 from grok_tui.history import History
 from grok_tui.runlog import read_jsonl
+from grok_tui.sources.attached import AttachedRun
+from grok_tui.sources.in_process import InProcessRun
+from grok_tui.sources.manual import ManualSource
+from grok_tui.sources.watched import WatchedRun
 from grok_tui.train import new_run
+from grok_tui.train.control import SetHyper
 from grok_tui.ui.app import GrokApp
 from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.screens.value_input import ValueInput
-from grok_tui.watch import WatchSession
 from tests.conftest import tiny_config
-from tests.fakes import FakeSession, synthetic_run
+from tests.fakes import synthetic_run
 
 
 def live_app(tmp_path, **changes):
     cfg = tiny_config(steps=10_000_000, eval_every=10, **changes)
-    return GrokApp(new_run(cfg, tmp_path / "run"), backend="thread", frame_interval=0.05)
+    return GrokApp(InProcessRun(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
 
 
 async def wait_for(pilot, condition, timeout=10.0):
@@ -42,7 +46,7 @@ async def training_past(pilot, app, step):
 
 def fake_app(**session_kwargs) -> GrokApp:
     """The app over a fixed synthetic run: no trainer, fully deterministic."""
-    return GrokApp(session=FakeSession(*synthetic_run(), **session_kwargs))
+    return GrokApp(ManualSource(*synthetic_run(), **session_kwargs))
 
 
 def status_text(app) -> str:
@@ -88,13 +92,8 @@ def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
 def test_weight_decay_modal_rejects_bad_values(typed, says):
     async def scenario():
         rows, snapshot = synthetic_run()
-        sent = []
-
-        class Control:
-            def set(self, name, value):
-                sent.append((name, value))
-
-        app = GrokApp(session=FakeSession(rows, snapshot, control=Control()))
+        source = ManualSource(rows, snapshot, steerable=True)
+        app = GrokApp(source)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None)
             await pilot.press("w")
@@ -108,7 +107,7 @@ def test_weight_decay_modal_rejects_bad_values(typed, says):
             field.value = "0.05"
             await pilot.press("enter")
             await wait_for(pilot, lambda: not isinstance(app.screen, ValueInput))
-        assert sent == [("weight_decay", 0.05)]
+        assert source.sent == [SetHyper("weight_decay", 0.05)]
 
     run(scenario())
 
@@ -179,7 +178,7 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
     trainer.run()
 
     async def scenario():
-        app = GrokApp(session=WatchSession(tmp_path / "run"), frame_interval=0.05)
+        app = GrokApp(WatchedRun(tmp_path / "run"), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
             assert app.snapshot.matrices  # weights came from the checkpoint
@@ -282,13 +281,13 @@ def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
         app = live_app(tmp_path, seed=5)
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 50)
-            first_dir = app.spec.run_dir
+            first_dir = app.source.run_dir
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.spec.cfg.seed == 6 and app.snapshot is not None)
+            await wait_for(pilot, lambda: app.source.config["seed"] == 6 and app.snapshot is not None)
             await wait_for(pilot, lambda: app.snapshot.step >= 20)
-            assert app.spec.run_dir != first_dir and app.spec.run_dir.parent == first_dir.parent
+            assert app.source.run_dir != first_dir and app.source.run_dir.parent == first_dir.parent
             await pilot.press("q")
-        return first_dir, app.spec.run_dir
+        return first_dir, app.source.run_dir
 
     first, second = run(scenario())
     assert (first / "checkpoint.pt").exists()  # the first run was stopped cleanly
@@ -410,7 +409,7 @@ def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path):
 def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
     async def scenario():
         cfg = tiny_config(steps=10_000_000, checkpoint_every_s=3600.0)
-        app = GrokApp(new_run(cfg, tmp_path / "run"), backend="process", frame_interval=0.05)
+        app = GrokApp(AttachedRun.start(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 200, timeout=30)
             await pilot.press("c")
@@ -418,7 +417,7 @@ def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
             said = next(n for n in notes(app) if "checkpoint saved at step" in n)
             written = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
             assert f"step {written:,}" in said and written > 200
-            app.session.process.kill()  # the run's process dies
+            app.source.process.kill()  # the run's process dies
             await wait_for(pilot, lambda: app.error is not None)
             mtime = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime
             await pilot.press("c")
@@ -496,7 +495,7 @@ def test_watch_writes_nothing_into_the_run_it_watches(tmp_path, monkeypatch):
     monkeypatch.chdir(elsewhere)
 
     async def scenario():
-        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
             await pilot.press("x", "s")
@@ -522,7 +521,7 @@ def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
         )
 
     async def scenario():
-        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 2)
@@ -546,7 +545,7 @@ def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
         f.write(json.dumps({**good, "step": 60, "train_loss": None}) + "\n")  # a diverged loss is allowed
 
     async def scenario():
-        app = GrokApp(session=WatchSession(run_dir), frame_interval=0.05)
+        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 1)
@@ -560,12 +559,7 @@ def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
 def test_the_modals_error_wraps_inside_the_modal():
     async def scenario():
         rows, snapshot = synthetic_run()
-
-        class Control:
-            def set(self, name, value):
-                pass
-
-        app = GrokApp(session=FakeSession(rows, snapshot, control=Control()))
+        app = GrokApp(ManualSource(rows, snapshot, steerable=True))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None)
             await pilot.press("w")
@@ -608,7 +602,7 @@ def test_a_trainer_that_fails_before_its_first_frame_says_why(tmp_path):
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"garbage")  # damaged after the CLI's checks
 
     async def scenario():
-        app = GrokApp(RunSpec(spec.cfg, spec.run_dir, resume=True), backend="thread", frame_interval=0.05)
+        app = GrokApp(InProcessRun(RunSpec(spec.cfg, spec.run_dir, resume=True)), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: "STOPPED" in status_text(app))
             assert "not a readable checkpoint" in status_text(app) and "starting" not in status_text(app)

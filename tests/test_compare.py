@@ -9,10 +9,10 @@ from grok_tui.cli import main
 from grok_tui.compare import fit, labels
 from grok_tui.config import PRESETS
 from grok_tui.runlog import RunLog
+from grok_tui.sources.watched import CurvesFollower, WatchedRun
 from grok_tui.ui.app import GrokApp
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.plot import SeriesPlot
-from grok_tui.watch import CurvesFollower, WatchSession
 from tests.conftest import tiny_config
 from tests.fakes import synthetic_run
 from tests.test_app import live_app, run, status_text, training_past, wait_for
@@ -156,8 +156,8 @@ def test_watch_overlays_two_runs_with_a_legend_and_follows_the_second_as_it_grow
     b = write_run(tmp_path / "b", rows[:20], weight_decay=1.0)
 
     async def scenario():
-        other = CurvesFollower(b, "wd 1")
-        app = GrokApp(session=WatchSession(a, comparing=2), compare=[other], label="wd 0.05", frame_interval=0.05)
+        app = GrokApp(WatchedRun(a, compare=[b]), frame_interval=0.05)
+        (other,) = app.source.others
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 3000)
             for plot_id in ("loss", "acc"):
@@ -209,7 +209,7 @@ def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 50)
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.spec.cfg.seed == 6 and app.snapshot is not None)
+            await wait_for(pilot, lambda: app.source.config["seed"] == 6 and app.snapshot is not None)
             ghost = app.ghost
             assert ghost is not None and ghost.label == "seed 5 (previous)" and ghost.faded
             old_steps = ghost.series("test_acc").steps
@@ -225,7 +225,7 @@ def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
             assert np.array_equal(app.ghost.series("test_acc").steps, old_steps)  # the new run leaves it be
 
             await pilot.press("r")  # a second restart: the ghost is now the run just left, and only it
-            await wait_for(pilot, lambda: app.spec.cfg.seed == 7 and app.snapshot is not None)
+            await wait_for(pilot, lambda: app.source.config["seed"] == 7 and app.snapshot is not None)
             assert app.ghost.label == "seed 6 (previous)"
             await wait_for(pilot, lambda: [line.label for line in plot._lines][1::2] == ["seed 6 (previous)", "test"])
             await pilot.press("q")
@@ -257,11 +257,11 @@ def test_the_cli_names_each_run_by_what_differs(capsys, tmp_path, monkeypatch):
     built = []
     monkeypatch.setattr(app_module, "_exit_status", lambda app: built.append(app) or 0)
     assert run_cli(capsys, "watch", str(a), str(b)) == (0, "")
-    assert built[0].label == "wd 0.05" and [o.label for o in built[0].compare] == ["wd 1"]
+    assert built[0].source.label == "wd 0.05" and [o.label for o in built[0].source.others] == ["wd 1"]
     assert run_cli(capsys, "watch", str(b), str(c)) == (0, "")  # the same config: the directory names
-    assert built[1].label == "b" and [o.label for o in built[1].compare] == ["c"]
+    assert built[1].source.label == "b" and [o.label for o in built[1].source.others] == ["c"]
     assert run_cli(capsys, "watch", str(a)) == (0, "")  # one run: as ever, no legend of runs
-    assert built[2].label is None and built[2].compare == []
+    assert built[2].source.label is None and built[2].source.others == []
 
 
 def legend_labels(app, plot_id):
@@ -310,7 +310,7 @@ def test_a_legend_too_wide_for_its_plot_is_shortened_not_dropped_and_widens_agai
     a = write_run(tmp_path / "a", rows, experiment="tiny-one")
     b = write_run(tmp_path / "b", rows, experiment="tiny-two", **wide)
     app = watched_app(capsys, monkeypatch, a, b)
-    full = [app.label, app.compare[0].label]
+    full = [app.source.label, app.source.others[0].label]
     assert full == ["tiny-one, p 23, frac 0.5 +3 more", "tiny-two, p 29, frac 0.4 +3 more"]
 
     def shown_whole(plot_id, texts):
@@ -338,7 +338,7 @@ def test_two_runs_of_one_config_among_others_are_numbered_one_and_two(capsys, mo
     b = write_run(tmp_path / "b", rows, weight_decay=1.0)
     c = write_run(tmp_path / "c", rows, weight_decay=0.05)
     app = watched_app(capsys, monkeypatch, a, b, c)
-    assert [app.label, *(other.label for other in app.compare)] == ["wd 0.05 #1", "wd 1", "wd 0.05 #2"]
+    assert [app.source.label, *(other.label for other in app.source.others)] == ["wd 0.05 #1", "wd 1", "wd 0.05 #2"]
 
 
 def test_a_sweep_named_among_runs_is_called_a_sweep_and_its_members_offered(capsys, monkeypatch, tmp_path):
@@ -357,4 +357,4 @@ def test_a_sweep_named_among_runs_is_called_a_sweep_and_its_members_offered(caps
         assert "config.json" not in err
     # What it offers works: a member beside a run.
     app = watched_app(capsys, monkeypatch, a, info.member_dir(info.grid.members[0]))
-    assert len(app.compare) == 1
+    assert len(app.source.others) == 1

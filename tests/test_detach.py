@@ -25,8 +25,8 @@ import torch
 
 from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
+from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import KEY, SOCKET, connect, encode_command, is_served
-from grok_tui.train.session import AttachSession
 from tests.test_faults import TINY, monitor_pid, wait_until
 
 FOREVER = ["--steps", "100000000"]
@@ -67,13 +67,13 @@ def detached(tmp_path):
             pass
 
 
-def attached(run_dir: Path) -> AttachSession:
-    session = AttachSession(run_dir)
+def attached(run_dir: Path) -> AttachedRun:
+    session = AttachedRun(run_dir)
     threading.Thread(target=session.run, daemon=True).start()
     return session
 
 
-def next_frame(session: AttachSession, condition=lambda snapshot: True, timeout: float = 20):
+def next_frame(session: AttachedRun, condition=lambda snapshot: True, timeout: float = 20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         snapshot, _, error = session.mailbox.take()
@@ -384,7 +384,7 @@ def test_a_hang_up_detaches_and_attach_steers_the_run_from_another_terminal(deta
 def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_detaches(detached):
     from grok_tui.config import RunConfig
     from grok_tui.runlog import load_config
-    from grok_tui.train.session import RunSpec
+    from grok_tui.train.spec import RunSpec
     from grok_tui.ui.app import GrokApp
     from tests.test_app import notes, run, wait_for
 
@@ -393,7 +393,7 @@ def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_
     assert isinstance(spec.cfg, RunConfig)
 
     async def scenario():
-        app = GrokApp(spec, session=AttachSession(run_dir), frame_interval=0.05)
+        app = GrokApp(AttachedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 100, timeout=30)
             # What the files do not hold: the weights and the spectrum, live.

@@ -43,11 +43,11 @@ from grok_tui.runlog import (
     load_config,
     read_jsonl,
 )
+from grok_tui.sources.watched import WatchedRun
 from grok_tui.train import Trainer, new_run, resume_run
 from grok_tui.train.checkpoint import CheckpointError
 from grok_tui.train.snapshot import Event, Metrics, RecordError
 from grok_tui.ui.screens.value_input import parse_hyper, parse_norm, parse_subset
-from grok_tui.watch import WatchSession
 from tests.conftest import tiny_config
 
 # Derandomized (the same examples on every run, so CI cannot flake) and no example database (nothing
@@ -493,7 +493,7 @@ def test_event_with_a_huge_int_is_record_error(e, name, value):
 @given(metrics=FILE_BYTES, events=FILE_BYTES, cuts=st.lists(st.integers(0, 300), max_size=4))
 @example(metrics=b"\xff\xfe{\n\x00\n{}\r\n", events=b'{"step":0,"kind":"x"}\n', cuts=[1, 5])
 def test_watch_reads_any_file_in_any_chunks(run_dir, metrics, events, cuts):
-    session = WatchSession(run_dir)
+    session = WatchedRun(run_dir)
     for name, data, parse, kind in (
         (METRICS, metrics, Metrics.from_dict, Metrics),
         (EVENTS, events, Event.from_dict, Event),

@@ -26,10 +26,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from grok_tui.runlog import read_jsonl
+from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import MAX_COMMAND_BYTES, SOCKET, connect
 from grok_tui.train.control import WIRE_NAMES, Control, from_wire
 from grok_tui.train.server import RunServer
-from grok_tui.train.session import AttachSession
 from tests.fakes import synthetic_run
 from tests.test_detach import alive, cli, pid_of
 from tests.test_faults import TINY, wait_until
@@ -314,7 +314,7 @@ messages = (
 @example(message=("bye", "finished"))
 @example(message=("bye",))
 def test_a_client_takes_any_message_as_one_of_ours_or_ends_with_one_line(tmp_path_factory, message):
-    session = AttachSession(tmp_path_factory.mktemp("run"))
+    session = AttachedRun(tmp_path_factory.mktemp("run"))
     going_on = session._take(message)
     snapshot, rows, error = session.mailbox.take()
     if error is not None:
@@ -345,7 +345,7 @@ def test_a_message_this_version_cannot_unpickle_ends_the_client_with_one_line(tm
     server = RunServer(run_dir, Control(), handshake_timeout=HANDSHAKE_S)
     with server.bind():
         server.start([], {"experiment": "synthetic", "steps": 200})
-        session = AttachSession(run_dir)
+        session = AttachedRun(run_dir)
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         wait_until(lambda: server.clients == 1, timeout=GUARD_S)

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from grok_tui.cli import main
-from grok_tui.train.session import Mailbox
+from grok_tui.sources.manual import ManualSource
 from grok_tui.ui.app import GrokApp
 from grok_tui.ui.pacing import Cadence, Pacer, parse_refresh
 from grok_tui.ui.panes import lean
@@ -124,17 +124,6 @@ def test_refresh_accepts_seconds():
 # ---- the app draws what is due and changed ------------------------------------------------------------
 
 
-class FeedSession:
-    """A read-only session whose frames the test puts in by hand."""
-
-    def __init__(self) -> None:
-        self.mailbox = Mailbox()
-        self.control = None
-
-    def run(self, cancelled=lambda: False) -> None:
-        return None
-
-
 class Spy:
     """Counts the calls of one method of one widget."""
 
@@ -163,7 +152,7 @@ async def started(pilot, clock):
     app = pilot.app
     app.pacer.clock = clock
     rows, snapshot = synthetic_run()
-    app.session.mailbox.put(snapshot, rows)
+    app.source.mailbox.put(snapshot, rows)
     app.draw_frame()
     await pilot.pause(0.1)
     return rows, snapshot
@@ -182,26 +171,26 @@ def spies(app):
 def test_new_metrics_redraw_the_curves_and_status_but_not_the_unchanged_weights():
     async def scenario():
         clock = Clock()
-        app = GrokApp(session=FeedSession())
+        app = GrokApp(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             rows, snapshot = await started(pilot, clock)
             seen = spies(app)
             clock.now += 10  # every group is due
-            app.session.mailbox.put(*later(snapshot, rows))
+            app.source.mailbox.put(*later(snapshot, rows))
             app.draw_frame()
             assert len(seen["loss"]) == 1 and len(seen["status"]) == 1
             assert len(seen["heatmap"]) == len(seen["bars"]) == len(seen["readout"]) == 0
 
             # The same frame once more: nothing to draw at all.
             clock.now += 10
-            app.session.mailbox.put(app.snapshot, [])
+            app.source.mailbox.put(app.snapshot, [])
             app.draw_frame()
             assert len(seen["loss"]) == 1 and len(seen["status"]) == 1 and len(seen["heatmap"]) == 0
 
             # A new inspection: the weights redraw (the frequencies only if their figures moved).
             weights = {name: m * -1.0 for name, m in snapshot.matrices.items()}
             clock.now += 10
-            app.session.mailbox.put(dataclasses.replace(app.snapshot, matrices=weights), [])
+            app.source.mailbox.put(dataclasses.replace(app.snapshot, matrices=weights), [])
             app.draw_frame()
             assert len(seen["heatmap"]) == 1
 
@@ -211,14 +200,14 @@ def test_new_metrics_redraw_the_curves_and_status_but_not_the_unchanged_weights(
 def test_between_its_turns_a_heavy_pane_waits_and_the_status_does_not():
     async def scenario():
         clock = Clock()
-        app = GrokApp(session=FeedSession())
+        app = GrokApp(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             rows, snapshot = await started(pilot, clock)
             seen = spies(app)
             for _ in range(4):  # four ticks of 0.25 s, a new frame before each
                 clock.now += app.pacer.tick
                 snapshot, rows = later(snapshot, rows)
-                app.session.mailbox.put(snapshot, rows)
+                app.source.mailbox.put(snapshot, rows)
                 app.draw_frame()
             assert len(seen["status"]) == 4  # 4 a second
             assert len(seen["loss"]) == 2  # 2 a second
@@ -229,7 +218,7 @@ def test_between_its_turns_a_heavy_pane_waits_and_the_status_does_not():
 def test_paused_nothing_is_redrawn():
     async def scenario():
         clock = Clock()
-        app = GrokApp(session=FeedSession())
+        app = GrokApp(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, clock)
             seen = spies(app)
@@ -243,7 +232,7 @@ def test_paused_nothing_is_redrawn():
 
 def test_a_new_norm_repaints_the_title_line_not_the_whole_pane():
     async def scenario():
-        app = GrokApp(session=FeedSession())
+        app = GrokApp(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, Clock())
             pane = app.query_one(NormPane)
@@ -351,7 +340,7 @@ def test_merging_keeps_every_cell_and_joins_what_looks_the_same():
 
 def test_the_lean_screen_is_the_same_picture_as_the_plain_one(monkeypatch):
     async def screen():
-        app = GrokApp(session=FeedSession())
+        app = GrokApp(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, Clock())
             return [cells(strip) for strip in app.screen._compositor.render_strips()]

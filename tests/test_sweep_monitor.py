@@ -16,13 +16,14 @@ import pytest
 from grok_tui.cli import main
 from grok_tui.runlog import RunLog
 from grok_tui.runs import read_record
+from grok_tui.sweep.launch import sweep_state
 from grok_tui.sweep.phases import PhaseRule
 from grok_tui.sweep.store import SweepFollower, create_sweep, member_record, write_members
 from grok_tui.train.snapshot import Metrics
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
 from grok_tui.ui.panes.plot import SeriesPlot
-from grok_tui.ui.sweep_app import SweepApp, sweep_state
+from grok_tui.ui.sweep_app import SweepApp
 from tests.test_app import notes, run, wait_for
 
 STEPS = 100

@@ -14,11 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 
+from grok_tui.sources.attached import AttachedRun
+from grok_tui.sources.manual import ManualSource
+from grok_tui.sources.watched import WatchedRun
 from grok_tui.system import Nvml, SystemSampler, SystemStats, sample_now
-from grok_tui.train.session import AttachSession
 from grok_tui.ui.app import GrokApp
-from grok_tui.watch import WatchSession
-from tests.fakes import FakeSession, synthetic_run
+from tests.fakes import synthetic_run
 from tests.test_app import run, status_text
 from tests.test_faults import TINY, wait_until
 
@@ -145,7 +146,7 @@ def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(t
         timeout=120,
     )
     assert started.returncode == 0, started.stderr
-    session = AttachSession(run_dir)
+    session = AttachedRun(run_dir)
     threading.Thread(target=session.run, daemon=True).start()
     try:
         seen = []
@@ -182,7 +183,7 @@ def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(t
         assert header.split()[-1] == "SYSTEM" and re.search(r"cpu \d+% mem \d+(\.\d)?M$", line), listing.stdout
 
         # watch of the live run reads its files, and samples its process the same way.
-        watching = WatchSession(run_dir)
+        watching = WatchedRun(run_dir)
         threading.Thread(target=watching.run, daemon=True).start()
 
         def sampled() -> bool:
@@ -212,7 +213,7 @@ def test_the_status_line_shows_the_figures_where_they_fit(width, shown):
     snapshot = dataclasses.replace(snapshot, system=figures)
 
     async def scenario():
-        app = GrokApp(session=FakeSession(rows, snapshot))
+        app = GrokApp(ManualSource(rows, snapshot))
         async with app.run_test(size=(width, 30)) as pilot:
             await pilot.pause(0.3)
             first = status_text(app).splitlines()[0]
@@ -231,7 +232,7 @@ def test_a_frame_without_figures_or_of_a_finished_run_shows_no_system_piece(fini
     snapshot = dataclasses.replace(snapshot, finished=finished, system=figures)
 
     async def scenario():
-        app = GrokApp(session=FakeSession(rows, snapshot))
+        app = GrokApp(ManualSource(rows, snapshot))
         async with app.run_test(size=(160, 30)) as pilot:
             await pilot.pause(0.3)
             assert "mem" not in status_text(app)

@@ -38,6 +38,7 @@ import torch
 
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
+from grok_tui.process import stop_on_signals
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
 from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
@@ -53,7 +54,6 @@ from grok_tui.sweep.store import (
     write_members,
 )
 from grok_tui.sweep.text import diagram, progress_line
-from grok_tui.train.session import stop_on_signals
 
 # How often the headless driver prints a progress line.
 PROGRESS_EVERY_S = 2.0

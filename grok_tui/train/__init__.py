@@ -13,7 +13,8 @@ _HOMES = {
     "grok_tui.train.control": ("Control", "Pause", "Resume", "SaveCheckpoint", "SetHyper", "Stop", "check_hyper"),
     "grok_tui.train.snapshot": ("Event", "Metrics", "Snapshot"),
     "grok_tui.train.trainer": ("DeviceError", "Trainer", "resolve_device", "summarize"),
-    "grok_tui.train.session": ("AttachSession", "Mailbox", "RunSpec", "ThreadSession", "new_run", "resume_run"),
+    "grok_tui.train.frames": ("Batcher", "Mailbox"),
+    "grok_tui.train.spec": ("RunSpec", "new_run", "resume_run"),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from grok_tui.train import channel
 from grok_tui.train.control import Control, from_wire
-from grok_tui.train.session import Mailbox
+from grok_tui.train.frames import Mailbox
 from grok_tui.train.snapshot import Metrics, Snapshot
 
 # How long the end of a run waits for clients to take their last frame and the goodbye.

@@ -16,9 +16,8 @@ import contextlib
 import gc
 import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import events
 from textual.app import ComposeResult
@@ -29,13 +28,10 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from grok_tui.compare import labels
-from grok_tui.config import RunConfig
 from grok_tui.files import WriteError
 from grok_tui.history import History
-from grok_tui.runlog import RunDirError, default_run_dir, export_csv, load_config
-from grok_tui.train.launch import start as start_run
-from grok_tui.train.memory import WontFit
-from grok_tui.train.session import AttachSession, RunSpec, ThreadSession, new_run
+from grok_tui.runlog import export_csv
+from grok_tui.sources import CannotRestart, Mode, Source
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.monitor import KeyRow, MonitorApp
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
@@ -46,9 +42,6 @@ from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.panes.weights import WeightsPane
 from grok_tui.ui.screens.help import HelpScreen
 from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
-
-if TYPE_CHECKING:
-    from grok_tui.watch import CurvesFollower
 
 # The longest the app waits before it looks for a new frame; the panes redraw at their own pace (ui/pacing.py).
 FRAME_INTERVAL_S = 0.25
@@ -116,27 +109,19 @@ class GrokApp(MonitorApp[int]):
 
     def __init__(
         self,
-        spec: RunSpec | None = None,
+        source: Source,
         *,
-        session: Any = None,
         theme: str | None = None,
-        backend: str = "process",
         frame_interval: float = FRAME_INTERVAL_S,
         refresh: float = DEFAULT_REFRESH_S,
-        compare: Sequence[CurvesFollower] = (),
-        label: str | None = None,
     ) -> None:
-        """`compare`: other runs whose curves are overlaid on this one's (`grok-tui watch A B`), run
-        i + 1 of the comparison in palette colour i + 1; `label` names this run in their legend."""
+        """Runs compared with this one (`source.others`, `grok-tui watch A B`) are drawn on the curves, run
+        i + 1 of the comparison in palette colour i + 1; `source.label` names this run in their legend."""
         super().__init__(theme)
-        self.spec = spec
-        self.backend = backend
         self.pacer = Pacer(Cadence.for_refresh(refresh), tick=frame_interval)
         self.frame_interval = self.pacer.tick
-        self.session = session or self._new_session(spec)
+        self.source = source
         self.history = History()
-        self.compare = list(compare)
-        self.label = label
         # The run before the last restart, frozen: drawn faded behind the new one (one, never more).
         self.ghost: Overlay | None = None
         self.snapshot: Snapshot | None = None
@@ -164,6 +149,7 @@ class GrokApp(MonitorApp[int]):
         gc.freeze()
         self._apply_theme(self.theme_name)
         self._apply_size()
+        self._describe_source()
         self.set_interval(self.frame_interval, self.draw_frame)
         self._start_worker()
         # `kill PID` quits as `q` does: the run flushed and checkpointed, the terminal given back.
@@ -186,32 +172,36 @@ class GrokApp(MonitorApp[int]):
         width, height = size or self.size
         self.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
 
-    # ---- the session -----------------------------------------------------------------
+    # ---- the source -----------------------------------------------------------------
 
-    def _new_session(self, spec: RunSpec | None) -> Any:
-        assert spec is not None, "either a RunSpec or a session"
-        if self.backend == "thread" or spec.run_dir is None:
-            return ThreadSession(spec)
-        # The run trains in a process of its own, and this monitor attaches to it like any other client.
-        return AttachSession(spec.run_dir, start_run(spec))
+    def _describe_source(self) -> None:
+        """A run read from its directory says so on the status line, with the directory in place of the device."""
+        status = self.query_one(StatusPane)
+        mode = self.source.mode
+        if mode.read_only:
+            runs = 1 + len(self.source.others)
+            status.view = f"comparing {runs} runs" if mode is Mode.COMPARING else mode.value
+            status.where = str(self.run_dir) if self.run_dir is not None else None
+        else:
+            status.view = status.where = None
 
     def _start_worker(self) -> None:
-        self.run_worker(self._train, name="training", group="training", thread=True, exclusive=True)
+        self.run_worker(self._follow, name="training", group="training", thread=True, exclusive=True)
 
-    def _train(self) -> None:
+    def _follow(self) -> None:
         worker = get_current_worker()
-        self.session.run(cancelled=lambda: worker.is_cancelled)
+        self.source.run(cancelled=lambda: worker.is_cancelled)
 
     def draw_frame(self) -> None:
         """Take the newest frame, if any, and redraw the panes that are due (the timer's only job)."""
         if not self.query(StatusPane):
             return  # the screen is being torn down (a tick can come after its panes have gone)
-        snapshot, rows, error = self.session.mailbox.take()
-        for notice in self.session.mailbox.take_notices():
+        snapshot, rows, error = self.source.mailbox.take()
+        for notice in self.source.mailbox.take_notices():
             self.notify(notice, severity="warning", timeout=8)
         for row in rows:
             self.history.add(row.to_dict())
-        for other in self.compare:
+        for other in self.source.others:
             if other.poll() and self.snapshot is not None:
                 self.pacer.news()
             for notice in other.take_notices():
@@ -249,20 +239,20 @@ class GrokApp(MonitorApp[int]):
             self.query_one(StatusPane).show(current, self.history, self.error)
 
     def _show_curves(self, snapshot: Snapshot) -> None:
-        overlays = [Overlay(other.label, other.history, i + 1) for i, other in enumerate(self.compare)]
+        overlays = [Overlay(other.label, other.history, i + 1) for i, other in enumerate(self.source.others)]
         if self.ghost is not None:
             overlays.insert(0, self.ghost)
         # No overlays and no label: the pane's single-run drawing, exactly as before.
-        self.query_one(CurvesPane).show(snapshot, self.history, overlays, label=self.label)
+        self.query_one(CurvesPane).show(snapshot, self.history, overlays, label=self.source.label)
 
     # ---- commands ----------------------------------------------------------------------
 
     @property
     def run_dir(self) -> Path | None:
-        return getattr(self.session, "run_dir", None) or (self.spec.run_dir if self.spec else None)
+        return self.source.run_dir
 
     def _control(self):
-        control = getattr(self.session, "control", None)
+        control = self.source.control
         if control is None:
             self.notify("read-only: this view follows a run directory", severity="warning")
         elif not self.training:
@@ -364,12 +354,12 @@ class GrokApp(MonitorApp[int]):
     @property
     def exports(self) -> Path:
         """Where `x` and `s` write: the run directory, or for a watched run (read-only) the current one."""
-        own = self.spec.run_dir if self.spec is not None else None
+        own = self.run_dir if not self.source.mode.read_only else None
         return own or Path(".")
 
     def _export_name(self, name: str) -> str:
-        watched = getattr(self.session, "run_dir", None) if self.spec is None else None
-        return f"{Path(watched).name}-{name}" if watched is not None else name
+        watched = self.run_dir if self.source.mode.read_only else None
+        return f"{watched.name}-{name}" if watched is not None else name
 
     def action_export_csv(self) -> None:
         if self.run_dir is None:
@@ -413,7 +403,7 @@ class GrokApp(MonitorApp[int]):
         self.push_screen(HelpScreen([(display, description) for _, display, _, _, description, _ in KEYS]))
 
     async def action_restart(self) -> None:
-        if self.spec is None:
+        if self.source.control is None:
             self._control()  # says read-only
             return
         if self._restarting or self.snapshot is None:
@@ -421,23 +411,23 @@ class GrokApp(MonitorApp[int]):
         self._restarting = True
         try:
             await self._stop_training()
-            before = self.spec.cfg
-            cfg: RunConfig = before.replace(seed=before.seed + 1)
-            run_dir = default_run_dir(cfg.experiment, self.spec.run_dir.parent if self.spec.run_dir else Path("runs"))
             try:
-                self.spec = new_run(cfg, run_dir)
-            except (RunDirError, WontFit) as e:
+                source = self.source.restarted()
+            except CannotRestart as e:
                 self.notify(str(e), title="cannot restart", severity="error")
                 return
-            self.session = self._new_session(self.spec)
+            before, after = self.source.config or {}, source.config or {}
+            self.source = source
+            self._describe_source()
             if len(self.history):
                 # Named by what sets it apart from the new run (its seed, at least), e.g. `seed 0 (previous)`.
-                previous = labels([before.to_dict(), cfg.to_dict()])[0]
+                previous = labels([before, after])[0]
                 self.ghost = Overlay(f"{previous} (previous)", self.history.freeze(CURVE_SERIES), faded=True)
             self.history = History()
             self.snapshot, self.error = None, None
             self._start_worker()
-            self.notify(f"restarted with seed {cfg.seed} in {run_dir}")
+            where = f" in {source.run_dir}" if source.run_dir is not None else ""
+            self.notify(f"restarted with seed {after.get('seed')}{where}")
         finally:
             self._restarting = False
 
@@ -454,8 +444,12 @@ class GrokApp(MonitorApp[int]):
 
     async def action_detach(self) -> None:
         """Leave the run training on its own; `grok-tui attach RUN_DIR` comes back to it."""
-        if not isinstance(self.session, AttachSession):
-            what = "this view only reads a run directory" if self.spec is None else "this run trains inside the monitor"
+        if not self.source.can_detach:
+            what = (
+                "this view only reads a run directory"
+                if self.source.control is None
+                else "this run trains inside the monitor"
+            )
             self.notify(f"cannot detach: {what}", severity="warning")
             return
         self.detached = self.training
@@ -468,10 +462,9 @@ class GrokApp(MonitorApp[int]):
     async def _stop_training(self, timeout: float = 10.0) -> None:
         """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed:
         the session ends when the run says goodbye, after its last checkpoint."""
-        control = getattr(self.session, "control", None)
         workers = [w for w in self.workers if w.group == "training"]
-        if control is not None and self.training:
-            control.stop()
+        if self.source.control is not None and self.training:
+            self.source.stop()
             await _wait(workers, timeout)
         for worker in workers:
             worker.cancel()
@@ -482,7 +475,7 @@ class GrokApp(MonitorApp[int]):
             self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
 
     def crash_dir(self) -> Path | None:
-        return self.spec.run_dir if self.spec is not None else None  # never a watched run's directory
+        return None if self.source.mode.read_only else self.run_dir  # never a watched run's directory
 
 
 async def _wait(workers: list[Worker], timeout: float) -> None:
@@ -496,31 +489,9 @@ async def _wait(workers: list[Worker], timeout: float) -> None:
         pass  # the run directory is flushed by the trainer's own finally; nothing more to wait for
 
 
-def run_app(
-    spec: RunSpec, theme: str | None = None, backend: str = "process", refresh: float = DEFAULT_REFRESH_S
-) -> int:
-    return _exit_status(GrokApp(spec, theme=theme, backend=backend, refresh=refresh))
-
-
-def run_watch(
-    run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S, compare: Sequence[Path] = ()
-) -> int:
-    """Follow `run_dir`; with `compare`, overlay those runs' curves on its own (the other panes show `run_dir`)."""
-    from grok_tui.watch import CurvesFollower, WatchSession
-
-    session = WatchSession(run_dir, comparing=1 + len(compare))
-    if not compare:
-        return _exit_status(GrokApp(session=session, theme=theme, refresh=refresh))
-    dirs = [Path(run_dir), *map(Path, compare)]
-    names = labels([load_config(d).to_dict() for d in dirs], [d.resolve().name for d in dirs])
-    others = [CurvesFollower(d, name) for d, name in zip(dirs[1:], names[1:], strict=True)]
-    return _exit_status(GrokApp(session=session, theme=theme, refresh=refresh, compare=others, label=names[0]))
-
-
-def run_attach(run_dir: Path, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S, conn: Any = None) -> int:
-    """The monitor over a run served elsewhere; `conn`, an authenticated connection to it already made."""
-    spec = RunSpec(load_config(run_dir), Path(run_dir))  # `r` restarts it with the next seed, as anywhere
-    return _exit_status(GrokApp(spec, session=AttachSession(run_dir, conn=conn), theme=theme, refresh=refresh))
+def run_monitor(source: Source, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
+    """The monitor over `source` until it is closed: its exit status."""
+    return _exit_status(GrokApp(source, theme=theme, refresh=refresh))
 
 
 def _exit_status(app: GrokApp, **run: Any) -> int:
@@ -538,4 +509,4 @@ def _exit_status(app: GrokApp, **run: Any) -> int:
     return code if isinstance(code, int) else 0
 
 
-__all__ = ["GrokApp", "run_app", "run_attach", "run_watch"]
+__all__ = ["GrokApp", "run_monitor"]

@@ -33,19 +33,16 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, ProgressBar, Static
 
 from grok_tui.compare import labels
-from grok_tui.runs import ENDINGS, read_record, running_pid
-from grok_tui.sweep.engine import STARTED  # the first line of each start in output.log
-from grok_tui.sweep.launch import STOP_TIMEOUT_S, start_sweep, stop_sweep
+from grok_tui.sources.watched import CurvesFollower
+from grok_tui.sweep.launch import State, start_sweep, stop_own, sweep_state
 from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepFollower, SweepView
 from grok_tui.sweep.text import LETTERS, duration
-from grok_tui.train.launch import OUTPUT
 from grok_tui.ui.monitor import KeyRow, MonitorApp
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence
 from grok_tui.ui.panes.curves import CurvesPane, Overlay
 from grok_tui.ui.panes.phase_map import Cell, PhaseMapPane, cell_key
 from grok_tui.ui.screens.help import HelpScreen
-from grok_tui.watch import CurvesFollower
 
 if TYPE_CHECKING:
     from grok_tui.sweep.store import MemberView
@@ -92,56 +89,6 @@ class Outcome:
     chosen: int = 0
     message: str | None = None  # a line to print once the terminal is ours again
     status: int = 0
-
-
-@dataclass(frozen=True)
-class State:
-    """Where the sweep's process stands: training, finished, stopped, fault, crashed, or not started."""
-
-    word: str
-    failure: str | None = None  # its last error line, for a process that failed
-
-
-def last_error(root: Path) -> str | None:
-    """The last `grok-tui: error:` line the sweep's process wrote since it last started."""
-    try:
-        lines = (Path(root) / OUTPUT).read_text(errors="replace").splitlines()
-    except OSError:
-        return None
-    starts = [i for i, line in enumerate(lines) if line.startswith(STARTED)]
-    errors = [line for line in lines[starts[-1] if starts else 0 :] if line.startswith(f"{PROG}: error: ")]
-    return errors[-1].removeprefix(f"{PROG}: error: ") if errors else None
-
-
-def sweep_state(root: Path, process: subprocess.Popen[bytes] | None) -> State:
-    """What the process training the sweep is doing (a process of ours, or whatever process.json says)."""
-    if process is not None:
-        code = process.poll()
-        if code is None:
-            return State("training")
-    elif running_pid(root) is not None:
-        return State("training")
-    record = read_record(root)
-    if record is None and process is None:
-        return State("not started")
-    word = record["state"] if record is not None and record["state"] in ENDINGS else "crashed"
-    if word in ("finished", "stopped"):
-        return State(word)
-    status = f" (exit status {process.returncode})" if process is not None else ""
-    return State(word, last_error(root) or f"the sweep's process ended{status}; see {Path(root) / OUTPUT}")
-
-
-def stop_own(root: Path, process: subprocess.Popen[bytes]) -> str:
-    """Stop the sweep's process we started, and wait until it has checkpointed and ended: how it ended."""
-    if running_pid(root) == process.pid:
-        stop_sweep(root)
-    elif process.poll() is None:
-        process.terminate()  # it has not recorded itself yet: nothing to checkpoint
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise TimeoutError(f"the sweep in {root} did not stop within {STOP_TIMEOUT_S:.0f} s") from None
-    return sweep_state(root, process).word
 
 
 class SweepStatus(Static):
@@ -483,7 +430,8 @@ def run_sweep_monitor(
     and leaves its process be.
     """
     from grok_tui.runlog import RunDirError
-    from grok_tui.ui.app import run_watch
+    from grok_tui.sources.watched import WatchedRun
+    from grok_tui.ui.app import run_monitor
 
     root = Path(root)
     follower = SweepFollower(root)
@@ -505,7 +453,7 @@ def run_sweep_monitor(
         if outcome.action == "open" and outcome.member_dir is not None:
             cell, chosen = outcome.cell, outcome.chosen
             try:
-                run_watch(outcome.member_dir, theme=theme, refresh=refresh)
+                run_monitor(WatchedRun(outcome.member_dir), theme=theme, refresh=refresh)
             except RunDirError as e:
                 notice = f"cannot open {outcome.member_dir.name}: {e}"
             continue
@@ -515,4 +463,4 @@ def run_sweep_monitor(
         return outcome.status
 
 
-__all__ = ["Outcome", "State", "SweepApp", "last_error", "run_sweep_monitor", "stop_own", "sweep_state"]
+__all__ = ["Outcome", "SweepApp", "run_sweep_monitor"]

@@ -47,6 +47,9 @@ class StatusPane(LeanLines, Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("starting the trainer…", **kwargs)
         self.note: str | None = None  # a line from the app (read-only, faults) shown in place of nothing
+        # How this run is seen ("watch", "comparing 3 runs") and from where (its directory), when not trained here.
+        self.view: str | None = None
+        self.where: str | None = None
         self._shown: tuple[Snapshot, History, str | None] | None = None
 
     def on_resize(self) -> None:
@@ -80,8 +83,8 @@ class StatusPane(LeanLines, Static):
             return [(f"{name} ", label), (text, value), ("  ", label)]
 
         pieces = {
-            "name": [(f"{snapshot.experiment} ", value)],
-            "device": [(f"on {snapshot.device}  ", label)],
+            "name": [(f"{snapshot.experiment}{f' [{self.view}]' if self.view else ''} ", value)],
+            "device": [(f"on {self.where or snapshot.device}  ", label)],
             "step": pair("step", f"{m.step:,}/{snapshot.total_steps:,}"),
             "speed": pair("speed", f"{m.steps_per_s:,.0f}/s"),
             "time": pair("time", _clock(m.elapsed_s)),

@@ -1,4 +1,4 @@
-"""`grok-tui watch RUN_DIR [RUN_DIR ...]`: a session that reads run directories instead of training.
+"""`grok-tui watch RUN_DIR [RUN_DIR ...]`: a Source that reads run directories instead of training.
 
 It follows metrics.jsonl and events.jsonl as they grow, and reloads the
 checkpoint whenever it changes to show the weights; it never writes. Every
@@ -11,34 +11,54 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import psutil
 
+from grok_tui.compare import labels
 from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.models import build_model
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
 from grok_tui.runs import local_pid
+from grok_tui.sources.base import CannotRestart, Curves, Mode
 from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
-from grok_tui.train.session import Mailbox
+from grok_tui.train.frames import Mailbox
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot, checked
 from grok_tui.train.trainer import look_inside
 
 POLL_S = 0.25
 
+T = TypeVar("T")
+# What the views show of the weights: the matrices, the neurons' spectrum, the parity mass (trainer.look_inside).
+Inside = tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]
 
-class WatchSession:
+
+class WatchedRun:
+    """A Source over a run directory: its files as they grow, never written; with `compare`, other runs'
+    curves drawn over its own (those runs named in the legend by what sets them apart)."""
+
     control = None  # read-only: nothing to steer
+    can_detach = False  # nothing trains here to go on without us
 
-    def __init__(self, run_dir: Path, comparing: int = 1):
+    def __init__(self, run_dir: Path, compare: Sequence[Path] = ()):
         self.run_dir = Path(run_dir)
         self.cfg = load_config(self.run_dir)
-        self.comparing = comparing  # how many runs the monitor shows, this one first (the status says so)
+        self.label: str | None = None
+        self.others: list[Curves] = []
+        if compare:
+            dirs = [self.run_dir, *map(Path, compare)]
+            names = labels(
+                [self.cfg.to_dict()] + [load_config(d).to_dict() for d in dirs[1:]], [d.resolve().name for d in dirs]
+            )
+            self.label = names[0]
+            self.others = [CurvesFollower(d, name) for d, name in zip(dirs[1:], names[1:], strict=True)]
+        self.mode = Mode.COMPARING if self.others else Mode.WATCHED
         self.mailbox = Mailbox()
         self._bad: set[Path] = set()  # files already reported: one line each, not one per poll
         self._sampler: SystemSampler | None = None
@@ -50,7 +70,7 @@ class WatchSession:
         model = build_model(self.cfg, n_classes(self.cfg))
         events: list[Event] = []
         last: Metrics | None = None
-        inside: tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None] = ({}, None, None)
+        inside: Inside = ({}, None, None)
         checkpoint_mtime = None
         while not cancelled():
             rows = self._checked(METRICS, metrics.poll(), Metrics.from_dict)
@@ -77,6 +97,16 @@ class WatchSession:
                 self.mailbox.put(self._snapshot(last, events, inside), rows)
             time.sleep(POLL_S)
 
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.cfg.to_dict()
+
+    def stop(self) -> None:
+        """Nothing to stop: the run is not ours. The monitor's leaving (the worker cancelled) ends the reading."""
+
+    def restarted(self) -> WatchedRun:
+        raise CannotRestart(f"read-only: this view follows {self.run_dir}")
+
     def _sample_system(self) -> bool:
         """Sample the figures of the process training the run, where it trains on this box; whether it
         is time to show a new sample (once a second)."""
@@ -93,7 +123,7 @@ class WatchSession:
         before, self._system = self._system, self._sampler.sample() if self._sampler else None
         return self._system is not None or before is not None
 
-    def _checked(self, name: str, records: list, parse: Callable) -> list:
+    def _checked(self, name: str, records: list[dict[str, Any]], parse: Callable[[dict[str, Any]], T]) -> list[T]:
         """The records that parse; the first bad one in each file is reported, the rest skipped quietly."""
         return checked(records, parse, self.run_dir / name, self._report)
 
@@ -102,13 +132,13 @@ class WatchSession:
             self._bad.add(path)
             self.mailbox.notice(line)
 
-    def _snapshot(self, last: Metrics, events: list[Event], inside: tuple) -> Snapshot:
+    def _snapshot(self, last: Metrics, events: list[Event], inside: Inside) -> Snapshot:
         matrices, spectrum, parity = inside
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
         return Snapshot(
-            experiment=f"{self.cfg.experiment} [{self._mode}]",
-            device=str(self.run_dir),
+            experiment=self.cfg.experiment,
+            device=self.cfg.device,
             total_steps=self.cfg.steps,
             metrics=last,
             paused=paused,
@@ -120,10 +150,6 @@ class WatchSession:
             fault=fault,
             system=self._system,
         )
-
-    @property
-    def _mode(self) -> str:
-        return f"comparing {self.comparing} runs" if self.comparing > 1 else "watch"
 
 
 class CurvesFollower:
@@ -177,4 +203,4 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-__all__ = ["CurvesFollower", "WatchSession"]
+__all__ = ["CurvesFollower", "WatchedRun"]
