@@ -11,12 +11,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig, flag_name
 from grok_tui.crash import report_crash
 from grok_tui.runlog import RunDirError, default_run_dir, load_config
 from grok_tui.train.channel import ChannelError
+from grok_tui.usage import Parser as _Parser
+from grok_tui.usage import UsageError
 
 PROG = "grok-tui"
 
@@ -47,61 +49,6 @@ CONFIG_FLAGS: dict[str, type] = {
 RESUME_FLAGS = ("steps", "device", "threads", "checkpoint_every_s")
 # And the values a key changes, set anew from the resume step on (after a fault: a lower lr, say).
 RESUME_VALUES = ("lr", "weight_decay", "l1")
-
-
-class UsageError(Exception):
-    """One line for the user; the CLI prints it and exits with status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with three of its habits undone, for every command at once."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        # No abbreviations: where a command lacks a flag, argparse took it for the start of a longer one
-        # (`sweep --grokfast` was "ambiguous"), and each new flag would change what an abbreviation means.
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
-        # Help texts are plain text, but argparse %-formats them: a "90%" in one crashed --help.
-        if isinstance(kwargs.get("help"), str):
-            kwargs["help"] = kwargs["help"].replace("%", "%%")
-        return super().add_argument(*args, **kwargs)
-
-    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
-        return super().parse_known_args(self._dash_values(list(sys.argv[1:] if args is None else args)), namespace)
-
-    def _dash_values(self, argv: list[str]) -> list[str]:
-        """Join `--flag -1,1` into `--flag=-1,1` where --flag takes one value.
-
-        argparse reads a word that starts with '-' as a flag unless it is a plain negative number, so
-        `--weight-decay -1,1` was "expected one argument" instead of the value rule's line. Our only
-        short flag is -h: a word after such a flag that starts with one '-' and is no flag is its value.
-        """
-        out: list[str] = []
-        i = 0
-        while i < len(argv):
-            arg = argv[i]
-            if arg == "--":
-                return out + argv[i:]
-            action = self._option_string_actions.get(arg)
-            following = argv[i + 1] if i + 1 < len(argv) else ""
-            if (
-                action is not None
-                and action.nargs is None
-                and following[:1] == "-"
-                and following[:2] != "--"
-                and following not in self._option_string_actions
-            ):
-                out.append(f"{arg}={following}")
-                i += 2
-            else:
-                out.append(arg)
-                i += 1
-        return out
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
