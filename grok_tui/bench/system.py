@@ -38,7 +38,7 @@ def sample_cost_s() -> float:
 
 def steps_per_s(experiment: str, device: str, seconds: float, workdir: Path) -> dict[bool, list[float]]:
     """Steps per second in alternating windows of `seconds`, keyed by whether frames carried the figures."""
-    from grok_tui.bench import config_for, run_flags
+    from grok_tui.bench.experiment import config_for, run_flags
     from grok_tui.runner import SystemFrames
     from grok_tui.train import Snapshot, new_run
     from grok_tui.train.frames import Batcher
