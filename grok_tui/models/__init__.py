@@ -1,37 +1,57 @@
-"""The models, each a GrokModel the monitor can look inside."""
+"""The models, each a GrokModel the monitor can look inside; models/registry.py says what each family is.
+
+The package itself does not import torch: config.py asks the registry which models a task takes, and the
+CLI and the UI read configs long before they build a model (if they ever do). The models are imported on
+first use, here as in `from grok_tui.models import SumMLP`.
+"""
 
 from __future__ import annotations
 
-from grok_tui.config import RunConfig
-from grok_tui.models.article import FactoredMLP, UnfactoredMLP
-from grok_tui.models.base import GrokModel, scale_init
-from grok_tui.models.mlp import ConcatMLP, ParityMLP, SumMLP
-from grok_tui.models.omni import OmniMLP, TeacherMLP
-from grok_tui.models.transformer import OneLayerTransformer
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from grok_tui.config import RunConfig
+    from grok_tui.models.base import GrokModel, scale_init
+    from grok_tui.models.concat import ConcatMLP
+    from grok_tui.models.factored import FactoredMLP
+    from grok_tui.models.omni_mlp import OmniMLP
+    from grok_tui.models.parity_mlp import ParityMLP
+    from grok_tui.models.sum_mlp import SumMLP
+    from grok_tui.models.teacher_mlp import TeacherMLP
+    from grok_tui.models.transformer import OneLayerTransformer
+    from grok_tui.models.unfactored import UnfactoredMLP
 
 
 def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
     """Build from the current torch RNG state (the trainer seeds it first)."""
-    if cfg.model == "sum_mlp":
-        model: GrokModel = SumMLP(cfg.p, cfg.width)
-    elif cfg.model == "factored":
-        model = FactoredMLP(cfg.p, cfg.embed_dim, cfg.width)
-    elif cfg.model == "unfactored":
-        model = UnfactoredMLP(cfg.p, cfg.width)
-    elif cfg.model == "concat":
-        model = ConcatMLP(cfg.p, cfg.embed_dim, cfg.width)
-    elif cfg.model == "transformer":
-        model = OneLayerTransformer(cfg.p, d_model=cfg.embed_dim, d_mlp=cfg.width)
-    elif cfg.model == "parity_mlp":
-        model = ParityMLP(cfg.n_bits, cfg.width, n_classes)
-    elif cfg.model == "omni_mlp":
-        model = OmniMLP(64, cfg.width, 10)  # 8×8 digits, 10 classes, whatever n_classes says
-    elif cfg.model == "teacher_mlp":
-        model = TeacherMLP(5, cfg.width, 5)  # the teacher's 5-d inputs and outputs
-    else:
-        raise ValueError(f"unknown model {cfg.model!r}")
+    from grok_tui.models.base import scale_init
+    from grok_tui.models.registry import family
+
+    model = family(cfg.model).build(cfg, n_classes)
     scale_init(model, cfg.init_scale)
     return model
+
+
+_HOMES = {
+    "GrokModel": "grok_tui.models.base",
+    "scale_init": "grok_tui.models.base",
+    "ConcatMLP": "grok_tui.models.concat",
+    "FactoredMLP": "grok_tui.models.factored",
+    "OmniMLP": "grok_tui.models.omni_mlp",
+    "ParityMLP": "grok_tui.models.parity_mlp",
+    "SumMLP": "grok_tui.models.sum_mlp",
+    "TeacherMLP": "grok_tui.models.teacher_mlp",
+    "OneLayerTransformer": "grok_tui.models.transformer",
+    "UnfactoredMLP": "grok_tui.models.unfactored",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The models and their base, imported when first named (PEP 562)."""
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

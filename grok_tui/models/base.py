@@ -8,8 +8,9 @@ class GrokModel(nn.Module):
     """A model the monitor can look inside.
 
     `neuron_inputs` is the p × H matrix whose column j is how each input number
-    drives hidden neuron j (DESIGN.md, per-neuron DFT); `matrices` are the named
-    2-D weights the heatmap cycles through.
+    drives hidden neuron j (docs/design.md, "Definitions": the per-neuron DFT);
+    `matrices` are the named 2-D weights the heatmap cycles through. Their shapes
+    are declared again by the model's family (models/registry.py).
     """
 
     def neuron_inputs(self) -> torch.Tensor | None:

@@ -6,16 +6,25 @@ Input "a b =" (the "=" token is p), logits read at the last position;
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from grok_tui.models.base import GrokModel
+from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
+from grok_tui.models.registry import Family, modular_classes
+
+if TYPE_CHECKING:
+    from grok_tui.config import RunConfig
+
+N_CTX = 3  # the tokens: "a b ="
 
 
 class OneLayerTransformer(GrokModel):
     causal: torch.Tensor  # a buffer (register_buffer), which nn.Module's typing cannot see
 
-    def __init__(self, p: int, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, n_ctx: int = 3):
+    def __init__(self, p: int, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, n_ctx: int = N_CTX):
         super().__init__()
         assert d_model % n_heads == 0
         self.p, self.n_heads = p, n_heads
@@ -35,8 +44,8 @@ class OneLayerTransformer(GrokModel):
         N(0, 1/d_model), the unembedding from N(0, 1/d_vocab) (d_vocab = p + 1, "=" included), the
         MLP's biases at zero. PyTorch's defaults would start the token embedding ~11x larger."""
         std = self.embed.embedding_dim**-0.5
-        for linear in (self.qkv, self.attn_out, self.mlp_in, self.mlp_out):
-            linear.weight.normal_(0, std)
+        for layer in (self.qkv, self.attn_out, self.mlp_in, self.mlp_out):
+            layer.weight.normal_(0, std)
         self.embed.weight.normal_(0, std)
         self.unembed.weight.normal_(0, (self.p + 1) ** -0.5)
         self.mlp_in.bias.zero_()
@@ -62,3 +71,42 @@ class OneLayerTransformer(GrokModel):
             "mlp in": self.mlp_in.weight.T,
             "output": self.unembed.weight.T,
         }
+
+
+def _activations(cfg: RunConfig, classes: int) -> Activations:
+    d, m = cfg.embed_dim, cfg.width
+    # Saved per token: the residual stream three times, q k v, the attention output and its
+    # reshaped copy (8D), and the MLP's relu (M). Backward adds two M-sized gradients and one D
+    # at the MLP, and at the attention the q, k, v gradients and their stacked copy (6D) beside
+    # what the attention saved.
+    train = N_CTX * max(9 * d + 3 * m, 13 * d) + loss_floats(cfg, classes, True) + N_CTX * INDEX
+    # no_grad: q, k, v and the attention output are locals of forward, alive to its end, so the
+    # MLP runs beside them (5D + 2M), then its output and the last residual beside the relu.
+    forward = max(
+        N_CTX * max(7 * d + m, 5 * d + 2 * m),
+        N_CTX * 7 * d + classes,
+        loss_floats(cfg, classes, False),
+    )
+    return Activations(train, forward)
+
+
+def _parameters(cfg: RunConfig, classes: int) -> int:
+    d, m = cfg.embed_dim, cfg.width
+    embed = (cfg.p + 1) * d + N_CTX * d  # the tokens with "=", and the positions
+    attention = linear(d, 3 * d, bias=False) + linear(d, d, bias=False)
+    return embed + attention + linear(d, m) + linear(m, d) + linear(d, classes, bias=False)
+
+
+FAMILY = Family(
+    build=lambda cfg, classes: OneLayerTransformer(cfg.p, d_model=cfg.embed_dim, d_mlp=cfg.width),
+    classes=modular_classes,
+    parameters=_parameters,
+    activations=_activations,
+    views=lambda cfg, classes: {
+        "embedding": (cfg.p, cfg.embed_dim),
+        "mlp in": (cfg.embed_dim, cfg.width),
+        "output": (cfg.embed_dim, classes),
+    },
+    drivers=("p", "embed_dim", "width"),
+    neurons=lambda cfg: (cfg.p, cfg.embed_dim),
+)

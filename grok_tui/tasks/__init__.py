@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from grok_tui.config import RunConfig
+from grok_tui.models.registry import family
 from grok_tui.tasks.dataset import Dataset
 from grok_tui.tasks.digits import digits_dataset
 from grok_tui.tasks.modular import modular_dataset
@@ -11,21 +14,25 @@ from grok_tui.tasks.teacher import teacher_dataset
 
 
 def n_classes(cfg: RunConfig) -> int:
-    """The number of outputs the task's model has, without building the data."""
-    return {"modular": cfg.p, "parity": 2, "digits": 10, "teacher": 5}[cfg.task]
+    """The number of outputs the run's model has, without building the data (its family declares it)."""
+    return family(cfg.model).classes(cfg)
+
+
+# Each task (config.TASKS) and how its data is made from a config.
+BUILDERS: dict[str, Callable[[RunConfig], Dataset]] = {
+    "modular": lambda cfg: modular_dataset(cfg.p, cfg.op, cfg.train_frac, cfg.seed, cfg.pairs),
+    "parity": lambda cfg: parity_dataset(cfg.n_bits, cfg.k_bits, cfg.n_train, cfg.n_test, cfg.seed),
+    "digits": lambda cfg: digits_dataset(cfg.n_train, cfg.seed),
+    "teacher": lambda cfg: teacher_dataset(cfg.n_train, cfg.n_test, cfg.seed),
+}
 
 
 def build_dataset(cfg: RunConfig) -> Dataset:
-    if cfg.task == "modular":
-        return modular_dataset(cfg.p, cfg.op, cfg.train_frac, cfg.seed, cfg.pairs)
-    if cfg.task == "digits":
-        return digits_dataset(cfg.n_train, cfg.seed)
-    if cfg.task == "teacher":
-        return teacher_dataset(cfg.n_train, cfg.n_test, cfg.seed)
-    return parity_dataset(cfg.n_bits, cfg.k_bits, cfg.n_train, cfg.n_test, cfg.seed)
+    return BUILDERS[cfg.task](cfg)
 
 
 __all__ = [
+    "BUILDERS",
     "Dataset",
     "build_dataset",
     "n_classes",

@@ -10,7 +10,8 @@ import torch
 
 from grok_tui.tasks.dataset import Dataset
 
-N_DIGITS = 1797  # images in sklearn.datasets.load_digits()
+PIXELS = 64  # an image, flattened
+DIGIT_CLASSES = 10
 
 
 def digits_dataset(n_train: int, seed: int) -> Dataset:
@@ -23,4 +24,4 @@ def digits_dataset(n_train: int, seed: int) -> Dataset:
         raise ValueError(f"n_train must be from 1 to {len(y) - 1}, got {n_train}")
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     train, test = perm[:n_train], perm[n_train:]
-    return Dataset(x[train], y[train], x[test], y[test], n_classes=10)
+    return Dataset(x[train], y[train], x[test], y[test], n_classes=DIGIT_CLASSES)

@@ -16,7 +16,7 @@ TEACHER_SEED_OFFSET = 1_000_003
 
 
 def teacher_net(seed: int) -> torch.nn.Module:
-    from grok_tui.models.omni import TeacherMLP
+    from grok_tui.models.teacher_mlp import TeacherMLP
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed + TEACHER_SEED_OFFSET)

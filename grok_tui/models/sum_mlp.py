@@ -1,0 +1,60 @@
+"""The summed-embedding MLP, the model in which grokking is quickest to watch here (mod-add, mod-mul, semi-grok)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from grok_tui.models.base import GrokModel
+from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
+from grok_tui.models.registry import Family, modular_classes
+
+if TYPE_CHECKING:
+    from grok_tui.config import RunConfig
+
+
+class SumMLP(GrokModel):
+    """relu(E[a] + E[b]) @ U: one embedding shared by both operands, their rows summed.
+
+    Taken from the PAIR article's description of its model, without the factoring its
+    notebook has (that model is models/factored.py): the embedding's width is the layer
+    of neurons itself.
+    """
+
+    def __init__(self, p: int, width: int):
+        super().__init__()
+        self.embed = nn.Embedding(p, width)
+        self.unembed = nn.Linear(width, p, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unembed(torch.relu(self.embed(x).sum(dim=1)))
+
+    def neuron_inputs(self) -> torch.Tensor:
+        return self.embed.weight
+
+    def matrices(self) -> dict[str, torch.Tensor]:
+        return {"embedding": self.embed.weight, "output": self.unembed.weight.T}
+
+
+def summed_activations(cfg: RunConfig, classes: int) -> Activations:
+    """Two operands' rows summed into W neurons, then one matrix to the logits (the unfactored model's too)."""
+    w, loss = cfg.width, loss_floats(cfg, classes, True)
+    # Forward: both operands' embeddings (2W) beside their sum (W); the relu (W) is saved for
+    # the loss. Backward ends the same way round: the embedding gradient made contiguous (2W)
+    # beside the relu gradient (W), with the sorted indices.
+    train = max(3 * w, w + loss) + 2 * INDEX
+    forward = max(3 * w, w + classes, loss_floats(cfg, classes, False))
+    return Activations(train, forward)
+
+
+FAMILY = Family(
+    build=lambda cfg, classes: SumMLP(cfg.p, cfg.width),
+    classes=modular_classes,
+    parameters=lambda cfg, classes: cfg.p * cfg.width + linear(cfg.width, classes, bias=False),
+    activations=summed_activations,
+    views=lambda cfg, classes: {"embedding": (cfg.p, cfg.width), "output": (cfg.width, classes)},
+    drivers=("p", "width"),
+    neurons=lambda cfg: (cfg.p, cfg.width),
+)
