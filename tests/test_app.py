@@ -20,7 +20,7 @@ from grok_tui.sources.manual import ManualSource
 from grok_tui.sources.watched import WatchedRun
 from grok_tui.train import new_run
 from grok_tui.train.control import SetHyper
-from grok_tui.ui.app import GrokApp
+from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.screens.value_input import ValueInput
 from tests.conftest import tiny_config
@@ -29,7 +29,7 @@ from tests.fakes import synthetic_run
 
 def live_app(tmp_path, **changes):
     cfg = tiny_config(steps=10_000_000, eval_every=10, **changes)
-    return GrokApp(InProcessRun(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
+    return MonitorApp.for_run(InProcessRun(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
 
 
 async def wait_for(pilot, condition, timeout=10.0):
@@ -41,12 +41,12 @@ async def wait_for(pilot, condition, timeout=10.0):
 
 
 async def training_past(pilot, app, step):
-    await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step >= step)
+    await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step >= step)
 
 
-def fake_app(**session_kwargs) -> GrokApp:
+def fake_app(**session_kwargs) -> MonitorApp:
     """The app over a fixed synthetic run: no trainer, fully deterministic."""
-    return GrokApp(ManualSource(*synthetic_run(), **session_kwargs))
+    return MonitorApp.for_run(ManualSource(*synthetic_run(), **session_kwargs))
 
 
 def status_text(app) -> str:
@@ -63,10 +63,10 @@ def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("right_square_bracket")
-            await wait_for(pilot, lambda: app.snapshot.metrics.weight_decay == 0.5)
+            await wait_for(pilot, lambda: app.home.snapshot.metrics.weight_decay == 0.5)
             await wait_for(pilot, lambda: "wd 0.5" in status_text(app))
             await pilot.press("left_square_bracket", "left_square_bracket")
-            await wait_for(pilot, lambda: app.snapshot.metrics.weight_decay == 0.125)
+            await wait_for(pilot, lambda: app.home.snapshot.metrics.weight_decay == 0.125)
             await pilot.press("q")
         events = read_jsonl(tmp_path / "run" / "events.jsonl")
         assert [(e["kind"], e["old"], e["new"]) for e in events] == [
@@ -93,9 +93,9 @@ def test_weight_decay_modal_rejects_bad_values(typed, says):
     async def scenario():
         rows, snapshot = synthetic_run()
         source = ManualSource(rows, snapshot, steerable=True)
-        app = GrokApp(source)
+        app = MonitorApp.for_run(source)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None)
+            await wait_for(pilot, lambda: app.home.snapshot is not None)
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             field = app.screen.query_one("#value")
@@ -118,12 +118,12 @@ def test_pause_stops_the_step_count_and_resume_restarts_it(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("space")
-            await wait_for(pilot, lambda: app.snapshot.paused)
-            held = app.snapshot.step
+            await wait_for(pilot, lambda: app.home.snapshot.paused)
+            held = app.home.snapshot.step
             await pilot.pause(0.5)
-            assert app.snapshot.step == held and "PAUSED" in status_text(app)
+            assert app.home.snapshot.step == held and "PAUSED" in status_text(app)
             await pilot.press("space")
-            await wait_for(pilot, lambda: app.snapshot.step > held + 20)
+            await wait_for(pilot, lambda: app.home.snapshot.step > held + 20)
             await pilot.press("q")
 
     run(scenario())
@@ -145,14 +145,14 @@ def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     rows = read_jsonl(run_dir / "metrics.jsonl")
     assert (run_dir / "checkpoint.pt").exists()
-    assert rows[-1]["step"] >= app.snapshot.step  # everything shown is on disk
+    assert rows[-1]["step"] >= app.home.snapshot.step  # everything shown is on disk
 
 
 def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path):
     async def scenario():
         app = live_app(tmp_path, lr=10.0, weight_decay=100.0)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.fault is not None)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.fault is not None)
             await pilot.pause(0.2)
             assert "not finite" in status_text(app) and "PAUSED" in status_text(app)
             await pilot.press("q")
@@ -166,7 +166,7 @@ def test_an_exception_in_the_worker_is_shown_not_raised():
     async def scenario():
         app = fake_app(error="RuntimeError: CUDA out of memory")
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.error is not None)
+            await wait_for(pilot, lambda: app.home.error is not None)
             await pilot.pause(0.2)
             assert "CUDA out of memory" in status_text(app) and "STOPPED" in status_text(app)
 
@@ -178,20 +178,20 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
     trainer.run()
 
     async def scenario():
-        app = GrokApp(WatchedRun(tmp_path / "run"), frame_interval=0.05)
+        app = MonitorApp.for_run(WatchedRun(tmp_path / "run"), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
-            assert app.snapshot.matrices  # weights came from the checkpoint
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 30)
+            assert app.home.snapshot.matrices  # weights came from the checkpoint
             with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
                 f.write(
                     '{"step": 40, "train_loss": 0.5, "train_acc": 1.0, "test_loss": 2.0, "test_acc": 0.3,'
                     ' "param_norm": 9.0, "weight_decay": 1.0, "lr": 0.01, "l1": 0.0, "elapsed_s": 1.0,'
                     ' "steps_per_s": 40.0}\n'
                 )
-            await wait_for(pilot, lambda: app.snapshot.step == 40)
+            await wait_for(pilot, lambda: app.home.snapshot.step == 40)
             await pilot.press("right_square_bracket")  # read-only: says so, changes nothing
             await pilot.pause(0.2)
-            assert app.snapshot.metrics.weight_decay == 1.0
+            assert app.home.snapshot.metrics.weight_decay == 1.0
             await pilot.press("q")
 
     run(scenario())
@@ -201,15 +201,15 @@ def test_small_terminal_and_resizing_never_crash():
     async def scenario():
         app = fake_app()
         async with app.run_test(size=(200, 60)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None)
+            await wait_for(pilot, lambda: app.home.snapshot is not None)
             for size in [(80, 24), (60, 20), (40, 12), (20, 8), (200, 60)]:
                 await pilot.resize_terminal(*size)
                 await pilot.pause(0.1)
-                app.draw_frame_now()
-            assert app.has_class("-compact") is False
+                app.home.draw_frame_now()
+            assert app.home.has_class("-compact") is False
             await pilot.resize_terminal(80, 24)
             await pilot.pause(0.1)
-            assert app.has_class("-compact")
+            assert app.home.has_class("-compact")
 
     run(scenario())
 
@@ -224,7 +224,7 @@ def test_a_narrow_status_line_keeps_the_phase_on_its_line():
             assert second.lstrip().startswith("wd ")
             await pilot.resize_terminal(160, 40)
             await pilot.pause(0.1)
-            app.draw_frame_now()
+            app.home.draw_frame_now()
             assert "speed" in status_text(app).splitlines()[0]
 
     run(scenario())
@@ -234,7 +234,7 @@ def test_view_keys_and_themes():
     async def scenario():
         app = fake_app()
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None)
+            await wait_for(pilot, lambda: app.home.snapshot is not None)
             weights = app.query_one("WeightsPane")
             await pilot.press("m")
             assert "output" in str(weights.border_title)
@@ -261,14 +261,14 @@ def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             app.screen.query_one("#value").value = "40"
             await pilot.press("enter")
-            await wait_for(pilot, lambda: app.snapshot.metrics.train_size == 40)
+            await wait_for(pilot, lambda: app.home.snapshot.metrics.train_size == 40)
             await wait_for(pilot, lambda: "UNGROK 40" in status_text(app))
             await pilot.press("n")
-            await wait_for(pilot, lambda: app.snapshot.metrics.norm_target is not None)
+            await wait_for(pilot, lambda: app.home.snapshot.metrics.norm_target is not None)
             await pilot.press("a")
-            await wait_for(pilot, lambda: app.snapshot.metrics.grokfast and "GROKFAST" in status_text(app))
+            await wait_for(pilot, lambda: app.home.snapshot.metrics.grokfast and "GROKFAST" in status_text(app))
             await pilot.press("u")  # restore the full training set
-            await wait_for(pilot, lambda: not app.snapshot.ungrokking)
+            await wait_for(pilot, lambda: not app.home.snapshot.ungrokking)
             await pilot.press("q")
         kinds = [e["kind"] for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
         assert kinds == ["train_size", "norm_constraint", "grokfast", "train_size"]
@@ -281,13 +281,13 @@ def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
         app = live_app(tmp_path, seed=5)
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 50)
-            first_dir = app.source.run_dir
+            first_dir = app.home.source.run_dir
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.source.config["seed"] == 6 and app.snapshot is not None)
-            await wait_for(pilot, lambda: app.snapshot.step >= 20)
-            assert app.source.run_dir != first_dir and app.source.run_dir.parent == first_dir.parent
+            await wait_for(pilot, lambda: app.home.source.config["seed"] == 6 and app.home.snapshot is not None)
+            await wait_for(pilot, lambda: app.home.snapshot.step >= 20)
+            assert app.home.source.run_dir != first_dir and app.home.source.run_dir.parent == first_dir.parent
             await pilot.press("q")
-        return first_dir, app.source.run_dir
+        return first_dir, app.home.source.run_dir
 
     first, second = run(scenario())
     assert (first / "checkpoint.pt").exists()  # the first run was stopped cleanly
@@ -310,8 +310,8 @@ def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_pat
     run(scenario())
 
 
-def test_every_key_is_in_the_command_palette():
-    from grok_tui.ui.app import KEYS
+def test_every_key_is_in_the_command_palette_but_help_and_back_on_the_home_screen():
+    from grok_tui.ui.keys import BACK, HELP, RUN_KEYS
 
     async def scenario():
         app = fake_app()
@@ -319,9 +319,8 @@ def test_every_key_is_in_the_command_palette():
             return {command.title for command in app.get_system_commands(app.screen)}
 
     titles = run(scenario())
-    for _, _, action, _, description, _ in KEYS:
-        if action != "help":
-            assert description in titles
+    for binding in RUN_KEYS:
+        assert (binding.tooltip in titles) == (binding not in (HELP, BACK)), binding.key
 
 
 def test_status_names_a_run_that_settles_part_way_partly_generalized():
@@ -363,10 +362,15 @@ def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
             await training_past(pilot, app, 20)
             # All at once, as a terminal delivers a burst: each acts on what the trainer holds, not on the screen.
             burst(app, "right_square_bracket", "left_square_bracket", "space", "space", "n", "n", "a", "a")
-            await wait_for(pilot, lambda: len(app.snapshot.events) == 8)
-            await wait_for(pilot, lambda: app.snapshot.step > app.snapshot.events[-1].step + 20)
-            now = app.snapshot.now
-            assert (now.weight_decay, now.norm_target, now.grokfast, app.snapshot.paused) == (0.25, None, False, False)
+            await wait_for(pilot, lambda: len(app.home.snapshot.events) == 8)
+            await wait_for(pilot, lambda: app.home.snapshot.step > app.home.snapshot.events[-1].step + 20)
+            now = app.home.snapshot.now
+            assert (now.weight_decay, now.norm_target, now.grokfast, app.home.snapshot.paused) == (
+                0.25,
+                None,
+                False,
+                False,
+            )
             await pilot.press("q")
         events = [(e["kind"], e["old"], e["new"]) for e in read_jsonl(tmp_path / "run" / "events.jsonl")]
         assert [e[:2] for e in events] == [
@@ -390,7 +394,7 @@ def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("space")
-            await wait_for(pilot, lambda: app.snapshot.paused)
+            await wait_for(pilot, lambda: app.home.snapshot.paused)
             for _ in range(3):
                 await pilot.press("right_square_bracket")
                 await pilot.pause(0.3)
@@ -409,16 +413,16 @@ def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path):
 def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
     async def scenario():
         cfg = tiny_config(steps=10_000_000, checkpoint_every_s=3600.0)
-        app = GrokApp(AttachedRun.start(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
+        app = MonitorApp.for_run(AttachedRun.start(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 200, timeout=30)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 200, timeout=30)
             await pilot.press("c")
             await wait_for(pilot, lambda: any("checkpoint saved at step" in n for n in notes(app)))
             said = next(n for n in notes(app) if "checkpoint saved at step" in n)
             written = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"]
             assert f"step {written:,}" in said and written > 200
-            app.source.process.kill()  # the run's process dies
-            await wait_for(pilot, lambda: app.error is not None)
+            app.home.source.process.kill()  # the run's process dies
+            await wait_for(pilot, lambda: app.home.error is not None)
             mtime = (tmp_path / "run" / "checkpoint.pt").stat().st_mtime
             await pilot.press("c")
             await pilot.pause(0.5)
@@ -442,7 +446,7 @@ def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_ther
             resource.setrlimit(resource.RLIMIT_FSIZE, (1000, limits[1]))
             try:
                 await pilot.press("x", "s")
-                await wait_for(pilot, lambda: app.snapshot.fault is not None)
+                await wait_for(pilot, lambda: app.home.snapshot.fault is not None)
                 await wait_for(
                     pilot, lambda: "PAUSED (fault)" in status_text(app) and "File too large" in status_text(app)
                 )
@@ -454,9 +458,9 @@ def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_ther
                 resource.setrlimit(resource.RLIMIT_FSIZE, limits)
                 signal.signal(signal.SIGXFSZ, previous)
             assert not [p.name for p in run_dir.iterdir() if p.suffix in (".csv", ".svg", ".tmp")]
-            held = app.snapshot.step
+            held = app.home.snapshot.step
             await pilot.press("space")  # room again: resume, and what was held back is written
-            await wait_for(pilot, lambda: app.snapshot.step > held + 100 and app.snapshot.fault is None)
+            await wait_for(pilot, lambda: app.home.snapshot.step > held + 100 and app.home.snapshot.fault is None)
             await pilot.press("q")
 
     run(scenario())
@@ -476,7 +480,7 @@ def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path):
             await training_past(pilot, app, 20)
             burst(app, *["r"] * 10)
             await pilot.pause(0.5)
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 20)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 20)
             await pilot.press("q")
 
     run(scenario())
@@ -495,9 +499,9 @@ def test_watch_writes_nothing_into_the_run_it_watches(tmp_path, monkeypatch):
     monkeypatch.chdir(elsewhere)
 
     async def scenario():
-        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
+        app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 30)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 30)
             await pilot.press("x", "s")
             await wait_for(pilot, lambda: sum("saved to" in n or "exported to" in n for n in notes(app)) == 2)
             await pilot.press("q")
@@ -521,13 +525,13 @@ def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
         )
 
     async def scenario():
-        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
+        app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 2)
             said = " | ".join(notes(app))
             assert "metrics.jsonl: train_acc: 'abc'" in said and "events.jsonl: kind: ['x']" in said
-            assert [e.kind for e in app.snapshot.events] == ["weight_decay"]
+            assert [e.kind for e in app.home.snapshot.events] == ["weight_decay"]
             assert app.is_running
             await pilot.press("q")
 
@@ -545,9 +549,9 @@ def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
         f.write(json.dumps({**good, "step": 60, "train_loss": None}) + "\n")  # a diverged loss is allowed
 
     async def scenario():
-        app = GrokApp(WatchedRun(run_dir), frame_interval=0.05)
+        app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 60)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 1)
             assert "metrics.jsonl: elapsed_s: nan" in notes(app)[0]
             assert app.is_running and "step 60/" in status_text(app)
@@ -559,9 +563,9 @@ def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
 def test_the_modals_error_wraps_inside_the_modal():
     async def scenario():
         rows, snapshot = synthetic_run()
-        app = GrokApp(ManualSource(rows, snapshot, steerable=True))
+        app = MonitorApp.for_run(ManualSource(rows, snapshot, steerable=True))
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None)
+            await wait_for(pilot, lambda: app.home.snapshot is not None)
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             app.screen.query_one("#value").value = "-1"
@@ -576,14 +580,13 @@ def test_the_modals_error_wraps_inside_the_modal():
 
 
 def test_a_crash_in_the_app_exits_1_with_one_line_and_the_details_in_the_run_directory(tmp_path, monkeypatch, capfd):
-    from grok_tui.ui.app import _exit_status
     from grok_tui.ui.panes.norm import NormPane
 
     def broken(self, snapshot, history):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(NormPane, "show", broken)
-    code = _exit_status(live_app(tmp_path), headless=True, size=(120, 40))
+    code = live_app(tmp_path).run_for_status(headless=True, size=(120, 40))
     err = capfd.readouterr().err.strip()  # Textual adds nothing: no traceback
     run_dir = tmp_path / "run"
     assert code == 1
@@ -602,7 +605,7 @@ def test_a_trainer_that_fails_before_its_first_frame_says_why(tmp_path):
     (tmp_path / "run" / "checkpoint.pt").write_bytes(b"garbage")  # damaged after the CLI's checks
 
     async def scenario():
-        app = GrokApp(InProcessRun(RunSpec(spec.cfg, spec.run_dir, resume=True)), frame_interval=0.05)
+        app = MonitorApp.for_run(InProcessRun(RunSpec(spec.cfg, spec.run_dir, resume=True)), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: "STOPPED" in status_text(app))
             assert "not a readable checkpoint" in status_text(app) and "starting" not in status_text(app)

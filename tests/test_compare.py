@@ -10,7 +10,7 @@ from grok_tui.compare import fit, labels
 from grok_tui.config import PRESETS
 from grok_tui.runlog import RunLog
 from grok_tui.sources.watched import CurvesFollower, WatchedRun
-from grok_tui.ui.app import GrokApp
+from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.plot import SeriesPlot
 from tests.conftest import tiny_config
@@ -156,10 +156,10 @@ def test_watch_overlays_two_runs_with_a_legend_and_follows_the_second_as_it_grow
     b = write_run(tmp_path / "b", rows[:20], weight_decay=1.0)
 
     async def scenario():
-        app = GrokApp(WatchedRun(a, compare=[b]), frame_interval=0.05)
-        (other,) = app.source.others
+        app = MonitorApp.for_run(WatchedRun(a, compare=[b]), frame_interval=0.05)
+        (other,) = app.home.source.others
         async with app.run_test(size=(160, 48)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step == 3000)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 3000)
             for plot_id in ("loss", "acc"):
                 await wait_for(pilot, lambda p=plot_id: "wd 0.05" in legend(app, p) and "wd 1" in legend(app, p))
             assert "comparing 2 runs" in status_text(app)
@@ -209,8 +209,8 @@ def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await training_past(pilot, app, 50)
             await pilot.press("r")
-            await wait_for(pilot, lambda: app.source.config["seed"] == 6 and app.snapshot is not None)
-            ghost = app.ghost
+            await wait_for(pilot, lambda: app.home.source.config["seed"] == 6 and app.home.snapshot is not None)
+            ghost = app.home.ghost
             assert ghost is not None and ghost.label == "seed 5 (previous)" and ghost.faded
             old_steps = ghost.series("test_acc").steps
             assert old_steps[-1] >= 50 and len(old_steps) <= 2048  # a frozen copy, bounded like History
@@ -222,11 +222,11 @@ def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
             assert np.array_equal(behind.x, old_steps) and behind.color != own.color  # faded, drawn first
             await wait_for(pilot, lambda: "seed 5 (previous)" in legend(app, "acc"))
             await training_past(pilot, app, 20)
-            assert np.array_equal(app.ghost.series("test_acc").steps, old_steps)  # the new run leaves it be
+            assert np.array_equal(app.home.ghost.series("test_acc").steps, old_steps)  # the new run leaves it be
 
             await pilot.press("r")  # a second restart: the ghost is now the run just left, and only it
-            await wait_for(pilot, lambda: app.source.config["seed"] == 7 and app.snapshot is not None)
-            assert app.ghost.label == "seed 6 (previous)"
+            await wait_for(pilot, lambda: app.home.source.config["seed"] == 7 and app.home.snapshot is not None)
+            assert app.home.ghost.label == "seed 6 (previous)"
             await wait_for(pilot, lambda: [line.label for line in plot._lines][1::2] == ["seed 6 (previous)", "test"])
             await pilot.press("q")
 
@@ -250,18 +250,19 @@ def test_a_compared_run_skips_bad_records_and_says_so_once(tmp_path):
 
 def test_the_cli_names_each_run_by_what_differs(capsys, tmp_path, monkeypatch):
     import grok_tui.ui.app as app_module
+    from grok_tui.ui.app import MonitorApp
 
     rows, _ = synthetic_run(steps=100)
     a, b = write_run(tmp_path / "a", rows, weight_decay=0.05), write_run(tmp_path / "b", rows, weight_decay=1.0)
     c = write_run(tmp_path / "c", rows, weight_decay=1.0)
     built = []
-    monkeypatch.setattr(app_module, "_exit_status", lambda app: built.append(app) or 0)
+    monkeypatch.setattr(app_module, "run_monitor", lambda home, theme=None: built.append(MonitorApp(home)) or 0)
     assert run_cli(capsys, "watch", str(a), str(b)) == (0, "")
-    assert built[0].source.label == "wd 0.05" and [o.label for o in built[0].source.others] == ["wd 1"]
+    assert built[0].home.source.label == "wd 0.05" and [o.label for o in built[0].home.source.others] == ["wd 1"]
     assert run_cli(capsys, "watch", str(b), str(c)) == (0, "")  # the same config: the directory names
-    assert built[1].source.label == "b" and [o.label for o in built[1].source.others] == ["c"]
+    assert built[1].home.source.label == "b" and [o.label for o in built[1].home.source.others] == ["c"]
     assert run_cli(capsys, "watch", str(a)) == (0, "")  # one run: as ever, no legend of runs
-    assert built[2].source.label is None and built[2].source.others == []
+    assert built[2].home.source.label is None and built[2].home.source.others == []
 
 
 def legend_labels(app, plot_id):
@@ -273,9 +274,9 @@ def watched_app(capsys, monkeypatch, *run_dirs):
     import grok_tui.ui.app as app_module
 
     built = []
-    monkeypatch.setattr(app_module, "_exit_status", lambda app: built.append(app) or 0)
+    monkeypatch.setattr(app_module, "run_monitor", lambda home, theme=None: built.append(MonitorApp(home)) or 0)
     assert run_cli(capsys, "watch", *map(str, run_dirs)) == (0, "")
-    built[0].frame_interval = 0.05
+    built[0].home.frame_interval = 0.05
     return built[0]
 
 
@@ -310,7 +311,7 @@ def test_a_legend_too_wide_for_its_plot_is_shortened_not_dropped_and_widens_agai
     a = write_run(tmp_path / "a", rows, experiment="tiny-one")
     b = write_run(tmp_path / "b", rows, experiment="tiny-two", **wide)
     app = watched_app(capsys, monkeypatch, a, b)
-    full = [app.source.label, app.source.others[0].label]
+    full = [app.home.source.label, app.home.source.others[0].label]
     assert full == ["tiny-one, p 23, frac 0.5 +3 more", "tiny-two, p 29, frac 0.4 +3 more"]
 
     def shown_whole(plot_id, texts):
@@ -338,7 +339,11 @@ def test_two_runs_of_one_config_among_others_are_numbered_one_and_two(capsys, mo
     b = write_run(tmp_path / "b", rows, weight_decay=1.0)
     c = write_run(tmp_path / "c", rows, weight_decay=0.05)
     app = watched_app(capsys, monkeypatch, a, b, c)
-    assert [app.source.label, *(other.label for other in app.source.others)] == ["wd 0.05 #1", "wd 1", "wd 0.05 #2"]
+    assert [app.home.source.label, *(other.label for other in app.home.source.others)] == [
+        "wd 0.05 #1",
+        "wd 1",
+        "wd 0.05 #2",
+    ]
 
 
 def test_a_sweep_named_among_runs_is_called_a_sweep_and_its_members_offered(capsys, monkeypatch, tmp_path):
@@ -357,4 +362,4 @@ def test_a_sweep_named_among_runs_is_called_a_sweep_and_its_members_offered(caps
         assert "config.json" not in err
     # What it offers works: a member beside a run.
     app = watched_app(capsys, monkeypatch, a, info.member_dir(info.grid.members[0]))
-    assert len(app.source.others) == 1
+    assert len(app.home.source.others) == 1

@@ -220,8 +220,8 @@ def test_the_monitor_shows_the_fault_and_its_keys_lower_the_value_and_resume(tmp
     async def scenario():
         app = live_app(tmp_path, **DIVERGES)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.fault is not None)
-            held = app.snapshot.step
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.fault is not None)
+            held = app.home.snapshot.step
             await wait_for(pilot, lambda: "not finite" in status_text(app) and "PAUSED" in status_text(app))
             for key, value in (("l", "0.01"), ("w", "1")):
                 await pilot.press(key)
@@ -230,8 +230,8 @@ def test_the_monitor_shows_the_fault_and_its_keys_lower_the_value_and_resume(tmp
                 await pilot.press("enter")
                 await wait_for(pilot, lambda: not isinstance(app.screen, ValueInput))
             await pilot.press("space")
-            await wait_for(pilot, lambda: app.snapshot.fault is None and app.snapshot.step > held + 50)
-            assert math.isfinite(app.snapshot.metrics.train_loss)
+            await wait_for(pilot, lambda: app.home.snapshot.fault is None and app.home.snapshot.step > held + 50)
+            assert math.isfinite(app.home.snapshot.metrics.train_loss)
             await pilot.press("q")
 
     run(scenario())

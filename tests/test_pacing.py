@@ -12,7 +12,7 @@ from textual.geometry import Region
 
 from grok_tui.cli import main
 from grok_tui.sources.manual import ManualSource
-from grok_tui.ui.app import GrokApp
+from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.pacing import Cadence, Pacer, parse_refresh
 from grok_tui.ui.panes import lean
 from grok_tui.ui.panes.frequencies import Bars, Readout
@@ -150,10 +150,10 @@ def later(snapshot, rows, steps=50):
 
 async def started(pilot, clock):
     app = pilot.app
-    app.pacer.clock = clock
+    app.home.pacer.clock = clock
     rows, snapshot = synthetic_run()
-    app.source.mailbox.put(snapshot, rows)
-    app.draw_frame()
+    app.home.source.mailbox.put(snapshot, rows)
+    app.home.draw_frame()
     await pilot.pause(0.1)
     return rows, snapshot
 
@@ -171,27 +171,27 @@ def spies(app):
 def test_new_metrics_redraw_the_curves_and_status_but_not_the_unchanged_weights():
     async def scenario():
         clock = Clock()
-        app = GrokApp(ManualSource())
+        app = MonitorApp.for_run(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             rows, snapshot = await started(pilot, clock)
             seen = spies(app)
             clock.now += 10  # every group is due
-            app.source.mailbox.put(*later(snapshot, rows))
-            app.draw_frame()
+            app.home.source.mailbox.put(*later(snapshot, rows))
+            app.home.draw_frame()
             assert len(seen["loss"]) == 1 and len(seen["status"]) == 1
             assert len(seen["heatmap"]) == len(seen["bars"]) == len(seen["readout"]) == 0
 
             # The same frame once more: nothing to draw at all.
             clock.now += 10
-            app.source.mailbox.put(app.snapshot, [])
-            app.draw_frame()
+            app.home.source.mailbox.put(app.home.snapshot, [])
+            app.home.draw_frame()
             assert len(seen["loss"]) == 1 and len(seen["status"]) == 1 and len(seen["heatmap"]) == 0
 
             # A new inspection: the weights redraw (the frequencies only if their figures moved).
             weights = {name: m * -1.0 for name, m in snapshot.matrices.items()}
             clock.now += 10
-            app.source.mailbox.put(dataclasses.replace(app.snapshot, matrices=weights), [])
-            app.draw_frame()
+            app.home.source.mailbox.put(dataclasses.replace(app.home.snapshot, matrices=weights), [])
+            app.home.draw_frame()
             assert len(seen["heatmap"]) == 1
 
     run(scenario())
@@ -200,15 +200,15 @@ def test_new_metrics_redraw_the_curves_and_status_but_not_the_unchanged_weights(
 def test_between_its_turns_a_heavy_pane_waits_and_the_status_does_not():
     async def scenario():
         clock = Clock()
-        app = GrokApp(ManualSource())
+        app = MonitorApp.for_run(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             rows, snapshot = await started(pilot, clock)
             seen = spies(app)
             for _ in range(4):  # four ticks of 0.25 s, a new frame before each
-                clock.now += app.pacer.tick
+                clock.now += app.home.pacer.tick
                 snapshot, rows = later(snapshot, rows)
-                app.source.mailbox.put(snapshot, rows)
-                app.draw_frame()
+                app.home.source.mailbox.put(snapshot, rows)
+                app.home.draw_frame()
             assert len(seen["status"]) == 4  # 4 a second
             assert len(seen["loss"]) == 2  # 2 a second
 
@@ -218,13 +218,13 @@ def test_between_its_turns_a_heavy_pane_waits_and_the_status_does_not():
 def test_paused_nothing_is_redrawn():
     async def scenario():
         clock = Clock()
-        app = GrokApp(ManualSource())
+        app = MonitorApp.for_run(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, clock)
             seen = spies(app)
             for _ in range(20):  # no frames arrive while paused
-                clock.now += app.pacer.tick
-                app.draw_frame()
+                clock.now += app.home.pacer.tick
+                app.home.draw_frame()
             assert sum(len(spy) for spy in seen.values()) == 0
 
     run(scenario())
@@ -232,7 +232,7 @@ def test_paused_nothing_is_redrawn():
 
 def test_a_new_norm_repaints_the_title_line_not_the_whole_pane():
     async def scenario():
-        app = GrokApp(ManualSource())
+        app = MonitorApp.for_run(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, Clock())
             pane = app.query_one(NormPane)
@@ -340,7 +340,7 @@ def test_merging_keeps_every_cell_and_joins_what_looks_the_same():
 
 def test_the_lean_screen_is_the_same_picture_as_the_plain_one(monkeypatch):
     async def screen():
-        app = GrokApp(ManualSource())
+        app = MonitorApp.for_run(ManualSource())
         async with app.run_test(size=(120, 40)) as pilot:
             await started(pilot, Clock())
             return [cells(strip) for strip in app.screen._compositor.render_strips()]

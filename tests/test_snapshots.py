@@ -8,13 +8,13 @@ reviewing the report.
 import pytest
 
 from grok_tui.sources.manual import ManualSource
-from grok_tui.ui.app import GrokApp
+from grok_tui.ui.app import MonitorApp
 from tests.fakes import synthetic_run
 
 
 async def drawn(pilot):
     app = pilot.app
-    while app.snapshot is None:
+    while app.home.snapshot is None:
         await pilot.pause(0.05)
     await pilot.pause(0.2)
 
@@ -22,10 +22,10 @@ async def drawn(pilot):
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_monitor_screen(snap_compare, size):
     rows, snapshot = synthetic_run()
-    assert snap_compare(GrokApp(ManualSource(rows, snapshot)), terminal_size=size, run_before=drawn)
+    assert snap_compare(MonitorApp.for_run(ManualSource(rows, snapshot)), terminal_size=size, run_before=drawn)
 
 
 def test_monitor_screen_sorted_log_x_light(snap_compare):
     rows, snapshot = synthetic_run()
-    app = GrokApp(ManualSource(rows, snapshot), theme="light")
+    app = MonitorApp.for_run(ManualSource(rows, snapshot), theme="light")
     assert snap_compare(app, terminal_size=(120, 40), press=["f", "g"], run_before=drawn)

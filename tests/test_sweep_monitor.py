@@ -16,14 +16,17 @@ import pytest
 from grok_tui.cli import main
 from grok_tui.runlog import RunLog
 from grok_tui.runs import read_record
+from grok_tui.sources.sweep import SweepSource
 from grok_tui.sweep.launch import sweep_state
 from grok_tui.sweep.phases import PhaseRule
-from grok_tui.sweep.store import SweepFollower, create_sweep, member_record, write_members
+from grok_tui.sweep.store import create_sweep, member_record, write_members
 from grok_tui.train.snapshot import Metrics
+from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
 from grok_tui.ui.panes.plot import SeriesPlot
-from grok_tui.ui.sweep_app import SweepApp
+from grok_tui.ui.screens.run import RunScreen
+from grok_tui.ui.screens.sweep import SweepScreen
 from tests.test_app import notes, run, wait_for
 
 STEPS = 100
@@ -89,8 +92,8 @@ def finished_sweep(tmp_path):
     return info
 
 
-def app_for(root: Path, **kwargs) -> SweepApp:
-    return SweepApp(SweepFollower(root), refresh=0.1, **kwargs)
+def app_for(root: Path, process=None, theme=None) -> MonitorApp:
+    return MonitorApp(SweepScreen(SweepSource(root, process), refresh=0.1), theme=theme)
 
 
 def map_text(app) -> str:
@@ -125,7 +128,7 @@ def test_the_map_colours_and_letters_each_cell_by_its_phase(finished_sweep):
             assert text[top].index("X") < text[top].index("C")  # wd 0.1 left of wd 1
             styles = {pane.get_component_rich_style(f"phase-map--{p}").bgcolor for p in PLAN.values()}
             assert len(styles) == 4  # four phases, four colours
-            assert "finished" in app.status_text().plain
+            assert "finished" in app.home.status_text().plain
 
     run(scenario())
 
@@ -138,13 +141,13 @@ def test_arrows_move_the_cursor_and_the_curves_follow_that_cells_members(finishe
             await wait_for(pilot, lambda: len(pane.blocks) == 4)
             assert pane.cell == (0.1, 0.5)  # the top left cell
             await wait_for(pilot, lambda: acc_legend(app) == ["seed 0", "seed 1"])
-            assert {c.run_dir.name for c in app.curves} == {"wd=0.1,frac=0.5,seed=0", "wd=0.1,frac=0.5,seed=1"}
+            assert {c.run_dir.name for c in app.home.curves} == {"wd=0.1,frac=0.5,seed=0", "wd=0.1,frac=0.5,seed=1"}
             await pilot.press("right", "down")
             assert pane.cell == (1.0, 0.3)
             await wait_for(
                 pilot,
                 lambda: (
-                    {c.run_dir.name for c in app.curves}
+                    {c.run_dir.name for c in app.home.curves}
                     == {
                         "wd=1,frac=0.3,seed=0",
                         "wd=1,frac=0.3,seed=1",
@@ -160,22 +163,32 @@ def test_arrows_move_the_cursor_and_the_curves_follow_that_cells_members(finishe
             await pilot.press("right", "down")  # the edge: the cursor stays
             assert pane.cell == (1.0, 0.3)
             await pilot.press("q")
-        assert app.return_value is not None and app.return_value.action == "quit"
+        assert app.return_value == 0
 
     run(scenario())
 
 
-def test_enter_exits_with_the_chosen_member_directory(finished_sweep):
+def test_enter_opens_the_chosen_member_over_the_map_and_esc_or_q_come_back_to_the_same_cell(finished_sweep):
     async def scenario():
         app = app_for(finished_sweep.root)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.view is not None)
-            await pilot.press("right", "m", "enter")
-        outcome = app.return_value
-        assert outcome.action == "open"
-        assert outcome.member_dir == finished_sweep.root / "members" / "wd=1,frac=0.5,seed=1"
-        assert (outcome.member_dir / "config.json").is_file()
-        assert outcome.cell == (1.0, 0.5) and outcome.chosen == 1
+            await wait_for(pilot, lambda: app.home.view is not None)
+            await pilot.press("right", "m", "t", "enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.snapshot is not None)
+            member = app.screen
+            assert member.source.run_dir == finished_sweep.root / "members" / "wd=1,frac=0.5,seed=1"
+            assert member.source.control is None  # read-only, as grok-tui watch MEMBER_DIR
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is app.home)
+            pane = app.query_one(PhaseMapPane)
+            assert pane.cell == (1.0, 0.5) and pane.chosen == 1 and app.theme_name == "light"
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            await pilot.press("q")  # q over a member closes the member, not the monitor
+            await wait_for(pilot, lambda: app.screen is app.home)
+            assert app.is_running
+            await pilot.press("q")
+        assert app.return_value == 0
 
     run(scenario())
 
@@ -187,7 +200,7 @@ def test_a_growing_sweep_shades_undecided_members_then_colours_them_when_finishe
         app = app_for(info.root)
         async with app.run_test(size=(80, 24)) as pilot:
             pane = app.query_one(PhaseMapPane)
-            await wait_for(pilot, lambda: app.view is not None)
+            await wait_for(pilot, lambda: app.home.view is not None)
             assert all(b.phase is None and b.test_acc is None for bs in pane.blocks.values() for b in bs)
             rows = {m.index: write_member(info, m, "memorization", upto=50) for m in info.grid.members}
             await wait_for(pilot, lambda: all(b.test_acc is not None for bs in pane.blocks.values() for b in bs))
@@ -195,13 +208,13 @@ def test_a_growing_sweep_shades_undecided_members_then_colours_them_when_finishe
             block = pane.blocks[(0.1, None)][0]
             assert block.phase is None  # memorizing so far, but not finished: undecided
             assert pane.block_style(block) == pane.get_component_rich_style("phase-map--ramp-0")
-            assert "4 undecided" in app.status_text().plain
+            assert "4 undecided" in app.home.status_text().plain
             for m in info.grid.members:
                 rows[m.index] += write_member(info, m, "memorization")[6:]
             finish(info, rows)
             await wait_for(pilot, lambda: all(b.phase == "memorization" for bs in pane.blocks.values() for b in bs))
             assert "M" in map_text(app)
-            await wait_for(pilot, lambda: " M 4" in app.status_text().plain)
+            await wait_for(pilot, lambda: " M 4" in app.home.status_text().plain)
 
     run(scenario())
 
@@ -214,7 +227,7 @@ def test_80x24_shows_every_cell_of_a_4x2_grid_with_two_seeds(tmp_path):
     async def scenario():
         app = app_for(info.root, theme="mono")
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: app.view is not None and "G" in map_text(app))
+            await wait_for(pilot, lambda: app.home.view is not None and "G" in map_text(app))
             text = map_text(app)
             assert text.count("G") >= 16  # every member's block, each with its letter
             for value in ("0.03", "0.1", "0.3", "1", "0.2"):
@@ -253,9 +266,9 @@ def test_a_sweep_process_that_dies_early_shows_its_last_error(tmp_path):
     async def scenario():
         app = app_for(info.root, process=process)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: "out of memory" in app.status_text().plain)
+            await wait_for(pilot, lambda: "out of memory" in app.home.status_text().plain)
             await pilot.press("q")
-        assert app.return_value.status == 1
+        assert app.return_value == 1
 
     run(scenario())
 
@@ -305,8 +318,8 @@ def test_help_theme_log_x_and_d_over_a_sweep_not_started_here(finished_sweep):
     async def scenario():
         app = app_for(finished_sweep.root)
         async with app.run_test(size=(160, 48)) as pilot:  # wide: the map and the curves side by side
-            await wait_for(pilot, lambda: app.view is not None)
-            assert app.has_class("-wide")
+            await wait_for(pilot, lambda: app.home.view is not None)
+            assert app.home.has_class("-wide")
             await pilot.press("question_mark")
             await pilot.pause(0.1)
             assert "only closes the monitor" in " ".join(str(s.render()) for s in app.screen.query("Static"))
@@ -314,7 +327,7 @@ def test_help_theme_log_x_and_d_over_a_sweep_not_started_here(finished_sweep):
             await pilot.pause(0.1)
             assert app.theme_name == "mono" and app.query_one(CurvesPane).log_x
             await pilot.press("d")  # not ours to leave training: d closes, as q does
-        assert app.return_value.action == "quit" and app.return_value.message is None
+        assert app.return_value == 0 and app.farewell is None
 
     run(scenario())
 
@@ -327,7 +340,7 @@ def test_a_damaged_members_record_is_named_once_and_the_map_goes_on(finished_swe
     async def scenario():
         app = app_for(info.root)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.view is not None and any("members.jsonl" in n for n in notes(app)))
+            await wait_for(pilot, lambda: app.home.view is not None and any("members.jsonl" in n for n in notes(app)))
             await pilot.pause(0.5)  # polls go on: the record is named once, not once a poll
             named = [n for n in notes(app) if "members.jsonl" in n]
             assert len(named) == 1 and "name: 7 is not allowed" in named[0]

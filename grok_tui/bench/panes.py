@@ -73,12 +73,13 @@ def render_now(widget) -> None:
 def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[float]]:
     """Milliseconds per frame for each pane, over the last PANE_FRAMES snapshots."""
     from grok_tui.sources.manual import ManualSource
-    from grok_tui.ui.app import GrokApp
+    from grok_tui.ui.app import MonitorApp
     from grok_tui.ui.panes.curves import CurvesPane
     from grok_tui.ui.panes.frequencies import FrequenciesPane
     from grok_tui.ui.panes.norm import NormPane
     from grok_tui.ui.panes.status import StatusPane
     from grok_tui.ui.panes.weights import WeightsPane
+    from grok_tui.ui.screens.run import RunScreen
 
     earlier, timed = snapshots[:-PANE_FRAMES], snapshots[-PANE_FRAMES:]
     if not earlier:  # a very slow experiment: keep one snapshot back to start the history
@@ -87,25 +88,26 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[f
     session, clock = ManualSource(), GcClock()
 
     async def drive() -> None:
-        app = GrokApp(session)
+        screen = RunScreen(session)
+        app = MonitorApp(screen)
         async with app.run_test(size=size) as pilot:
-            # The history up to the first timed frame arrives as one frame, drawn by the app itself.
+            # The history up to the first timed frame arrives as one frame, drawn by the screen itself.
             session.mailbox.put(earlier[-1], [s.metrics for s in earlier])
-            app.draw_frame()
+            screen.draw_frame()
             await pilot.pause()
             panes = [app.query_one(kind) for kind in (CurvesPane, WeightsPane, FrequenciesPane, NormPane, StatusPane)]
             gc.collect()  # start clean: the set-up's garbage is not the frames' cost
             for snapshot in timed:
                 session.mailbox.put(snapshot, [snapshot.metrics])
-                time_one_frame(app, panes, times, clock)
+                time_one_frame(screen, panes, times, clock)
                 await pilot.pause()  # let the app paint (untimed) before the next frame
 
     asyncio.run(drive())
     return times
 
 
-def time_one_frame(app, panes: list, times: dict[str, list[float]], clock: GcClock) -> None:
-    """What GrokApp.draw_frame does, with a clock around each pane, then the screen update.
+def time_one_frame(screen, panes: list, times: dict[str, list[float]], clock: GcClock) -> None:
+    """What RunScreen.draw_frame does, with a clock around each pane, then the screen update.
 
     A garbage collection falls on whichever pane happens to allocate at the time, so its
     pause is taken out of that pane's figure and shown on a row of its own.
@@ -118,24 +120,24 @@ def time_one_frame(app, panes: list, times: dict[str, list[float]], clock: GcClo
         spent = time.perf_counter() - start - (clock.total - gc_before)
         times.setdefault(name, []).append(spent * 1000)
 
-    snapshot, rows, _ = app.source.mailbox.take()
+    snapshot, rows, _ = screen.source.mailbox.take()
     for row in rows:
-        app.history.add(row.to_dict())
-    app.snapshot = snapshot
-    app.history.sync_events(snapshot.events)
+        screen.history.add(row.to_dict())
+    screen.snapshot = snapshot
+    screen.history.sync_events(snapshot.events)
     for pane in panes:
         if pane.display:  # the compact layout hides the norm pane
 
             def draw(pane: Any = pane) -> None:
-                pane.show(snapshot, app.history)
+                pane.show(snapshot, screen.history)
                 render_now(pane)
 
             timed(type(pane).__name__, draw)
     # Putting the panes' lines together into one screen update and encoding it as escape
     # sequences: a real terminal pays this every frame (the run_test driver skips the encoding).
-    compositor = getattr(app.screen, "_compositor", None)
+    compositor = getattr(screen, "_compositor", None)
     if compositor is not None and hasattr(compositor, "render_full_update"):
-        timed("screen: composite + encode", lambda: compositor.render_full_update().render_segments(app.console))
+        timed("screen: composite + encode", lambda: compositor.render_full_update().render_segments(screen.app.console))
     times.setdefault("garbage collection", []).append((clock.total - gc_at_start) * 1000)
 
 

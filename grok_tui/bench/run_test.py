@@ -17,7 +17,7 @@ def measure_run_test(
 ) -> Rate:
     from grok_tui.sources.attached import AttachedRun
     from grok_tui.train import new_run
-    from grok_tui.ui.app import GrokApp
+    from grok_tui.ui.app import MonitorApp
     from grok_tui.ui.pacing import DEFAULT_REFRESH_S
 
     mode = "monitor (run_test)"
@@ -26,7 +26,7 @@ def measure_run_test(
     cpu = CpuSampler(os.getpid())  # the UI is this process; the trainer, its spawned child
 
     async def drive() -> None:
-        app = GrokApp(AttachedRun.start(spec), refresh=refresh or DEFAULT_REFRESH_S)
+        app = MonitorApp.for_run(AttachedRun.start(spec), refresh=refresh or DEFAULT_REFRESH_S)
         async with app.run_test(size=size) as pilot:
             watch = WindowWatch(run_dir, seconds, cpu)
             while not watch.done():

@@ -1,163 +1,80 @@
-"""The monitor: five live panes over one training session, and the keys that steer it.
+"""The monitor app: one Textual App whose screens are the monitors.
 
-The app never trains and never waits on training. A thread worker owns the
-session (which runs the loop in a child process, see train/session.py) and
-drops frames into a Mailbox; a 10 Hz timer takes the newest frame, adds its
-metrics to the History and redraws. Keys become commands on the session's
-control channel, by meaning ("weight decay ×2", "toggle pause"), never by
-what the screen last showed; the trainer applies them to its own state between
-two steps, and the next frame shows what it holds.
+It opens on a home screen — a run's (ui/screens/run.py) or a sweep's
+(ui/screens/sweep.py) — and a sweep's screen pushes a run screen over itself
+to open a member; closing that one pops back to the map as it was left. The
+app itself holds only what every screen shares: the themes (every .tcss loaded,
+switched by a class on the App), the command palette's entry for each key of
+the screen in front, SIGTERM and SIGHUP (passed to the home screen: quit, or
+detach), a crash as one line (the traceback in crash.log), and the line to
+print once the terminal is ours again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
+import os
 import signal
 import sys
-from pathlib import Path
+import threading
+from collections.abc import Iterable
 from typing import Any
 
-from textual import events
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
-from textual.widgets import Footer
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
+from rich.text import Text
+from textual.app import App, SystemCommand
+from textual.screen import Screen
 
-from grok_tui.compare import labels
-from grok_tui.files import WriteError
-from grok_tui.history import History
-from grok_tui.runlog import export_csv
-from grok_tui.sources import CannotRestart, Mode, Source
-from grok_tui.train.snapshot import Snapshot
-from grok_tui.ui.monitor import KeyRow, MonitorApp
-from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
-from grok_tui.ui.panes.curves import CURVE_SERIES, CurvesPane, Overlay
-from grok_tui.ui.panes.frequencies import FrequenciesPane
-from grok_tui.ui.panes.norm import NormPane
-from grok_tui.ui.panes.status import StatusPane
-from grok_tui.ui.panes.weights import WeightsPane
-from grok_tui.ui.screens.help import HelpScreen
-from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm, parse_subset
+from grok_tui.crash import report_crash
+from grok_tui.sources import Source
+from grok_tui.ui.screens.monitor import MonitorScreen
+from grok_tui.ui.themes import DEFAULT_THEME, available_themes, base_theme, theme_css
 
-# The longest the app waits before it looks for a new frame; the panes redraw at their own pace (ui/pacing.py).
-FRAME_INTERVAL_S = 0.25
-
-# (key, shown as, action, footer label, description for help and the palette, in the footer)
-KEYS: list[KeyRow] = [
-    ("right_square_bracket", "]", "scale('weight_decay', 2)", "wd×2", "Weight decay ×2", True),
-    ("left_square_bracket", "[", "scale('weight_decay', 0.5)", "wd÷2", "Weight decay ÷2", True),
-    ("w", "w", "ask('weight_decay')", "set wd", "Type an exact weight decay", True),
-    ("right_curly_bracket", "}", "scale('lr', 2)", "lr×2", "Learning rate ×2", False),
-    ("left_curly_bracket", "{", "scale('lr', 0.5)", "lr÷2", "Learning rate ÷2", False),
-    ("l", "l", "ask('lr')", "set lr", "Type an exact learning rate", True),
-    ("space", "space", "toggle_pause", "pause", "Pause or resume training", True),
-    (
-        "r",
-        "r",
-        "restart",
-        "new seed",
-        "Restart with a new seed (in a new run directory); the old run stays as a faded ghost",
-        True,
-    ),
-    ("g", "g", "log_x", "log-x", "Toggle a log-scale step axis", True),
-    ("m", "m", "cycle_matrix", "matrix", "Cycle the weight matrix shown", True),
-    ("f", "f", "sort_neurons", "sort", "Sort neurons by dominant frequency", True),
-    ("u", "u", "ungrok", "ungrok", "Ungrok: train on a small subset (again: restore the full set)", False),
-    ("n", "n", "constrain_norm", "fix norm", "Hold the weight norm at its current value (again: release)", False),
-    ("N", "N", "ask_norm", "set norm", "Hold the weight norm at a typed value", False),
-    ("a", "a", "grokfast", "grokfast", "Grokfast: amplify slow gradients (EMA filter) on / off", False),
-    ("c", "c", "checkpoint", "ckpt", "Save a checkpoint now", False),
-    ("x", "x", "export_csv", "csv", "Export the metrics to CSV (in the run directory)", False),
-    ("s", "s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", False),
-    ("t", "t", "cycle_theme", "theme", "Switch theme", False),
-    ("question_mark", "?", "help", "help", "Show every key", True),
-    ("q", "q", "quit_app", "quit", "Quit: stop training and flush the run directory", True),
-    (
-        "d",
-        "d",
-        "detach",
-        "detach",
-        "Detach: leave the run training in the background (grok-tui attach reopens it)",
-        True,
-    ),
-]
-# Below this width or height the panes stack and the norm pane folds into the status line.
-COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
+# After a hang-up, how long the app may take to let go before the process simply ends.
+HANG_UP_GRACE_S = 2.0
 
 
-class GrokApp(MonitorApp[int]):
+class Crash(Exception):
+    """Stands in for the error on Textual's way out: it prints nothing (no traceback on the screen)."""
+
+    def __init__(self, line: str, error: Exception):
+        super().__init__(line)
+        self.__cause__ = error
+
+    def __rich__(self) -> Text:
+        return Text("", end="")
+
+
+class MonitorApp(App[int]):
     TITLE = "grok-tui"
-    CSS = """
-    #top { height: 1fr; }
-    #bottom { height: 1fr; }
-    WeightsPane { width: 2fr; }
-    FrequenciesPane { width: 1fr; min-width: 24; }
-    NormPane { width: 1fr; }
-    App.-compact NormPane { display: none; }
-    App.-compact #top { height: 1fr; }
-    App.-compact FrequenciesPane { min-width: 20; }
-    """
-    KEYS = KEYS
-    BINDINGS = [
-        Binding(key, action, short, show=show, key_display=display, tooltip=description)
-        for key, display, action, short, description, show in KEYS
-    ]
 
-    def __init__(
-        self,
-        source: Source,
-        *,
-        theme: str | None = None,
-        frame_interval: float = FRAME_INTERVAL_S,
-        refresh: float = DEFAULT_REFRESH_S,
-    ) -> None:
-        """Runs compared with this one (`source.others`, `grok-tui watch A B`) are drawn on the curves, run
-        i + 1 of the comparison in palette colour i + 1; `source.label` names this run in their legend."""
-        super().__init__(theme)
-        self.pacer = Pacer(Cadence.for_refresh(refresh), tick=frame_interval)
-        self.frame_interval = self.pacer.tick
-        self.source = source
-        self.history = History()
-        # The run before the last restart, frozen: drawn faded behind the new one (one, never more).
-        self.ghost: Overlay | None = None
-        self.snapshot: Snapshot | None = None
-        self.error: str | None = None
-        self._restarting = False
-        self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
-        self.detached = False  # left with `d` or a hang-up while the run trains on
+    def __init__(self, home: MonitorScreen, theme: str | None = None) -> None:
+        self.theme_names = available_themes()
+        # Every theme is loaded; switching is a class change on the App (themes/*.tcss).
+        self.CSS = "\n".join(theme_css(name) for name in self.theme_names)  # type: ignore[misc]
+        super().__init__()
+        self.home = home
+        self.theme_name = theme or DEFAULT_THEME
+        self.crash: str | None = None  # the one line a crash leaves (details in crash.log)
+        self.farewell: str | None = None  # a line to print once the terminal is ours again
 
-    # ---- layout -------------------------------------------------------------------
+    @classmethod
+    def for_run(cls, source: Source, *, theme: str | None = None, **options: Any) -> MonitorApp:
+        """The app on a run screen over `source` (`options`: RunScreen's, such as `refresh`)."""
+        from grok_tui.ui.screens.run import RunScreen
 
-    def compose(self) -> ComposeResult:
-        yield StatusPane()
-        with Vertical(id="panes"):
-            with Horizontal(id="top"):
-                yield CurvesPane()
-            with Horizontal(id="bottom"):
-                yield WeightsPane()
-                yield FrequenciesPane()
-                yield NormPane()
-        yield Footer()
+        return cls(RunScreen(source, **options), theme=theme)
+
+    def get_default_screen(self) -> Screen:
+        return self.home
 
     def on_mount(self) -> None:
-        # Everything built so far lives as long as the app: move it out of the
-        # collector's sight, or each full collection rescans ~200k objects (~80 ms).
-        gc.freeze()
         self._apply_theme(self.theme_name)
-        self._apply_size()
-        self._describe_source()
-        self.set_interval(self.frame_interval, self.draw_frame)
-        self._start_worker()
-        # `kill PID` quits as `q` does: the run flushed and checkpointed, the terminal given back.
+        # `kill PID` quits as `q` does; a hang-up (the terminal closed, the SSH link dropped) detaches.
         # (Only a main thread's loop takes signals; elsewhere the default stands.)
-        # A hang-up (the terminal closed, the SSH link dropped) detaches: the run goes on.
         with contextlib.suppress(RuntimeError, NotImplementedError):
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGTERM, self.call_later, self.action_quit_app, 128 + signal.SIGTERM)
+            loop.add_signal_handler(signal.SIGTERM, self.call_later, self._terminated)
             loop.add_signal_handler(signal.SIGHUP, self._hang_up)
 
     def on_unmount(self) -> None:
@@ -165,348 +82,72 @@ class GrokApp(MonitorApp[int]):
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 asyncio.get_running_loop().remove_signal_handler(sig)
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._apply_size(event.size)
-
-    def _apply_size(self, size: Size | None = None) -> None:
-        width, height = size or self.size
-        self.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
-
-    # ---- the source -----------------------------------------------------------------
-
-    def _describe_source(self) -> None:
-        """A run read from its directory says so on the status line, with the directory in place of the device."""
-        status = self.query_one(StatusPane)
-        mode = self.source.mode
-        if mode.read_only:
-            runs = 1 + len(self.source.others)
-            status.view = f"comparing {runs} runs" if mode is Mode.COMPARING else mode.value
-            status.where = str(self.run_dir) if self.run_dir is not None else None
-        else:
-            status.view = status.where = None
-
-    def _start_worker(self) -> None:
-        self.run_worker(self._follow, name="training", group="training", thread=True, exclusive=True)
-
-    def _follow(self) -> None:
-        worker = get_current_worker()
-        self.source.run(cancelled=lambda: worker.is_cancelled)
-
-    def draw_frame(self) -> None:
-        """Take the newest frame, if any, and redraw the panes that are due (the timer's only job)."""
-        if not self.query(StatusPane):
-            return  # the screen is being torn down (a tick can come after its panes have gone)
-        snapshot, rows, error = self.source.mailbox.take()
-        for notice in self.source.mailbox.take_notices():
-            self.notify(notice, severity="warning", timeout=8)
-        for row in rows:
-            self.history.add(row.to_dict())
-        for other in self.source.others:
-            if other.poll() and self.snapshot is not None:
-                self.pacer.news()
-            for notice in other.take_notices():
-                self.notify(notice, severity="warning", timeout=8)
-        if error and error != self.error:
-            self.error = error
-            self.notify(error, title="training stopped", severity="error", timeout=10)
-            self.pacer.news()
-        if snapshot is None and self.snapshot is None:
-            if error:  # it failed before its first frame: say so, don't go on "starting" for ever
-                self.query_one(StatusPane).show_failure(error)
-            return
-        if snapshot is not None:
-            if snapshot.fault and (self.snapshot is None or self.snapshot.fault != snapshot.fault):
-                self.notify(snapshot.fault, title="training paused", severity="error", timeout=10)
-            if self._checkpoint_asked is not None and snapshot.checkpoints > self._checkpoint_asked:
-                self._checkpoint_asked = None
-                self.notify(f"checkpoint saved at step {snapshot.checkpoint_step:,} in {self.run_dir}")
-            first = self.snapshot is None  # of the app, or of a restarted run: no pane waits its turn
-            self.snapshot = snapshot
-            self.history.sync_events(snapshot.events)
-            self.pacer.news(at_once=first)
-        # Between two frames a group's news waits for its turn: a pane is never left stale.
-        current = self.snapshot
-        if current is None:
-            return
-        due = self.pacer.due()
-        curves = self.query_one(CurvesPane)
-        if curves.display and curves.cadence in due:
-            self._show_curves(current)
-        for pane in (self.query_one(NormPane), self.query_one(WeightsPane), self.query_one(FrequenciesPane)):
-            if pane.display and pane.cadence in due:
-                pane.show(current, self.history)
-        if "status" in due:
-            self.query_one(StatusPane).show(current, self.history, self.error)
-
-    def _show_curves(self, snapshot: Snapshot) -> None:
-        overlays = [Overlay(other.label, other.history, i + 1) for i, other in enumerate(self.source.others)]
-        if self.ghost is not None:
-            overlays.insert(0, self.ghost)
-        # No overlays and no label: the pane's single-run drawing, exactly as before.
-        self.query_one(CurvesPane).show(snapshot, self.history, overlays, label=self.source.label)
-
-    # ---- commands ----------------------------------------------------------------------
-
-    @property
-    def run_dir(self) -> Path | None:
-        return self.source.run_dir
-
-    def _control(self):
-        control = self.source.control
-        if control is None:
-            self.notify("read-only: this view follows a run directory", severity="warning")
-        elif not self.training:
-            self.notify("the trainer is not running: nothing to steer", severity="warning")
-            return None
-        return control
-
-    @property
-    def training(self) -> bool:
-        """Whether a trainer is there to take commands."""
-        return self.error is None and any(w.group == "training" and w.is_running for w in self.workers)
-
-    def _current(self, name: str) -> float | None:
-        if self.snapshot is None:
-            return None
-        return {"weight_decay": self.snapshot.now.weight_decay, "lr": self.snapshot.now.lr}[name]
-
-    def set_hyper(self, name: str, value: float) -> None:
-        control = self._control()
-        if control is not None:
-            control.set(name, value)
-
-    def action_scale(self, name: str, factor: float) -> None:
-        # Relative: the trainer multiplies the value it holds when the command arrives,
-        # so a burst of presses composes even before any frame shows the first.
-        control = self._control()
-        if control is not None:
-            control.scale(name, factor)
-
-    def action_ask(self, name: str) -> None:
-        current = self._current(name)
-        if current is None or self._control() is None:
-            return
-        label = {"weight_decay": "weight decay", "lr": "learning rate"}[name]
-        self._ask_number(
-            f"New {label} (now {current:g})",
-            current,
-            lambda text: parse_hyper(name, text),
-            lambda value: self.set_hyper(name, value),
-        )
-
-    def _ask_number(self, title: str, current: float, parse, apply) -> None:
-        """Open the value modal; `parse` turns text into a value or raises ValueError saying why."""
-
-        def done(value: float | None) -> None:
-            if value is not None:
-                apply(value)
-
-        self.push_screen(ValueInput(title, current, parse), done)
-
-    def action_ungrok(self) -> None:
-        control = self._control()
-        if control is None or self.snapshot is None:
-            return
-        if self.snapshot.ungrokking:
-            control.train_size(None)
-            return
-        size = self.snapshot.metrics.train_size or 100
-        self._ask_number(
-            f"Ungrok: train on how many of the {size} examples?",
-            max(1, round(0.075 * size)),
-            lambda text: parse_subset(text, size),
-            control.train_size,
-        )
-
-    def action_constrain_norm(self) -> None:
-        control = self._control()
-        if control is not None:
-            control.toggle("norm_constraint")
-
-    def action_ask_norm(self) -> None:
-        control = self._control()
-        if control is None or self.snapshot is None:
-            return
-        self._ask_number(
-            "Hold the weight norm at",
-            self.snapshot.metrics.param_norm,
-            parse_norm,
-            lambda value: control.constrain_norm(value),
-        )
-
-    def action_grokfast(self) -> None:
-        control = self._control()
-        if control is not None:  # with the run's own alpha and lambda (--grokfast-alpha, --grokfast-lamb)
-            control.toggle("grokfast")
-
-    def action_toggle_pause(self) -> None:
-        control = self._control()
-        if control is not None:
-            control.toggle("pause")
-
-    def action_checkpoint(self) -> None:
-        """Ask for a checkpoint; the trainer's next frame confirms it (or its fault says why not)."""
-        control = self._control()
-        if control is not None:
-            self._checkpoint_asked = self.snapshot.checkpoints if self.snapshot else 0
-            control.save_checkpoint()
-
-    @property
-    def exports(self) -> Path:
-        """Where `x` and `s` write: the run directory, or for a watched run (read-only) the current one."""
-        own = self.run_dir if not self.source.mode.read_only else None
-        return own or Path(".")
-
-    def _export_name(self, name: str) -> str:
-        watched = self.run_dir if self.source.mode.read_only else None
-        return f"{watched.name}-{name}" if watched is not None else name
-
-    def action_export_csv(self) -> None:
-        if self.run_dir is None:
-            return
-        try:
-            path = export_csv(self.run_dir, self.exports / self._export_name("metrics.csv"))
-        except WriteError as e:
-            self.notify(str(e), title="CSV not written", severity="error")
-            return
-        self.notify(f"metrics exported to {path}")
-
-    def action_screenshot_svg(self) -> None:
-        step = self.snapshot.step if self.snapshot else 0
-        self.write_screenshot(self.exports / self._export_name(f"screen-step{step}.svg"))
-
-    def action_log_x(self) -> None:
-        self.query_one(CurvesPane).toggle_log_x()
-        self.draw_frame_now()
-
-    def action_cycle_matrix(self) -> None:
-        self.query_one(WeightsPane).cycle()
-
-    def action_sort_neurons(self) -> None:
-        self.query_one(WeightsPane).toggle_sort()
-
-    def redraw(self) -> None:
-        self.draw_frame_now()
-
-    def draw_frame_now(self) -> None:
-        """Redraw from the frame in hand (a view setting changed, not the data)."""
-        if self.snapshot is not None:
-            if self.query_one(CurvesPane).display:
-                self._show_curves(self.snapshot)
-            norm = self.query_one(NormPane)
-            if norm.display:
-                norm.show(self.snapshot, self.history)
-            # Its colours come from the theme; unchanged text skips the redraw.
-            self.query_one(StatusPane).show(self.snapshot, self.history, self.error)
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen([(display, description) for _, display, _, _, description, _ in KEYS]))
-
-    async def action_restart(self) -> None:
-        if self.source.control is None:
-            self._control()  # says read-only
-            return
-        if self._restarting or self.snapshot is None:
-            return  # one restart at a time, and only once the last one has shown a frame
-        self._restarting = True
-        try:
-            await self._stop_training()
-            try:
-                source = self.source.restarted()
-            except CannotRestart as e:
-                self.notify(str(e), title="cannot restart", severity="error")
-                return
-            before, after = self.source.config or {}, source.config or {}
-            self.source = source
-            self._describe_source()
-            if len(self.history):
-                # Named by what sets it apart from the new run (its seed, at least), e.g. `seed 0 (previous)`.
-                previous = labels([before, after])[0]
-                self.ghost = Overlay(f"{previous} (previous)", self.history.freeze(CURVE_SERIES), faded=True)
-            self.history = History()
-            self.snapshot, self.error = None, None
-            self._start_worker()
-            where = f" in {source.run_dir}" if source.run_dir is not None else ""
-            self.notify(f"restarted with seed {after.get('seed')}{where}")
-        finally:
-            self._restarting = False
-
-    async def action_quit_app(self, status: int = 0) -> None:
-        await self._stop_training()
-        self.exit(status)
+    async def _terminated(self) -> None:
+        await self.home.terminated()
 
     def _hang_up(self) -> None:
-        """The terminal is gone: detach. Textual's way out may block writing to a terminal that no
-        longer reads, and nothing on the screen is worth waiting for, so a watchdog ends the process."""
-        self.detached = self.training
-        self.start_hang_up_watchdog()
-        self.call_later(self.action_detach)
+        """The terminal is gone: Textual's way out may block writing to a terminal that no longer reads, and
+        nothing on the screen is worth waiting for, so the process ends after a grace period."""
+        threading.Timer(HANG_UP_GRACE_S, os._exit, args=(0,)).start()
+        self.call_later(self.home.hang_up)
 
-    async def action_detach(self) -> None:
-        """Leave the run training on its own; `grok-tui attach RUN_DIR` comes back to it."""
-        if not self.source.can_detach:
-            what = (
-                "this view only reads a run directory"
-                if self.source.control is None
-                else "this run trains inside the monitor"
-            )
-            self.notify(f"cannot detach: {what}", severity="warning")
-            return
-        self.detached = self.training
-        workers = [w for w in self.workers if w.group == "training"]
-        for worker in workers:
-            worker.cancel()
-        await _wait(workers, 2.0)
-        self.exit(0)
+    def leave(self, status: int = 0, farewell: str | None = None) -> None:
+        """End the app with `status`, and `farewell` to print once the terminal is ours again."""
+        self.farewell = farewell
+        self.exit(status, return_code=status)
 
-    async def _stop_training(self, timeout: float = 10.0) -> None:
-        """Ask the trainer to stop and wait (without blocking the UI) until the run directory is flushed:
-        the session ends when the run says goodbye, after its last checkpoint."""
-        workers = [w for w in self.workers if w.group == "training"]
-        if self.source.control is not None and self.training:
-            self.source.stop()
-            await _wait(workers, timeout)
-        for worker in workers:
-            worker.cancel()
-        await _wait(workers, timeout)
+    def run_for_status(self, **options: Any) -> int:
+        """Run the app (`options`: App.run's) to its end: its exit status, once its last line is printed."""
+        code = self.run(**options)
+        if self.crash is not None:  # one line, once the terminal is ours again; non-zero, so a script can tell
+            print(f"grok-tui: error: {self.crash}", file=sys.stderr)
+            return 1
+        if self.farewell:
+            with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
+                print(self.farewell, file=sys.stderr if self.return_code else sys.stdout, flush=True)
+        if self.return_code:
+            return self.return_code
+        return code if isinstance(code, int) else 0
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "training" and event.state == WorkerState.ERROR:
-            self.error = f"{type(event.worker.error).__name__}: {event.worker.error}"
+    # ---- themes ---------------------------------------------------------------------
 
-    def crash_dir(self) -> Path | None:
-        return None if self.source.mode.read_only else self.run_dir  # never a watched run's directory
+    def action_cycle_theme(self) -> None:
+        names = self.theme_names
+        self._apply_theme(names[(names.index(self.theme_name) + 1) % len(names)])
+        self.notify(f"theme: {self.theme_name}")
 
+    def _apply_theme(self, name: str) -> None:
+        self.remove_class(f"theme-{self.theme_name}")
+        self.theme_name = name
+        self.add_class(f"theme-{name}")
+        base = base_theme(name)
+        self.theme = base if base in self.available_themes else "textual-dark"
+        for screen in self.screen_stack:
+            if isinstance(screen, MonitorScreen) and screen.is_mounted:  # one not mounted yet draws in the theme
+                screen.redraw()
 
-async def _wait(workers: list[Worker], timeout: float) -> None:
-    async def all_done() -> None:
-        for worker in workers:
-            await worker.wait()
+    # ---- what every screen does alike ----------------------------------------------------
 
-    try:
-        await asyncio.wait_for(all_done(), timeout)
-    except (asyncio.TimeoutError, WorkerFailed, WorkerCancelled):
-        pass  # the run directory is flushed by the trainer's own finally; nothing more to wait for
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if isinstance(screen, MonitorScreen):
+            for description, written, action in screen.commands():
+                yield SystemCommand(description, f"key {written}", lambda a=action: screen.run_action(a))
 
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        # Our messages quote files and values, whose brackets are not markup.
+        super().notify(message, markup=markup, **kwargs)
 
-def run_monitor(source: Source, theme: str | None = None, refresh: float = DEFAULT_REFRESH_S) -> int:
-    """The monitor over `source` until it is closed: its exit status."""
-    return _exit_status(GrokApp(source, theme=theme, refresh=refresh))
-
-
-def _exit_status(app: GrokApp, **run: Any) -> int:
-    code = app.run(**run)
-    if app.crash is not None:  # one line, once the terminal is ours again; non-zero, so a script can tell
-        print(f"grok-tui: error: {app.crash}", file=sys.stderr)
-    elif app.detached and app.run_dir is not None:
-        with contextlib.suppress(OSError):  # the terminal may be gone (a hang-up)
-            print(
-                f"grok-tui: detached; {app.run_dir} trains on. Come back with: grok-tui attach {app.run_dir}",
-                flush=True,
-            )
-    if app.return_code:
-        return app.return_code
-    return code if isinstance(code, int) else 0
+    def _handle_exception(self, error: Exception) -> None:
+        # A bug in the app: the traceback goes to crash.log, and the app exits with status 1 (Textual's
+        # own handling) with one line for the caller to print.
+        self.crash = report_crash(error, self.home.crash_dir())
+        super()._handle_exception(Crash(self.crash, error))
 
 
-__all__ = ["GrokApp", "run_monitor"]
+def run_monitor(home: MonitorScreen, theme: str | None = None) -> int:
+    """The monitor app on `home` until it is closed: its exit status, its last line printed."""
+    return MonitorApp(home, theme=theme).run_for_status()
+
+
+__all__ = ["HANG_UP_GRACE_S", "Crash", "MonitorApp", "run_monitor"]

@@ -1,0 +1,77 @@
+"""What the run screen and the sweep screen share: their keys in help and the palette, the way out.
+
+A monitor screen watches a source it does not train (sources/): the app
+(ui/app.py) only holds the screens, the themes and the signals, and asks the
+screen at the bottom of its stack (its home) what a signal or a hang-up means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from textual.binding import Binding
+from textual.screen import Screen
+
+from grok_tui.files import WriteError, write_atomic
+from grok_tui.ui import keys
+
+if TYPE_CHECKING:
+    from grok_tui.ui.app import MonitorApp
+
+
+class MonitorScreen(Screen[None]):
+    """A screen of the monitor app; `KEYS` its bindings, in the order help lists them."""
+
+    KEYS: ClassVar[list[Binding]] = []
+
+    @property
+    def is_home(self) -> bool:
+        """Whether this is the screen the app opened with (closing it ends the app), not one opened over another."""
+        return self.app.screen_stack[:1] == [self]
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        return keys.rows(b for b in self.KEYS if self.check_action(b.action, ()) is not False)
+
+    def commands(self) -> Iterable[tuple[str, str, str]]:
+        """(description, key as written, action) of each key, for the command palette."""
+        for b in self.KEYS:
+            if b.action != "help" and self.check_action(b.action, ()) is not False:
+                yield b.tooltip, b.key_display or b.key, b.action
+
+    def redraw(self) -> None:
+        """Draw again what the panes hold (colours drawn into text come from the theme)."""
+
+    def crash_dir(self) -> Path | None:
+        """Where a crash's details go: a directory this monitor owns, never one it only watches."""
+        return None
+
+    async def action_quit_app(self) -> None:
+        """`q`: close, stopping what this monitor started."""
+
+    async def terminated(self) -> None:
+        """SIGTERM (`kill PID`): as `q`."""
+        await self.action_quit_app()
+
+    def hang_up(self) -> None:
+        """The terminal is gone (SIGHUP): leave, with what trains going on."""
+
+    def write_screenshot(self, path: Path) -> None:
+        try:
+            write_atomic(path, self.app.export_screenshot())
+        except WriteError as e:
+            self.notify(str(e), title="screenshot not written", severity="error")
+            return
+        self.notify(f"screenshot saved to {path}")
+
+    def leave(self, status: int = 0, farewell: str | None = None) -> None:
+        """End the app with `status`, and `farewell` to print once the terminal is ours again."""
+        cast("MonitorApp", self.app).leave(status, farewell)
+
+    def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
+        # Our messages quote files and values, whose brackets are not markup.
+        self.app.notify(message, markup=markup, **kwargs)
+
+
+__all__ = ["MonitorScreen"]
