@@ -95,4 +95,4 @@ class SweepSource:
         return stop_own(self.run_dir, self.process)
 
 
-__all__ = ["SweepFrame", "SweepSource"]
+__all__ = ["State", "SweepFrame", "SweepSource"]

@@ -25,9 +25,8 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, ProgressBar, Static
 
 from grok_tui.runlog import RunDirError
-from grok_tui.sources.sweep import SweepFrame, SweepSource
+from grok_tui.sources.sweep import State, SweepFrame, SweepSource
 from grok_tui.sources.watched import CurvesFollower
-from grok_tui.sweep.launch import State
 from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepView
 from grok_tui.sweep.text import LETTERS, duration
