@@ -287,7 +287,8 @@ def _watch(argv: list[str]) -> int:
 
 
 def _detach(spec: Any) -> int:
-    from grok_tui.train.launch import OUTPUT, StartError, start, wait_until_served
+    from grok_tui.process import OUTPUT
+    from grok_tui.train.launch import StartError, start, wait_until_served
 
     process = start(spec)
     try:
@@ -353,7 +354,7 @@ def _attach(argv: list[str]) -> int:
     try:
         # The monitor's own authenticated connection, made first: a run that cannot be steered from here is
         # refused now, not shown as stopped by a monitor while it trains on.
-        conn = reach(run_dir)
+        client = reach(run_dir)
     except NotServed:
         state = describe(run_dir).state
         raise UsageError(
@@ -365,7 +366,7 @@ def _attach(argv: list[str]) -> int:
     from grok_tui.sources.attached import AttachedRun
     from grok_tui.ui.app import run_monitor
 
-    return run_monitor(AttachedRun(run_dir, conn=conn), theme=theme, refresh=refresh)
+    return run_monitor(AttachedRun(run_dir, client=client), theme=theme, refresh=refresh)
 
 
 def _ls(argv: list[str]) -> int:

@@ -29,13 +29,12 @@ from grok_tui.config import ConfigError, RunConfig
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError
 from grok_tui.headless import run_headless
+from grok_tui.process import mark_ended, mark_running, record_pauses
 from grok_tui.runlog import METRICS, RunDirError, load_config, read_jsonl, write_config
-from grok_tui.runs import mark_ended, mark_running, record_pauses
 from grok_tui.system import SystemSampler, SystemStats
 from grok_tui.train.channel import ChannelError
 from grok_tui.train.control import Control, check_hyper
 from grok_tui.train.frames import Batcher
-from grok_tui.train.launch import STARTED
 from grok_tui.train.server import RunServer
 from grok_tui.train.snapshot import Metrics, RecordError, Snapshot
 from grok_tui.train.spec import RunSpec
@@ -157,8 +156,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--values", default="{}", help="with --resume: hyperparameters set anew, as JSON")
     args = parser.parse_args(argv)
-    # Where this process's words in output.log begin (launch.last_words reads from here on).
-    print(f"{STARTED} {os.getpid()} for {args.run_dir}", flush=True)
     try:
         cfg = RunConfig.from_dict(json.loads(args.config))
         values = json.loads(args.values)

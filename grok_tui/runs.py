@@ -1,127 +1,31 @@
 """The runs under a directory, and the truth about each: `grok-tui ls`.
 
-A process that trains a run records itself in the run's `process.json`: its
-pid, when it started, and, when it ends, how. A record that says "running"
-is believed only while that very process lives (the pid alone could have been
-reused), so a run whose process was killed shows as crashed, never as running.
-While it runs, the process also says there whether the run is paused (a monitor's
-`space`, a fault that paused it): `record_pauses` keeps that in step with the
-run's snapshots, so `ls` can tell a paused run from one that trains.
+What a run's files say (its config, its metrics) beside what its process says of itself in
+process.json (process.py): running, paused, or how it ended.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import os
-import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-import psutil
-
-from grok_tui.files import WriteError, write_atomic
 from grok_tui.history import History
+from grok_tui.process import (
+    local_pid,
+    mark_running,
+    paused_why,
+    process_state,
+    read_record,
+    running_pid,
+)
 from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
 from grok_tui.system import SystemStats, sample_now
 
-if TYPE_CHECKING:
-    from grok_tui.train.snapshot import Snapshot
-
-PROCESS = "process.json"
-# Ways a run's process ends, as process.json records them.
-ENDINGS = ("finished", "stopped", "fault", "crashed")
-# Why a running run is paused, as process.json records it: a pause command (a monitor's `space`), a fault.
-PAUSES = ("command", "fault")
-# How `ls` says each.
+# How `ls` says why a running run is paused (each of process.PAUSES).
 PAUSED_AS = {"command": "paused", "fault": "paused by a fault"}
-
-
-def mark_running(run_dir: Path) -> None:
-    me = psutil.Process()
-    _write(
-        run_dir,
-        {
-            "state": "running",
-            "pid": me.pid,
-            "created": me.create_time(),
-            "host": socket.gethostname(),
-            "started": time.time(),
-        },
-    )
-
-
-def mark_ended(run_dir: Path, state: str, step: int | None) -> None:
-    assert state in ENDINGS, state
-    record = read_record(run_dir) or {}
-    record.pop("paused", None)  # an ended run is not paused, whatever it was last
-    _write(run_dir, {**record, "state": state, "step": step, "ended": time.time()})
-
-
-def mark_paused(run_dir: Path, why: str | None) -> None:
-    """Say in process.json that the run this process trains is paused, and why (one of PAUSES), or
-    that it is not (None). Only the process that marked itself running there writes it (a stale call
-    does nothing); `mark_running` starts each process unpaused, as a trainer starts."""
-    assert why is None or why in PAUSES, why
-    record = read_record(run_dir)
-    if record is None or record["state"] != "running" or record.get("pid") != os.getpid():
-        return
-    _write(run_dir, {**record, "paused": why})
-
-
-def record_pauses(run_dir: Path, then: Callable[[Snapshot], None]) -> Callable[[Snapshot], None]:
-    """`then`, with process.json's `paused` kept in step with the snapshots passed to it: the process
-    that serves a run passes its snapshots through this (runner.py). A trainer sends a snapshot on
-    every pause and resume, so each is recorded at once; process.json is written only on a change."""
-    last: list[str | None] = [None]  # mark_running's: not paused
-
-    def see(snapshot: Snapshot) -> None:
-        why = None if not snapshot.paused else "fault" if snapshot.fault is not None else "command"
-        if why != last[0]:
-            last[0] = why
-            mark_paused(run_dir, why)
-        then(snapshot)
-
-    return see
-
-
-def _write(run_dir: Path, record: dict[str, Any]) -> None:
-    # On a full disk the run has its own way to stop and say so; a record it cannot update must not
-    # turn that into a crash (ls then reads the dead process as crashed, and --resume still works).
-    with contextlib.suppress(WriteError):
-        write_atomic(Path(run_dir) / PROCESS, json.dumps(record) + "\n")
-
-
-def read_record(run_dir: Path) -> dict[str, Any] | None:
-    """process.json, or None where there is none or it is not a record we wrote."""
-    try:
-        record = json.loads((Path(run_dir) / PROCESS).read_text())
-    except (OSError, ValueError, RecursionError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("state"), str) else None
-
-
-def running_pid(run_dir: Path) -> int | None:
-    """The pid of the process training the run now, or None."""
-    record = read_record(run_dir)
-    if record is None or record["state"] != "running":
-        return None
-    pid, created = record.get("pid"), record.get("created")
-    if not (isinstance(pid, int) and isinstance(created, (int, float))):
-        return None
-    if record.get("host") not in (None, socket.gethostname()):
-        return pid  # another machine's process (a shared disk): take its word
-    try:
-        process = psutil.Process(pid)
-        # A killed process nobody has reaped yet is a zombie: dead all the same.
-        alive = abs(process.create_time() - created) < 1.0 and process.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return None
-    return pid if alive else None
 
 
 @dataclass(frozen=True)
@@ -137,28 +41,8 @@ class RunInfo:
     phase: str | None
     test_acc: float | None
     age_s: float
-    paused: str | None = None  # while running: why it is paused (one of PAUSES), or None
+    paused: str | None = None  # while running: why it is paused (one of process.PAUSES), or None
     system: SystemStats | None = None  # while running on this box: what its process takes (with_system)
-
-
-def process_state(run_dir: Path, finished: bool) -> tuple[int | None, str]:
-    """The pid training it now (or None), and its state: running, an ending, or crashed; `finished`
-    says what its files say, for a directory from before process.json."""
-    pid = running_pid(run_dir)
-    record = read_record(run_dir)
-    if pid is not None:
-        return pid, "running"
-    if record is not None and record["state"] in ENDINGS:
-        return None, str(record["state"])
-    if record is not None or (Path(run_dir) / "crash.log").exists():
-        return None, "crashed"  # it said it was running, and its process is gone
-    return None, "finished" if finished else "stopped"
-
-
-def paused_why(run_dir: Path) -> str | None:
-    """Why the run is paused (one of PAUSES) as its process last said, or None; read it while it runs."""
-    why = (read_record(run_dir) or {}).get("paused")
-    return why if why in PAUSES else None
 
 
 def describe(run_dir: Path) -> RunInfo:
@@ -188,20 +72,9 @@ def find_runs(root: Path) -> list[RunInfo]:
     return infos
 
 
-def local_pid(run_dir: Path) -> int | None:
-    """The pid of the process training the run now on this box (one on another box sharing the disk
-    cannot be looked at), or None."""
-    pid = running_pid(run_dir)
-    return pid if pid is not None and _here(read_record(run_dir)) else None
-
-
-def _here(record: dict[str, Any] | None) -> bool:
-    return record is not None and record.get("host") in (None, socket.gethostname())
-
-
 def with_system(infos: list[RunInfo]) -> list[RunInfo]:
     """The same runs (and sweeps), each running on this box with its process's figures, sampled at once."""
-    here = {info.pid for info in infos if info.pid is not None and _here(read_record(info.run_dir))}
+    here = {info.pid for info in infos if info.pid is not None and local_pid(info.run_dir) == info.pid}
     figures = sample_now(here) if here else {}
     return [dataclasses.replace(info, system=figures.get(info.pid)) if info.pid in figures else info for info in infos]
 
@@ -245,20 +118,19 @@ def format_table(infos: list[RunInfo]) -> str:
 
 
 __all__ = [
-    "PAUSES",
-    "PROCESS",
+    "PAUSED_AS",
     "RunInfo",
     "describe",
     "find_runs",
     "format_table",
-    "local_pid",
-    "mark_ended",
-    "mark_paused",
-    "mark_running",
     "newest_running",
-    "paused_why",
-    "process_state",
-    "record_pauses",
-    "running_pid",
     "with_system",
+    # Moved to process.py, and still importable from here for the modules that import them from here
+    # (sweep/store.py, sources/watched.py, tests/test_cli.py, test_ray.py, test_sweep.py,
+    # test_sweep_monitor.py) until they import them from process.py.
+    "local_pid",
+    "mark_running",
+    "process_state",
+    "read_record",
+    "running_pid",
 ]

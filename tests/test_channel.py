@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import pickle
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from multiprocessing.connection import Client
+from multiprocessing import connection
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,14 @@ from grok_tui.train.channel import (
     MAX_COMMAND_BYTES,
     SOCKET,
     ChannelError,
+    Client,
     KeyRefused,
     NotServed,
     connect,
     encode_command,
 )
-from grok_tui.train.control import Control, Pause
+from grok_tui.train.control import Control, Pause, SetHyper, Stop
+from grok_tui.train.messages import Bye, Frame, Hello, Reply, Unreadable, from_wire
 from grok_tui.train.server import RunServer
 from tests.fakes import synthetic_run
 
@@ -174,7 +177,7 @@ def test_a_client_says_which_key_is_wrong_and_that_no_one_serves(tmp_path):
             connect(tmp_path)
         # multiprocessing's own client, with the wrong key, is turned away too.
         with pytest.raises(Exception, match="digest"):
-            Client(str(tmp_path / SOCKET), family="AF_UNIX", authkey=b"a guess")
+            connection.Client(str(tmp_path / SOCKET), family="AF_UNIX", authkey=b"a guess")
     with pytest.raises(NotServed, match="no process is serving"):
         connect(tmp_path)
 
@@ -249,3 +252,104 @@ def test_a_command_longer_than_any_is_answered_then_the_channel_closes(tmp_path)
         assert server.control.get(0) == Pause() and server.control.get(0) is None
         # The server serves on.
         assert finish(*in_thread(greeted, tmp_path))[0] == "hello"
+
+
+# ---- the client ---------------------------------------------------------------------------------------------
+
+
+def test_the_client_reads_every_message_as_its_class_in_order(tmp_path):
+    with served(tmp_path) as server, Client.connect(tmp_path, timeout=GUARD_S) as client:
+        hello = client.receive(GUARD_S)
+        assert isinstance(hello, Hello) and hello.snapshot is None and hello.rows == list(ROWS[:3])
+        assert hello.info["experiment"] == "synthetic" and hello.info["pid"] == os.getpid()
+        assert client.receive(0.05) is None  # nothing more yet: no wait beyond the timeout
+        server.publish(FRAME, list(ROWS[3:5]))
+        server.close("finished")
+        frame = client.receive(GUARD_S)
+        assert isinstance(frame, Frame) and frame.snapshot.metrics == FRAME.metrics and frame.rows == list(ROWS[3:5])
+        assert client.receive(GUARD_S) == Bye("finished")
+        with pytest.raises(EOFError):
+            client.receive(GUARD_S)
+
+
+def test_the_client_numbers_its_commands_and_reads_their_replies(tmp_path):
+    with served(tmp_path) as server, Client.connect(tmp_path, timeout=GUARD_S) as client:
+        assert isinstance(client.receive(GUARD_S), Hello)
+        sent = [client.send(Pause()), client.send(SetHyper("lr", -1.0)), client.send(Stop())]
+        assert sent == [1, 2, 3]
+        replies = []
+        while len(replies) < 3:
+            message = client.receive(GUARD_S)
+            if isinstance(message, Reply):
+                replies.append(message)
+        assert [r.id for r in replies] == sent
+        assert replies[0].error is None and replies[2].error is None
+        assert "lr" in replies[1].error and len(replies[1].error.splitlines()) == 1
+        # The server took exactly the two valid ones, as the checker makes them.
+        assert server.control.get(0) == Pause() and server.control.get(0) == Stop() and server.control.get(0) is None
+    # Closed, it sends nothing, and says so as OSError (AttachedRun turns that into one line).
+    with pytest.raises(OSError):
+        client.send(Pause())
+
+
+def test_a_message_the_client_cannot_unpickle_is_unreadable_and_the_next_is_read(tmp_path):
+    with served(tmp_path) as server, Client.connect(tmp_path, timeout=GUARD_S) as client:
+        assert isinstance(client.receive(GUARD_S), Hello)
+        wait_until(lambda: server.clients == 1, "the client is admitted")
+        with server._lock:
+            peer = server._peers[0]
+        with peer._send_lock:
+            # A class pickled by reference to a module this process does not have (a newer run's).
+            peer.conn.send_bytes(pickle.dumps(("frame", ValueError())).replace(b"builtins", b"nomodule"))
+            peer.conn.send_bytes(b"\x80\x04\x95 not a pickle")
+            peer.conn.send(Bye("stopped").to_wire())
+        first, second = client.receive(GUARD_S), client.receive(GUARD_S)
+        assert isinstance(first, Unreadable) and first.why.startswith("ModuleNotFoundError: No module named 'nomodule'")
+        assert isinstance(second, Unreadable)
+        assert len(first.why.splitlines()) == 1 and len(second.why.splitlines()) == 1
+        assert client.receive(GUARD_S) == Bye("stopped")
+
+
+def test_the_client_unpickles_nothing_before_the_server_proves_it_holds_the_key(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (tmp_path / KEY).write_text(os.urandom(32).hex())
+    with socket.socket(socket.AF_UNIX) as impostor:
+        impostor.bind(str(tmp_path / SOCKET))
+        impostor.listen(1)
+        thread, outcome = in_thread(Client.connect, tmp_path, GUARD_S)
+        with impostor.accept()[0] as taken:
+            payload = pickle.dumps(Evil())  # where the challenge should be
+            taken.sendall(len(payload).to_bytes(4, "big") + payload)
+            with pytest.raises(ChannelError, match="does not speak grok-tui's channel"):
+                finish(thread, outcome)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [Hello({"pid": 1}, list(ROWS[:2]), FRAME), Hello({}, [], None), Frame(FRAME, []), Reply(3, None)]
+    + [Reply(None, "one line"), Bye("fault: the loss is not finite")],
+)
+def test_each_message_is_read_back_as_it_was_sent(message):
+    assert from_wire(message.to_wire()) == message
+
+
+@pytest.mark.parametrize(
+    ("wire", "says"),
+    [
+        (("hello", {}, [ROWS[0], 1], None), "a 'hello' message of 4 parts"),
+        (("frame", None, []), "a 'frame' message of 3 parts"),
+        (("reply", True, None), "a 'reply' message of 3 parts"),  # a bool is no id
+        (("bye",), "a 'bye' message of 1 parts"),
+        (("news", "x" * 100), "a 'news' message of 2 parts"),
+        ([1, 2], "a list"),
+        (FRAME, "a Snapshot"),
+    ],
+)
+def test_anything_else_is_unreadable_and_says_what_it_looks_like(wire, says):
+    assert from_wire(wire) == Unreadable(says)

@@ -29,7 +29,10 @@ from grok_tui.runlog import read_jsonl
 from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import MAX_COMMAND_BYTES, SOCKET, connect
 from grok_tui.train.control import WIRE_NAMES, Control, from_wire
+from grok_tui.train.messages import Unreadable
+from grok_tui.train.messages import from_wire as message_from_wire
 from grok_tui.train.server import RunServer
+from tests.conftest import tiny_config
 from tests.fakes import synthetic_run
 from tests.test_detach import alive, cli, pid_of
 from tests.test_faults import TINY, wait_until
@@ -314,11 +317,13 @@ messages = (
 @example(message=("bye", "finished"))
 @example(message=("bye",))
 def test_a_client_takes_any_message_as_one_of_ours_or_ends_with_one_line(tmp_path_factory, message):
-    session = AttachedRun(tmp_path_factory.mktemp("run"))
-    going_on = session._take(message)
+    session = AttachedRun(tmp_path_factory.mktemp("run"), cfg=tiny_config())  # a run directory with no files
+    read = message_from_wire(message)  # Client.receive's reading of it
+    going_on = session._take(read)
     snapshot, rows, error = session.mailbox.take()
     if error is not None:
         # Not one of ours: one line that says so, and the session ends.
+        assert isinstance(read, Unreadable)
         assert not going_on and one_line(error) and "cannot read" in error and snapshot is None
     elif snapshot is not None:
         assert isinstance(message, tuple) and message[0] in ("hello", "frame") and going_on
@@ -345,7 +350,7 @@ def test_a_message_this_version_cannot_unpickle_ends_the_client_with_one_line(tm
     server = RunServer(run_dir, Control(), handshake_timeout=HANDSHAKE_S)
     with server.bind():
         server.start([], {"experiment": "synthetic", "steps": 200})
-        session = AttachedRun(run_dir)
+        session = AttachedRun(run_dir, cfg=tiny_config())
         thread = threading.Thread(target=session.run, daemon=True)
         thread.start()
         wait_until(lambda: server.clients == 1, timeout=GUARD_S)

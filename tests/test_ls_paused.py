@@ -7,7 +7,7 @@ import threading
 import time
 
 from grok_tui.cli import main
-from grok_tui.runs import PROCESS, mark_ended, mark_paused, mark_running, read_record, record_pauses
+from grok_tui.process import PROCESS, mark_ended, mark_paused, mark_running, read_record, record_pauses
 from grok_tui.train import new_run
 from grok_tui.train.control import Control
 from tests.conftest import tiny_config

@@ -19,8 +19,8 @@ import torch
 
 from grok_tui.cli import main
 from grok_tui.headless import run_headless
+from grok_tui.process import read_record
 from grok_tui.runlog import CHECKPOINT, METRICS, read_jsonl
-from grok_tui.runs import read_record
 from grok_tui.sweep.engine import Driver, shard_specs
 from grok_tui.sweep.phases import PhaseRule
 from grok_tui.sweep.shard import ShardSpec, train_shard

@@ -2,8 +2,9 @@
 started (`grok-tui`), or of one started elsewhere (`grok-tui attach`).
 
 The UI shares the GIL with anything in its process, and every millisecond it
-spends rendering is taken from training (docs/design.md measures 0.45-0.55 of
-the bare loop's speed with the loop in a thread). So a run trains in a process
+spends rendering is taken from training (0.45-0.55 of the bare loop's speed
+with the loop in a thread: docs/design.md, "The GIL: why a run trains in a
+process of its own"). So a run trains in a process
 of its own (runner.py), which serves its channel in the run directory, and the
 monitor is a client of that channel like any other: a thread (the UI's worker)
 relays frames, at most `FRAME_INTERVAL_S` apart, into a Mailbox, from which the
@@ -14,28 +15,26 @@ by the trainer between two steps; neither side ever waits on the other.
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from grok_tui.config import RunConfig
+from grok_tui.process import last_words
 from grok_tui.runlog import load_config
 from grok_tui.sources.base import Curves, Mode, next_seed
-from grok_tui.train.channel import ChannelError, encode_command
-from grok_tui.train.control import Control, to_wire
+from grok_tui.train.channel import ChannelError, Client
+from grok_tui.train.control import Command, Control
 from grok_tui.train.frames import Mailbox
-from grok_tui.train.launch import StartError, last_words, reach, wait_until_served
+from grok_tui.train.launch import StartError, reach, wait_until_served
 from grok_tui.train.launch import start as start_run
-from grok_tui.train.snapshot import Metrics, Snapshot
+from grok_tui.train.messages import Bye, Frame, Hello, Message, Reply, Unreadable
 from grok_tui.train.spec import RunSpec
 
 
 class AttachedRun:
-    """A Source that is a client of a run's channel (train/channel.py): its frames into a Mailbox, keys
-    out as commands.
+    """A Source that is a client of a run's channel (channel.Client): its frames into a Mailbox, keys out
+    as commands.
 
     The monitor is this client whether it started the run a moment ago (`start`: the run's own
     process, which it watches start) or attaches to one started elsewhere. Leaving (cancelled) only
@@ -44,21 +43,17 @@ class AttachedRun:
 
     can_detach = True
 
-    def __init__(
-        self, run_dir: Path, process: Any = None, conn: Connection | None = None, cfg: RunConfig | None = None
-    ):
+    def __init__(self, run_dir: Path, process: Any = None, client: Client | None = None, cfg: RunConfig | None = None):
         self.run_dir = Path(run_dir)
         self.process = process  # a subprocess.Popen while the run's own process is starting, or None
         self.mode = Mode.OWN if process is not None else Mode.ATTACHED
-        self._reached = conn  # a connection already made (`grok-tui attach` checks with the one it keeps)
+        self._reached = client  # a client already connected (`grok-tui attach` checks with the one it keeps)
         self.cfg = cfg if cfg is not None else load_config(self.run_dir)
         self.mailbox = Mailbox()
         self.control: Control | None = Control(_Commands(self))
         self.ended: str | None = None  # the run's goodbye: "finished", "stopped", "fault: ..."
         self.info: dict[str, Any] = {}
-        self._conn: Any = None
-        self._send_lock = threading.Lock()
-        self._next_id = 0
+        self._client: Client | None = None
 
     @classmethod
     def start(cls, spec: RunSpec) -> AttachedRun:
@@ -87,27 +82,24 @@ class AttachedRun:
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         try:
-            self._conn = self._connect(cancelled)
+            client = self._connect(cancelled)
         except ChannelError as e:
             self.mailbox.fail(str(e))
             return
-        if self._conn is None:
+        if client is None:
             return
+        self._client = client
         try:
             while not cancelled():
-                if not self._conn.poll(0.1):
-                    continue
-                if not self._take(self._receive()):
+                message = client.receive(0.1)
+                if message is not None and not self._take(message):
                     return
         except (EOFError, OSError):
             self.mailbox.fail(self._gone())
         finally:
-            # Not while a key's command is on its way out: closed under that write, the fd's number could
-            # be reused by a file of the UI's, and the rest of the command go there.
-            with self._send_lock:
-                self._conn.close()
+            client.close()
 
-    def _connect(self, cancelled: Callable[[], bool]) -> Any:
+    def _connect(self, cancelled: Callable[[], bool]) -> Client | None:
         if self._reached is not None:
             return self._reached
         if self.process is not None:
@@ -119,41 +111,30 @@ class AttachedRun:
                 return None
         return reach(self.run_dir)
 
-    def _receive(self) -> Any:
-        """The next message, unpickled: the server has proved it holds the run's key, so it is the run's own
-        process; but one of another grok-tui version may send what this one cannot rebuild."""
-        try:
-            return self._conn.recv()
-        except (EOFError, OSError):
-            raise
-        except Exception as e:  # whatever pickle raises for a class or field this version lacks
-            return _Unreadable(f"{type(e).__name__}: {e}")
-
-    def _take(self, message: Any) -> bool:
-        """Act on one message from the run (channel.py lists them); False once it has said goodbye, or has
-        sent what this client cannot read (said in one line: the monitor shows the run as ended)."""
+    def _take(self, message: Message | Unreadable) -> bool:
+        """Act on one message from the run; False once it has said goodbye, or has sent what this client
+        cannot read (said in one line: the monitor shows the run as ended)."""
         match message:
-            case ("hello", dict() as info, list() as rows, snapshot) if _is_frame(snapshot, rows, optional=True):
+            case Hello(info, rows, snapshot):
                 self.info = info
                 if snapshot is not None:
                     self.mailbox.put(snapshot, rows)
                 elif rows:
                     self.mailbox.put_rows(rows)
-            case ("frame", snapshot, list() as rows) if _is_frame(snapshot, rows):
+            case Frame(snapshot, rows):
                 self.mailbox.put(snapshot, rows)
-            case ("reply", _, None):
+            case Reply(error=None):
                 pass
-            case ("reply", _, str() as error):
+            case Reply(error=str() as error):
                 self.mailbox.notice(f"the run refused a command: {error}")
-            case ("bye", str() as reason):
+            case Bye(reason):
                 self.ended = reason
                 if reason != "finished":  # stopped from elsewhere (another terminal, grok-tui stop), or a fault
                     self.mailbox.notice(f"the run has ended: {reason}")
                 return False
-            case _:
-                what = message.why if isinstance(message, _Unreadable) else _kind(message)
+            case Unreadable(why):
                 self.mailbox.fail(
-                    f"the run sent a message this grok-tui cannot read ({what}); is the run's grok-tui the same "
+                    f"the run sent a message this grok-tui cannot read ({why}); is the run's grok-tui the same "
                     f"version as this one? grok-tui watch {self.run_dir} reads its files"
                 )
                 return False
@@ -164,35 +145,16 @@ class AttachedRun:
             return last_words(self.run_dir) or f"the run's process ended (exit status {self.process.returncode})"
         return "the run's process ended without saying goodbye (killed?); grok-tui ls tells its state"
 
-    def send(self, command: Any) -> None:
+    def send(self, command: Command) -> None:
         """Send a command (control.py checks it first); a run that has gone is said once, not raised."""
-        if self._conn is None:
+        client = self._client
+        if client is None:
             self.mailbox.notice("not connected to the run yet")
             return
-        with self._send_lock:
-            self._next_id += 1
-            try:
-                self._conn.send_bytes(encode_command({"id": self._next_id, **to_wire(command)}))
-            except (OSError, ValueError):
-                self.mailbox.notice("the run is not reachable: the command was not sent")
-
-
-@dataclass(frozen=True)
-class _Unreadable:
-    why: str
-
-
-def _is_frame(snapshot: Any, rows: list[Any], optional: bool = False) -> bool:
-    return (isinstance(snapshot, Snapshot) or (optional and snapshot is None)) and all(
-        isinstance(row, Metrics) for row in rows
-    )
-
-
-def _kind(message: Any) -> str:
-    """What a message that is not one of ours looks like, in a few words."""
-    if isinstance(message, tuple) and message and isinstance(message[0], str):
-        return f"a {message[0][:20]!r} message of {len(message)} parts"
-    return f"a {type(message).__name__}"
+        try:
+            client.send(command)
+        except (OSError, ValueError):
+            self.mailbox.notice("the run is not reachable: the command was not sent")
 
 
 class _Commands:

@@ -38,9 +38,8 @@ import torch
 
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
-from grok_tui.process import stop_on_signals
+from grok_tui.process import mark_ended, mark_running, stop_on_signals
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
-from grok_tui.runs import mark_ended, mark_running
 from grok_tui.sweep.grid import Member
 from grok_tui.sweep.shard import ShardSpec, train_shard
 from grok_tui.sweep.store import (
@@ -57,7 +56,6 @@ from grok_tui.sweep.text import diagram, progress_line
 
 # How often the headless driver prints a progress line.
 PROGRESS_EVERY_S = 2.0
-STARTED = "# grok-tui: sweep process"
 
 
 def shard_specs(info: SweepInfo) -> list[ShardSpec]:
@@ -413,7 +411,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shard-cpus", type=float, default=1.0)
     parser.add_argument("--shard-gpus", type=float, default=0.0)
     args = parser.parse_args(argv)
-    print(f"{STARTED} {os.getpid()}", flush=True)
     try:
         info = read_sweep(Path(args.sweep_dir))
     except SweepDirError as e:

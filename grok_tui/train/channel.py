@@ -13,11 +13,10 @@ Each handshake has HANDSHAKE_TIMEOUT_S, on both ends, and the server passes
 each in a thread of its own: a peer that connects and says nothing (or says
 half) holds up no one, and is cut off.
 
-Messages from the server, each a tuple:
-    ("hello", info, rows, snapshot)  on connecting: the run, every metrics row so far, the newest frame
-    ("frame", snapshot, rows)        the newest frame and the rows since the last one
-    ("reply", id, error)             to each command: error is None, or one line saying what was wrong
-    ("bye", reason)                  the run ended ("finished", "stopped", a fault); nothing follows
+A client is a `Client`: made only by its handshake, it sends commands and
+receives the run's messages (train/messages.py: Hello, Frame, Reply, Bye),
+each read back in one place, and one it cannot read is Unreadable, never
+an exception. The design, and why: docs/design.md, "The channel".
 """
 
 from __future__ import annotations
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from grok_tui.files import WriteError
+from grok_tui.train.control import Command, to_wire
+from grok_tui.train.messages import Message, Unreadable, from_wire
 
 SOCKET = "control.sock"
 KEY = "authkey"
@@ -215,6 +216,57 @@ def connect(run_dir: Path, timeout: float = HANDSHAKE_TIMEOUT_S) -> Connection:
         error = NotServed(f"no process is serving {run_dir} (its process hung up: ending?)")
     conn.close()
     raise error
+
+
+class Client:
+    """A client's end of a run's channel: commands out, each with an id of its own, and the run's messages in.
+
+    Only `Client.connect` makes one (or `__init__`, from a connection `connect` made): what a peer sends
+    is unpickled only once it has proved it holds the run's key. One thread may `send` while another
+    receives; `close` waits for a send under way: the fd closed under that write could be reused by
+    another file, and the rest of the command go there.
+    """
+
+    def __init__(self, conn: Connection):
+        self._conn = conn  # authenticated, both ends (connect)
+        self._send_lock = threading.Lock()
+        self._last_id = 0
+
+    @classmethod
+    def connect(cls, run_dir: Path, timeout: float = HANDSHAKE_TIMEOUT_S) -> Client:
+        """A client of the process serving the run (see `connect` for what it raises)."""
+        return cls(connect(run_dir, timeout))
+
+    def send(self, command: Command) -> int:
+        """Send a command (control.py has checked it); the id its Reply will carry. OSError if the run is
+        gone or the client closed, ValueError for a value JSON cannot carry (NaN)."""
+        with self._send_lock:
+            self._last_id += 1
+            self._conn.send_bytes(encode_command({"id": self._last_id, **to_wire(command)}))
+            return self._last_id
+
+    def receive(self, timeout: float | None = None) -> Message | Unreadable | None:
+        """The run's next message, or None if none came within `timeout` seconds (None: wait for one).
+        EOFError, or OSError, once the run has hung up."""
+        if not self._conn.poll(timeout):
+            return None
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            raise
+        except Exception as e:  # whatever pickle raises for a class or a field this version lacks
+            return Unreadable(f"{type(e).__name__}: {e}")
+        return from_wire(message)
+
+    def close(self) -> None:
+        with self._send_lock:
+            self._conn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextlib.contextmanager

@@ -12,6 +12,8 @@ applied between two steps, once.
 A client's connection is closed by its reader thread, the last to use it: to
 end a client early, any thread hangs it up (channel.hang_up), which wakes both
 of its threads without closing the fd under them.
+
+What it says to a client (a hello, frames, replies, a goodbye) is train/messages.py's.
 """
 
 from __future__ import annotations
@@ -29,14 +31,13 @@ from typing import Any
 from grok_tui.train import channel
 from grok_tui.train.control import Control, from_wire
 from grok_tui.train.frames import Mailbox
+from grok_tui.train.messages import Bye, Frame, Hello, Message, Reply
 from grok_tui.train.snapshot import Metrics, Snapshot
 
 # How long the end of a run waits for clients to take their last frame and the goodbye.
 BYE_TIMEOUT_S = 2.0
 # How long the accept loop rests after a failed accept (out of file descriptors, say) before the next.
 ACCEPT_RETRY_S = 0.1
-
-Reply = tuple[str, int | None, str | None]
 
 
 class RunServer:
@@ -134,7 +135,7 @@ class RunServer:
                 conn.close()
                 return
             # The client's history and its frames from now on, with no row missed or sent twice.
-            peer = _Peer(conn, ("hello", self.info, list(self._history), self._latest), self._answer, self._forget)
+            peer = _Peer(conn, Hello(dict(self.info), list(self._history), self._latest), self._answer, self._forget)
             self._peers.append(peer)
             peer.start()  # under the lock: close() never meets a peer whose threads have not started
 
@@ -153,7 +154,7 @@ class RunServer:
             self.control.send(from_wire(record))
         except ValueError as e:  # every refusal of decode_command and from_wire
             error = f"{e}" or type(e).__name__
-        return ("reply", ident if isinstance(ident, int) and not isinstance(ident, bool) else None, error)
+        return Reply(ident if isinstance(ident, int) and not isinstance(ident, bool) else None, error)
 
 
 class _Peer:
@@ -162,7 +163,7 @@ class _Peer:
     def __init__(
         self,
         conn: Connection,
-        greeting: tuple[Any, ...],
+        greeting: Hello,
         answer: Callable[[bytes], Reply],
         on_gone: Callable[[_Peer], None],
     ):
@@ -194,11 +195,11 @@ class _Peer:
             if self._open:
                 channel.hang_up(self.conn)
 
-    def send(self, message: tuple[Any, ...]) -> bool:
+    def send(self, message: Message) -> bool:
         """False once the client is gone, or cut off."""
         try:
             with self._send_lock:
-                self.conn.send(message)
+                self.conn.send(message.to_wire())
             return True
         except OSError:
             return False
@@ -226,7 +227,7 @@ class _Peer:
                 if not self.conn.readable:  # what recv_bytes does to a message over the limit
                     # Unread, the rest of it cannot be told from the next command: answer, and hang up.
                     limit = f"a command is at most {channel.MAX_COMMAND_BYTES} bytes; the channel is closed"
-                    self.send(("reply", None, limit))
+                    self.send(Reply(None, limit))
                 return
             self.send(self._answer(data))
 
@@ -244,10 +245,10 @@ class _Peer:
         if self._gone:
             return False
         snapshot, rows, _ = self.mailbox.take()
-        if snapshot is not None and not self.send(("frame", snapshot, rows)):
+        if snapshot is not None and not self.send(Frame(snapshot, rows)):
             return False
         if self.bye is not None:
-            self.send(("bye", self.bye))
+            self.send(Bye(self.bye))
             return False
         return True
 
