@@ -7,7 +7,6 @@ and what is allowed, with exit status 2 and no traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -418,15 +417,6 @@ def _stop(argv: list[str]) -> int:
     return 0
 
 
-# The phase rule's flags (sweep/phases.py), with the type their text must parse as.
-PHASE_FLAGS: dict[str, tuple[str, type, str]] = {
-    "rule": ("--phase-rule", str, "accuracy (Liu et al.'s 90% times, the default) or loss (train and test loss)"),
-    "level": ("--phase-level", float, "the accuracy that counts as learned (default 0.9)"),
-    "gap": ("--phase-gap", int, "steps from train to test still called no delay (default: a tenth of --steps)"),
-    "semi_rise": ("--semi-rise", float, "test accuracy gained after the fit that calls a stall semi-grokking (0.1)"),
-    "loss_fit": ("--loss-fit", float, "loss rule: train is learned at this fraction of its first loss (0.1)"),
-    "loss_ratio": ("--loss-ratio", float, "loss rule: test is learned within this multiple of train loss (2)"),
-}
 # A single run's flags that a sweep refuses, with the reason its one line gives (argparse would only say
 # "unrecognized arguments").
 _GROKFAST_TUNES = (
@@ -461,10 +451,8 @@ class _Refused(argparse.Action):
         raise UsageError(f"{option_string} cannot be used in a sweep: {self.why}")
 
 
-def _sweep(argv: list[str]) -> int:
-    from grok_tui.sweep.grid import GridError
-    from grok_tui.sweep.phases import PhaseRule, check
-    from grok_tui.sweep.store import SweepDirError, create_sweep, read_sweep
+def _sweep_parser() -> argparse.ArgumentParser:
+    from grok_tui.sweep.phases import SETTINGS
 
     parser = _Parser(
         prog=f"{PROG} sweep",
@@ -499,82 +487,65 @@ def _sweep(argv: list[str]) -> int:
     parser.add_argument("--shard-gpus", metavar="N", help="with --ray: GPUs a shard (default 0; 1 a shard on GPUs)")
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
-    for name, (flag, kind, text) in PHASE_FLAGS.items():
-        parser.add_argument(flag, dest=f"phase_{name}", metavar=kind.__name__.upper(), help=text)
+    for name, setting in SETTINGS.items():
+        parser.add_argument(
+            setting.flag, dest=f"phase_{name}", metavar=setting.kind.__name__.upper(), help=setting.help
+        )
     for name in SWEEP_FIELDS:
         metavar = CONFIG_FLAGS[name].__name__.upper() + "[,...]"
         parser.add_argument(flag_name(name), dest=name, metavar=metavar, help=RULES[name][1])
     for flag, why in NOT_IN_A_SWEEP.items():
         parser.add_argument(flag, action=_Refused, why=why, dest=f"refused_{flag[2:]}")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _sweep(argv: list[str]) -> int:
+    from grok_tui.sweep.phases import SETTINGS
+    from grok_tui.sweep.plan import PlanError, check_resume, plan_sweep
+    from grok_tui.sweep.store import SweepDirError, read_sweep
+
+    args = _sweep_parser().parse_args(argv)
     theme = _theme(args.theme)
     refresh = _refresh(args.refresh)
     if args.detach and args.headless:
         raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
     ray = _ray_options(args)
-    if args.resume:
-        given = [flag_name(f) for f in SWEEP_FIELDS if getattr(args, f) is not None]
-        if (
-            given
-            or args.sweep_dir
-            or args.workers
-            or args.map
-            or args.experiment
-            or any(getattr(args, f"phase_{n}") for n in PHASE_FLAGS)
-        ):
-            raise UsageError(
-                f"--resume keeps the sweep as it was created; leave out {given[0] if given else 'the other flags'}"
-            )
-        root = Path(args.resume)
-        _not_running(root, "sweep --resume", f"{PROG} watch {root} shows it, {PROG} stop {root} stops it")
-        try:
-            info = read_sweep(root)
-        except SweepDirError as e:
-            raise UsageError(f"--resume {args.resume!r}: {e}") from None
-        _check_cluster(ray)
-    else:
-        values = {
-            name: _list(name, getattr(args, name), CONFIG_FLAGS[name])
-            for name in SWEEP_FIELDS
-            if getattr(args, name) is not None
-        }
-        # Axes in the order they were typed: the first runs across the diagram, the second down.
-        values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
-        experiment = args.experiment
-        if args.map is not None:
-            from grok_tui.sweep.maps import MAPS
-
-            if args.map not in MAPS:
-                raise UsageError(f"--map: {args.map!r} is not a map; expected one of {', '.join(MAPS)}")
-            sweep_map = MAPS[args.map]
-            # The map's axes in its order; a flag given beside it replaces that list.
-            values = {**sweep_map.values, **values}
-            experiment = sweep_map.experiment if args.experiment is None else args.experiment
-        rule_values = {}
-        for name, (flag, kind, _text) in PHASE_FLAGS.items():
-            text = getattr(args, f"phase_{name}")
-            if text is not None:
-                try:
-                    rule_values[name] = text if kind is str else kind(text)
-                except ValueError:
-                    raise UsageError(f"{flag}: {text!r} is not a {kind.__name__}") from None
-        try:
-            rule = check(PhaseRule(**rule_values))
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        workers = _workers(args.workers)
-        try:
-            from grok_tui.sweep.grid import build_grid
-
-            experiment = experiment or DEFAULT_EXPERIMENT
-            grid = build_grid(experiment, values)
-            _check_memory(grid, workers)
-            # The last check, as it is the slow one; still before anything is written.
+    rule_flags = {
+        name: getattr(args, f"phase_{name}") for name in SETTINGS if getattr(args, f"phase_{name}") is not None
+    }
+    try:
+        if args.resume:
+            sweep_flags = {"--experiment": args.experiment, "--map": args.map, "--sweep-dir": args.sweep_dir}
+            given = [flag_name(f) for f in SWEEP_FIELDS if getattr(args, f) is not None]
+            given += [flag for flag, text in {**sweep_flags, "--workers": args.workers}.items() if text is not None]
+            check_resume(given + [SETTINGS[name].flag for name in rule_flags])
+            root = Path(args.resume)
+            _not_running(root, "sweep --resume", f"{PROG} watch {root} shows it, {PROG} stop {root} stops it")
+            try:
+                info = read_sweep(root)
+            except SweepDirError as e:
+                raise UsageError(f"--resume {args.resume!r}: {e}") from None
             _check_cluster(ray)
-            root = Path(args.sweep_dir) if args.sweep_dir else default_run_dir(args.map or experiment, Path("sweeps"))
-            info = create_sweep(root, experiment, values, rule, workers)
-        except (GridError, SweepDirError) as e:
-            raise UsageError(str(e)) from None
+        else:
+            values = {
+                name: _list(name, getattr(args, name), CONFIG_FLAGS[name])
+                for name in SWEEP_FIELDS
+                if getattr(args, name) is not None
+            }
+            # Axes in the order they were typed: the first runs across the diagram, the second down.
+            values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
+            plan = plan_sweep(
+                values,
+                experiment=args.experiment,
+                map_name=args.map,
+                rule_flags=rule_flags,
+                workers_text=args.workers,
+                sweep_dir=args.sweep_dir,
+            )
+            _check_cluster(ray)  # the last check, as it is the slow one; still before anything is written
+            info = plan.create()
+    except PlanError as e:
+        raise UsageError(str(e)) from None
     engine_args = ray.argv() if ray is not None else []
     if args.detach:
         from grok_tui.sweep.launch import start_sweep
@@ -608,24 +579,15 @@ def _ray_options(args: argparse.Namespace) -> Any:
             raise UsageError("--shard-cpus and --shard-gpus go with --ray")
         return None
     from grok_tui.sweep.engine import RayOptions
+    from grok_tui.sweep.plan import SHARD_CPUS, SHARD_GPUS, PlanError, number
     from grok_tui.sweep.ray_engine import RayError, check_address
 
-    sizes = {}
-    for flag, text, default, allowed in (
-        ("--shard-cpus", args.shard_cpus, 1.0, "a number of CPUs above 0 and at most 1024, e.g. 1 or 0.5"),
-        ("--shard-gpus", args.shard_gpus, 0.0, "a number of GPUs from 0 to 1024, e.g. 0, 1 or 0.5"),
-    ):
-        try:
-            value = default if text is None else float(text)
-        except ValueError:
-            value = -1.0
-        if not (0 <= value <= 1024) or (flag == "--shard-cpus" and value <= 0):
-            raise UsageError(f"{flag}: {text!r} is not allowed; expected {allowed}")
-        sizes[flag] = value
-    options = RayOptions(args.ray or None, sizes["--shard-cpus"], sizes["--shard-gpus"])
     try:
+        cpus = number("--shard-cpus", args.shard_cpus, SHARD_CPUS, 1.0)
+        gpus = number("--shard-gpus", args.shard_gpus, SHARD_GPUS, 0.0)
+        options = RayOptions(args.ray or None, cpus, gpus)
         check_address(options.address)
-    except RayError as e:
+    except (PlanError, RayError) as e:
         raise UsageError(str(e)) from None
     return options
 
@@ -654,33 +616,6 @@ def _list(name: str, text: str, kind: type) -> list[Any]:
             f"{flag_name(name)}: {text!r} has an empty value; expected a value or a comma list such as 0.1,0.3,1"
         )
     return [_convert(name, part, kind) for part in parts]
-
-
-def _workers(text: str | None) -> int:
-    if text is None:
-        return max(1, len(os.sched_getaffinity(0)))
-    try:
-        workers = int(text)
-    except ValueError:
-        workers = 0
-    if not 1 <= workers <= 1024:
-        raise UsageError(f"--workers: {text!r} is not allowed; expected an integer from 1 to 1024")
-    return workers
-
-
-def _check_memory(grid: Any, workers: int) -> None:
-    """Refuse, before anything is written, a sweep whose members training at once will not fit."""
-    from grok_tui.train.memory import WontFit, check_sweep_fits
-    from grok_tui.train.trainer import DeviceError, resolve_device
-
-    try:
-        device = resolve_device(grid.base.device)
-    except DeviceError as e:
-        raise UsageError(f"--device: {e}") from None
-    try:
-        check_sweep_fits([[m.cfg for m in shard] for shard in grid.shards(workers)], workers, device)
-    except WontFit as e:
-        raise UsageError(str(e)) from None
 
 
 def _stop_sweep(root: Path) -> int:

@@ -51,6 +51,11 @@ class ConfigError(ValueError):
     def flag(self) -> str:
         return flag_name(self.field)
 
+    @property
+    def flag_line(self) -> str:
+        """The error as a command line's flag gives it: `--lr: -1.0 is not allowed; expected ...`."""
+        return f"{self.flag}: {self.value!r} is not allowed; expected {self.allowed}"
+
 
 # Flags whose name is not their field's: seconds read better in the help than in the flag.
 FLAG_NAMES = {"checkpoint_every_s": "--checkpoint-every"}
@@ -143,21 +148,31 @@ def _shown_bound(x: float) -> str:
 
 @dataclass(frozen=True)
 class Range:
-    """The finite numbers from `low` to `high` (`low` itself left out when `above`): one value's rule,
-    stated once, which every way of giving that value (a flag, a command on the channel, a typed value)
-    checks and quotes."""
+    """The finite numbers (or, with `integer`, the ints) from `low` to `high`, `low` itself left out when
+    `above`: one value's rule, stated once, which every way of giving that value (a flag, a command on the
+    channel, a typed value, a sweep's file) checks and quotes."""
 
     low: float
     high: float
     above: bool = False
+    integer: bool = False
+    # What a message says is allowed, where the bounds alone would say less ("a number of CPUs ...").
+    words: str | None = None
 
     def __call__(self, v: Any) -> bool:
+        if self.integer and not is_int(v):
+            return False
         return is_finite(v) and (v > self.low if self.above else v >= self.low) and v <= self.high
 
     @property
     def allowed(self) -> str:
-        low = _shown_bound(self.low)
-        return f"a finite number {'>' if self.above else '>='} {low} and <= {_shown_bound(self.high)}"
+        if self.words is not None:
+            return self.words
+        low, high = _shown_bound(self.low), _shown_bound(self.high)
+        if self.integer and not self.above:
+            return f"an integer from {low} to {high}"
+        kind = "an integer" if self.integer else "a finite number"
+        return f"{kind} {'>' if self.above else '>='} {low} and <= {high}"
 
     def clamp(self, v: float) -> float | None:
         """v brought within the range (a value scaled past the top stops at it), or None where it fell
@@ -178,6 +193,12 @@ class Range:
 #   moments at ~1e24 (measured at step 200).
 # - a norm target: 1e6 is ten times the norm a model here starts with at init scale 1000 (mod-add: 9e4).
 # - grokfast_lamb: AdamW divides out the gradient's scale, so past a few hundred g + lamb·h is lamb·h.
+# Sizes: the bounds keep a single value from asking for absurd memory on its own (train/memory.py refuses
+# the combinations that would).
+P = Range(2, 1000, integer=True)
+N_BITS = Range(1, 1000, integer=True)
+WIDTH = Range(1, 65536, integer=True)
+THREADS = Range(1, 256, integer=True)
 LR = Range(0.0, 10.0, above=True)
 WEIGHT_DECAY = Range(0.0, 1000.0)
 L1 = Range(0.0, 10.0)
@@ -202,15 +223,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "loss": _choice(LOSSES),
     "pairs": _choice(PAIRS),
     "device": _choice(DEVICES),
-    "p": (lambda v: is_int(v) and 2 <= v <= 1000, "an integer from 2 to 1000"),
+    "p": (P, P.allowed),
     "train_frac": (lambda v: is_finite(v) and 0 < v < 1, "a number strictly between 0 and 1"),
-    "n_bits": (lambda v: is_int(v) and 1 <= v <= 1000, "an integer from 1 to 1000"),
+    "n_bits": (N_BITS, N_BITS.allowed),
     "k_bits": (lambda v: is_int(v) and v >= 1, "an integer from 1 to the number of bits"),
     "n_train": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "n_test": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "acc_tol": (lambda v: is_finite(v) and v > 0, "a finite number > 0 (a per-sample mean squared error)"),
-    "width": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
-    "embed_dim": (lambda v: is_int(v) and 1 <= v <= 65536, "an integer from 1 to 65536"),
+    "width": (WIDTH, WIDTH.allowed),
+    "embed_dim": (WIDTH, WIDTH.allowed),
     "init_scale": (INIT_SCALE, INIT_SCALE.allowed),
     "lr": (LR, LR.allowed),
     "weight_decay": (WEIGHT_DECAY, WEIGHT_DECAY.allowed),
@@ -226,7 +247,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eval_every": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "checkpoint_every_s": (lambda v: is_finite(v) and v > 0, "a number of seconds > 0"),
     "seed": (lambda v: is_int(v) and 0 <= v < 2**63, "an integer >= 0"),
-    "threads": (lambda v: is_int(v) and 1 <= v <= 256, "an integer from 1 to 256"),
+    "threads": (THREADS, THREADS.allowed),
 }
 
 

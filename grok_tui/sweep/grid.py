@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from grok_tui.compare import SHORT_NAMES
-from grok_tui.config import PRESETS, ConfigError, RunConfig, flag_name
+from grok_tui.config import PRESETS, ConfigError, Range, RunConfig, flag_name
 from grok_tui.train.batched import UNBATCHED
 
 # What a member may hold of its own inside a batch: AdamW's settings, L1, the seed, the init scale and
@@ -30,6 +30,8 @@ PER_MEMBER = frozenset(
 MAX_MEMBERS = 1_000_000
 # Settings every member shares, since they train in lockstep (or that change no result).
 SHARED = ("steps", "eval_every", "device", "threads", "checkpoint_every_s")
+# How many shards train at once (`--workers`, sweep.json's "workers"): one process or Ray task each.
+WORKERS = Range(1, 1024, integer=True)
 
 
 class GridError(ValueError):
@@ -141,7 +143,7 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
     try:
         base = PRESETS[experiment].config(**fixed)
     except ConfigError as e:
-        raise GridError(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}") from None
+        raise GridError(e.flag_line) from None
     for field, off in UNBATCHED.items():
         if getattr(base, field) != off:
             raise GridError(
@@ -161,4 +163,15 @@ def build_grid(experiment: str, values: Mapping[str, Sequence[Any]]) -> Grid:
     return Grid(experiment, base, axes, tuple(members))
 
 
-__all__ = ["MAX_MEMBERS", "Axis", "Grid", "GridError", "Member", "PER_MEMBER", "SHARED", "build_grid", "value_text"]
+__all__ = [
+    "MAX_MEMBERS",
+    "PER_MEMBER",
+    "SHARED",
+    "WORKERS",
+    "Axis",
+    "Grid",
+    "GridError",
+    "Member",
+    "build_grid",
+    "value_text",
+]

@@ -31,11 +31,11 @@ share them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from grok_tui.config import is_finite
+from grok_tui.config import clip, is_finite, is_int
 
 PHASES = ("comprehension", "grokking", "semi-grokking", "memorization", "confusion")
 RULES = ("accuracy", "loss")
@@ -64,22 +64,89 @@ class PhaseRule:
         return check(cls(**known))
 
 
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the rule: its flag, the type its text is read as, what it allows, and its help."""
+
+    flag: str
+    kind: type
+    ok: Callable[[Any], bool]
+    allowed: str
+    help: str
+
+
+def _fraction(v: Any) -> bool:
+    return is_finite(v) and 0 < v < 1
+
+
+# Each setting's one rule: `check` holds a rule to it wherever it came from (flags, sweep.json), and the
+# sweep command's flags are made from it.
+SETTINGS: dict[str, Setting] = {
+    "rule": Setting(
+        "--phase-rule",
+        str,
+        lambda v: v in RULES,
+        " or ".join(RULES),
+        "accuracy (Liu et al.'s 90% times, the default) or loss (train and test loss)",
+    ),
+    "level": Setting(
+        "--phase-level",
+        float,
+        lambda v: is_finite(v) and 0 < v <= 1,
+        "a number in (0, 1]",
+        "the accuracy that counts as learned (default 0.9)",
+    ),
+    "gap": Setting(
+        "--phase-gap",
+        int,
+        lambda v: v is None or (is_int(v) and v >= 0),
+        "an integer number of steps >= 0",
+        "steps from train to test still called no delay (default: a tenth of --steps)",
+    ),
+    "semi_rise": Setting(
+        "--semi-rise",
+        float,
+        _fraction,
+        "a number in (0, 1)",
+        "test accuracy gained after the fit that calls a stall semi-grokking (0.1)",
+    ),
+    "loss_fit": Setting(
+        "--loss-fit",
+        float,
+        _fraction,
+        "a number in (0, 1)",
+        "loss rule: train is learned at this fraction of its first loss (0.1)",
+    ),
+    "loss_ratio": Setting(
+        "--loss-ratio",
+        float,
+        lambda v: is_finite(v) and v >= 1,
+        "a number >= 1",
+        "loss rule: test is learned within this multiple of train loss (2)",
+    ),
+}
+
+
 def check(rule: PhaseRule) -> PhaseRule:
     """The rule unchanged, or ValueError naming the first setting that is wrong and what is allowed."""
-
-    if rule.rule not in RULES:
-        raise ValueError(f"--phase-rule: {rule.rule!r} is not a rule; expected {' or '.join(RULES)}")
-    if not (is_finite(rule.level) and 0 < rule.level <= 1):
-        raise ValueError(f"--phase-level: {rule.level!r} is not allowed; expected a number in (0, 1]")
-    if rule.gap is not None and not (isinstance(rule.gap, int) and not isinstance(rule.gap, bool) and rule.gap >= 0):
-        raise ValueError(f"--phase-gap: {rule.gap!r} is not allowed; expected an integer number of steps >= 0")
-    if not (is_finite(rule.semi_rise) and 0 < rule.semi_rise < 1):
-        raise ValueError(f"--semi-rise: {rule.semi_rise!r} is not allowed; expected a number in (0, 1)")
-    if not (is_finite(rule.loss_fit) and 0 < rule.loss_fit < 1):
-        raise ValueError(f"--loss-fit: {rule.loss_fit!r} is not allowed; expected a number in (0, 1)")
-    if not (is_finite(rule.loss_ratio) and rule.loss_ratio >= 1):
-        raise ValueError(f"--loss-ratio: {rule.loss_ratio!r} is not allowed; expected a number >= 1")
+    for name, setting in SETTINGS.items():
+        value = getattr(rule, name)
+        if not setting.ok(value):
+            raise ValueError(f"{setting.flag}: {clip(repr(value))} is not allowed; expected {setting.allowed}")
     return rule
+
+
+def rule_from_flags(texts: Mapping[str, str]) -> PhaseRule:
+    """The rule from its settings' flags as typed (by setting name; those left out keep their defaults), or
+    ValueError naming the flag, what was typed and what is allowed."""
+    values: dict[str, Any] = {}
+    for name, text in texts.items():
+        setting = SETTINGS[name]
+        try:
+            values[name] = setting.kind(text)
+        except ValueError:
+            raise ValueError(f"{setting.flag}: {clip(repr(text))} is not allowed; expected {setting.allowed}") from None
+    return check(PhaseRule(**values))
 
 
 def _num(row: Mapping[str, Any], key: str) -> float | None:
@@ -155,4 +222,17 @@ def classify(rows: Sequence[Mapping[str, Any]], steps: int, rule: PhaseRule, fin
     return "memorization"
 
 
-__all__ = ["LEVELS", "PHASES", "RULES", "PhaseRule", "check", "classify", "first_step", "milestones", "settled"]
+__all__ = [
+    "LEVELS",
+    "PHASES",
+    "RULES",
+    "SETTINGS",
+    "PhaseRule",
+    "Setting",
+    "check",
+    "classify",
+    "first_step",
+    "milestones",
+    "rule_from_flags",
+    "settled",
+]
