@@ -34,10 +34,10 @@ PAIRS = ("all", "unordered")
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def clip(text: str) -> str:
+def clip(text: str, limit: int = 40) -> str:
     """A value's text as a one-line message quotes it: a 400-digit int from the channel or a file is named,
     not printed whole."""
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ConfigError(ValueError):
@@ -148,9 +148,9 @@ def _shown_bound(x: float) -> str:
 
 @dataclass(frozen=True)
 class Range:
-    """The finite numbers (or, with `integer`, the ints) from `low` to `high`, `low` itself left out when
-    `above`: one value's rule, stated once, which every way of giving that value (a flag, a command on the
-    channel, a typed value, a sweep's file) checks and quotes."""
+    """The finite numbers (or, with `integer`, the ints) from `low` to `high` (math.inf: no bound but
+    float's), `low` itself left out when `above`: one value's rule, stated once, which every way of giving
+    that value (a flag, a command on the channel, a typed value, a sweep's file) checks and quotes."""
 
     low: float
     high: float
@@ -169,9 +169,11 @@ class Range:
         if self.words is not None:
             return self.words
         low, high = _shown_bound(self.low), _shown_bound(self.high)
+        kind = "an integer" if self.integer else "a finite number"
+        if math.isinf(self.high):
+            return f"{kind} {'>' if self.above else '>='} {low}"
         if self.integer and not self.above:
             return f"an integer from {low} to {high}"
-        kind = "an integer" if self.integer else "a finite number"
         return f"{kind} {'>' if self.above else '>='} {low} and <= {high}"
 
     def clamp(self, v: float) -> float | None:
@@ -207,6 +209,9 @@ NORM_TARGET = Range(0.0, 1e6, above=True)
 GROKFAST_LAMB = Range(0.0, 1000.0)
 # The hyperparameters a running trainer takes commands for (control.py), by name.
 HYPER_RANGES = {"weight_decay": WEIGHT_DECAY, "lr": LR, "l1": L1}
+# How many of the training examples to keep while ungrokking: a command's size (None: all of them), a typed
+# one (below the set's size), a config's train_size (0: all of them).
+TRAIN_SUBSET = Range(1, math.inf, integer=True)
 
 
 # Each field's own rule: a predicate and the words that say what is allowed.
@@ -238,7 +243,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "beta1": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
     "beta2": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
     "l1": (L1, L1.allowed),
-    "train_size": (lambda v: is_int(v) and v >= 0, "an integer >= 0 (0: the whole training set)"),
+    "train_size": (
+        lambda v: (is_int(v) and v == 0) or TRAIN_SUBSET(v),
+        f"0 (the whole training set) or {TRAIN_SUBSET.allowed}",
+    ),
     "constrain_norm": (lambda v: (is_finite(v) and v == 0) or NORM_TARGET(v), f"0 (off) or {NORM_TARGET.allowed}"),
     "grokfast": (lambda v: isinstance(v, bool), "true or false"),
     "grokfast_alpha": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),

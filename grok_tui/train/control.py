@@ -1,9 +1,16 @@
-"""The control channel: how another thread (the UI, a test) steers a running trainer.
+"""The control commands: how the monitor, a test or a client of a run's channel steers a running trainer.
 
-Commands are small frozen dataclasses put on a queue; the trainer drains the
-queue between two steps, so a command takes effect at the next step. The queue
-is anything with `put` and `get(timeout=...)`: a `queue.SimpleQueue` for a
-thread, a `multiprocessing.Queue` when the loop runs in a child process.
+Commands are small frozen dataclasses, checked as they are sent (`check`, by config.py's rule for each
+value). A `Control` is where they go. The trainer's own is a queue in its process, which it drains
+between two steps, so a command takes effect at the next step; two kinds of sender put commands there:
+
+- a thread of the same process: the monitor's UI thread for a run it trains in-process
+  (sources/in_process.py), a test;
+- the run's channel server (server.py), for the commands its clients send over the run's socket, each
+  read back from its JSON object by `from_wire` and checked again.
+
+A monitor attached to a run trained elsewhere (sources/attached.py) holds a Control whose queue is that
+channel: sending a command writes its JSON object (`to_wire`) to the run's socket.
 
 Commands carry meaning, not what a screen last showed: "weight decay ×2" and
 "toggle pause" are applied by the trainer to its own current state, so a burst
@@ -12,13 +19,16 @@ of keys (or several clients) compose exactly as pressed.
 
 from __future__ import annotations
 
+import math
 import queue
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, Protocol
 
-from grok_tui.config import GROKFAST_LAMB, HYPER_RANGES, NORM_TARGET, RULES, ConfigError, is_finite
+from grok_tui.config import GROKFAST_LAMB, HYPER_RANGES, NORM_TARGET, RULES, TRAIN_SUBSET, ConfigError, Range
 
 HYPERPARAMETERS = tuple(HYPER_RANGES)
+# What a hyperparameter may be multiplied by (the trainer then holds the product within the value's range).
+FACTOR = Range(0.0, math.inf, above=True)
 # What `Toggle` can flip: pause, the norm constraint (held at the current norm), Grokfast (the run's alpha, lambda).
 TOGGLES = ("pause", "norm_constraint", "grokfast")
 
@@ -103,6 +113,8 @@ Command = (
 
 
 class _Queue(Protocol):
+    """Where a Control's commands go: a queue the trainer drains, or a run's channel (sources/attached.py)."""
+
     def put(self, item: Any) -> None: ...
     def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
 
@@ -126,17 +138,16 @@ def check(command: Any) -> Command:
     if isinstance(command, ScaleHyper):
         if command.name not in HYPERPARAMETERS:
             raise ValueError(f"unknown hyperparameter {command.name!r}; expected one of {', '.join(HYPERPARAMETERS)}")
-        if not (is_finite(command.factor) and command.factor > 0):
-            raise ConfigError("factor", command.factor, "a finite number > 0")
+        if not FACTOR(command.factor):
+            raise ConfigError("factor", command.factor, FACTOR.allowed)
         return ScaleHyper(command.name, float(command.factor))
     if isinstance(command, Toggle):
         if command.what not in TOGGLES:
             raise ValueError(f"cannot toggle {command.what!r}; expected one of {', '.join(TOGGLES)}")
         return command
     if isinstance(command, SetTrainSize):
-        size = command.size
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
-            raise ValueError(f"the training subset must be a whole number >= 1, not {size!r}")
+        if command.size is not None and not TRAIN_SUBSET(command.size):
+            raise ConfigError("size", command.size, f"null (the whole training set) or {TRAIN_SUBSET.allowed}")
         return command
     if isinstance(command, SetNormConstraint):
         if command.norm is not None and not NORM_TARGET(command.norm):

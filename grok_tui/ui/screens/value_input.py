@@ -1,11 +1,12 @@
 """A modal that asks for one number and refuses a bad one, saying why; and the parsers it uses.
 
-Each parser takes whatever was typed and returns a value the trainer accepts,
-or raises ValueError with one line that says what is wrong and what to type.
+Each parser takes whatever was typed and returns a value the trainer accepts, or raises ValueError with
+one line that says what is wrong and what to type: the value's own rule from config.py, and its words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from textual.app import ComposeResult
@@ -14,11 +15,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from grok_tui.config import HYPER_RANGES, NORM_TARGET, Range
+from grok_tui.config import HYPER_RANGES, NORM_TARGET, TRAIN_SUBSET, Range, clip
 
 
 def parse_hyper(name: str, text: str) -> float:
-    """A value for one of the hyperparameters a run changes live, by config.py's rule for it."""
+    """A value for one of the hyperparameters a run changes live."""
     return _in_range(HYPER_RANGES[name], text) + 0.0  # -0 reads as 0
 
 
@@ -26,34 +27,27 @@ def parse_norm(text: str) -> float:
     return _in_range(NORM_TARGET, text)
 
 
+def parse_subset(text: str, size: int) -> int:
+    """How many of the `size` training examples to keep while ungrokking: fewer than all of them."""
+    return int(_in_range(dataclasses.replace(TRAIN_SUBSET, high=size - 1), text))
+
+
 def _in_range(rule: Range, text: str) -> float:
     text = text.strip()
     if not text:
         raise ValueError(f"empty: type {rule.allowed}")
     try:
-        value = float(text)
+        value = int(text) if rule.integer else float(text)
     except ValueError:
-        raise ValueError(f"{_shown(text)} is not a number: type {rule.allowed}") from None
+        what = "a whole number" if rule.integer else "a number"
+        raise ValueError(f"{_shown(text)} is not {what}: type {rule.allowed}") from None
     if not rule(value):
         raise ValueError(f"{_shown(text)} is not allowed: type {rule.allowed}")
     return value
 
 
-def parse_subset(text: str, size: int) -> int:
-    """How many of the `size` training examples to keep while ungrokking: 1 to size - 1."""
-    text = text.strip()
-    try:
-        n = int(text)
-    except ValueError:
-        raise ValueError(f"{_shown(text)} is not a whole number: type how many examples to keep") from None
-    if not 1 <= n < size:
-        raise ValueError(f"keep between 1 and {size - 1} examples")
-    return n
-
-
 def _shown(text: str) -> str:
-    shown = repr(text)  # repr first: it may lengthen what it escapes
-    return shown if len(shown) <= 26 else shown[:23] + "..."
+    return clip(repr(text), 26)  # repr first: it may lengthen what it escapes; 26 fits the modal's line
 
 
 class ValueInput(ModalScreen[float | None]):
