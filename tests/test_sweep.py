@@ -107,6 +107,9 @@ def test_bad_grids_name_the_flag(values, words):
         (["--steps", "10,20"], "--steps cannot be an axis"),
         (["--phase-rule", "vibes"], "--phase-rule: 'vibes'"),
         (["--phase-level", "2"], "--phase-level: 2.0 is not allowed"),
+        (["--phase-level", "most"], "--phase-level: 'most' is not allowed; expected a number in (0, 1]"),
+        (["--phase-gap", "1.5"], "--phase-gap: '1.5' is not allowed; expected an integer number of steps >= 0"),
+        (["--experiment", ""], "--experiment: '' is not a preset"),  # refused, not defaulted
         (["--workers", "0"], "--workers: '0'"),
         (["--width", "100000,2"], "--width: 100000"),
         (["--map", "treasure"], "--map: 'treasure' is not a map"),
@@ -117,6 +120,35 @@ def test_bad_sweep_flags_give_one_line_and_status_2(capsys, tmp_path, argv, word
     assert code == 2
     assert words in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "s").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--weight-decay", "0.1"], "--weight-decay"),
+        (["--workers", "2"], "--workers"),
+        (["--map", "wd-frac"], "--map"),
+        (["--semi-rise", "0.2"], "--semi-rise"),
+    ],
+)
+def test_a_resumed_sweep_refuses_any_flag_that_would_change_it_by_name(capsys, tmp_path, argv, flag):
+    code, _, err = run_cli(capsys, "sweep", "--headless", "--resume", str(tmp_path / "s"), *argv)
+    assert code == 2 and f"--resume keeps the sweep as it was created; leave out {flag}" in err
+
+
+def test_a_maps_value_lists_give_way_to_the_flags_given_beside_it():
+    from grok_tui.sweep.maps import MAPS
+    from grok_tui.sweep.plan import PlanError, with_map
+
+    experiment, values = with_map("wd-frac", None, {"weight_decay": [1.0], "lr": [3e-3, 1e-2]})
+    wd_frac = MAPS["wd-frac"]
+    assert experiment == wd_frac.experiment
+    assert list(values) == [*wd_frac.values, "lr"]  # the map's axes keep their order; a new one goes after
+    assert values["weight_decay"] == [1.0] and values["train_frac"] == wd_frac.values["train_frac"]
+    assert with_map("wd-frac", "mod-mul", {})[0] == "mod-mul"
+    assert with_map(None, None, {"seed": [0, 1]}) == ("mod-add", {"seed": [0, 1]})
+    with pytest.raises(PlanError, match="--map: 'treasure' is not a map; expected one of wd-frac"):
+        with_map("treasure", None, {})
 
 
 def test_a_sweep_that_will_not_fit_is_refused(capsys, tmp_path, monkeypatch):
