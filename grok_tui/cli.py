@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS, RULES, ConfigError, RunConfig, flag_name
+from grok_tui.config import DEFAULT_EXPERIMENT, FIELD_TYPES, PRESETS, RULES, ConfigError, RunConfig, flag_name
 from grok_tui.crash import report_crash
 from grok_tui.runlog import RunDirError, default_run_dir, load_config
 from grok_tui.train.channel import ChannelError
@@ -21,28 +21,31 @@ from grok_tui.usage import UsageError
 
 PROG = "grok-tui"
 
-# Flags that map onto a RunConfig field, with the type their text must parse as.
+# Flags that map onto a RunConfig field, with the type their text must parse as (the field's).
 CONFIG_FLAGS: dict[str, type] = {
-    "steps": int,
-    "seed": int,
-    "device": str,
-    "weight_decay": float,
-    "lr": float,
-    "l1": float,
-    "train_frac": float,
-    "n_train": int,
-    "pairs": str,
-    "p": int,
-    "op": str,
-    "width": int,
-    "init_scale": float,
-    "eval_every": int,
-    "threads": int,
-    "train_size": int,
-    "constrain_norm": float,
-    "grokfast_alpha": float,
-    "grokfast_lamb": float,
-    "checkpoint_every_s": float,
+    name: FIELD_TYPES[name]
+    for name in (
+        "steps",
+        "seed",
+        "device",
+        "weight_decay",
+        "lr",
+        "l1",
+        "train_frac",
+        "n_train",
+        "pairs",
+        "p",
+        "op",
+        "width",
+        "init_scale",
+        "eval_every",
+        "threads",
+        "train_size",
+        "constrain_norm",
+        "grokfast_alpha",
+        "grokfast_lamb",
+        "checkpoint_every_s",
+    )
 }
 # What --resume lets you change in the config: nothing that would alter the run's course.
 RESUME_FLAGS = ("steps", "device", "threads", "checkpoint_every_s")

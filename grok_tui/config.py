@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
@@ -123,6 +124,10 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+
+# Each field's type, as a flag's text is read: the dataclass's own annotations.
+FIELD_TYPES: dict[str, type] = typing.get_type_hints(RunConfig)
 
 
 def _is_prime(n: int) -> bool:
