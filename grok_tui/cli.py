@@ -513,15 +513,19 @@ def _sweep(argv: list[str]) -> int:
     if args.detach and args.headless:
         raise UsageError("--detach and --headless cannot be combined: a detached sweep is headless already")
     ray = _ray_options(args)
-    rule_flags = {
-        name: getattr(args, f"phase_{name}") for name in SETTINGS if getattr(args, f"phase_{name}") is not None
-    }
+    fields = [name for name in SWEEP_FIELDS if getattr(args, name) is not None]
+    rule_flags = {name: getattr(args, f"phase_{name}") for name in SETTINGS}
+    # What the sweep is, beside its values: the same for a new sweep and, to refuse it, for a resumed one.
+    settings: dict[str, Any] = dict(
+        experiment=args.experiment,
+        map_name=args.map,
+        rule_flags={name: text for name, text in rule_flags.items() if text is not None},
+        workers_text=args.workers,
+        sweep_dir=args.sweep_dir,
+    )
     try:
         if args.resume:
-            sweep_flags = {"--experiment": args.experiment, "--map": args.map, "--sweep-dir": args.sweep_dir}
-            given = [flag_name(f) for f in SWEEP_FIELDS if getattr(args, f) is not None]
-            given += [flag for flag, text in {**sweep_flags, "--workers": args.workers}.items() if text is not None]
-            check_resume(given + [SETTINGS[name].flag for name in rule_flags])
+            check_resume(fields, **settings)
             root = Path(args.resume)
             _not_running(root, "sweep --resume", f"{PROG} watch {root} shows it, {PROG} stop {root} stops it")
             try:
@@ -530,21 +534,10 @@ def _sweep(argv: list[str]) -> int:
                 raise UsageError(f"--resume {args.resume!r}: {e}") from None
             _check_cluster(ray)
         else:
-            values = {
-                name: _list(name, getattr(args, name), CONFIG_FLAGS[name])
-                for name in SWEEP_FIELDS
-                if getattr(args, name) is not None
-            }
             # Axes in the order they were typed: the first runs across the diagram, the second down.
-            values = dict(sorted(values.items(), key=lambda item: _position(argv, flag_name(item[0]))))
-            plan = plan_sweep(
-                values,
-                experiment=args.experiment,
-                map_name=args.map,
-                rule_flags=rule_flags,
-                workers_text=args.workers,
-                sweep_dir=args.sweep_dir,
-            )
+            fields.sort(key=lambda name: _position(argv, flag_name(name)))
+            values = {name: _list(name, getattr(args, name), CONFIG_FLAGS[name]) for name in fields}
+            plan = plan_sweep(values, **settings)
             _check_cluster(ray)  # the last check, as it is the slow one; still before anything is written
             info = plan.create()
     except PlanError as e:

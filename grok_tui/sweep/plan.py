@@ -10,16 +10,16 @@ create the directory. Every refusal is one PlanError line that names the flag.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grok_tui.config import DEFAULT_EXPERIMENT, Range, clip
+from grok_tui.config import DEFAULT_EXPERIMENT, Range, clip, flag_name
 from grok_tui.runlog import default_run_dir
 from grok_tui.sweep.grid import WORKERS, Grid, GridError, build_grid
 from grok_tui.sweep.maps import MAPS
-from grok_tui.sweep.phases import PhaseRule, rule_from_flags
+from grok_tui.sweep.phases import SETTINGS, PhaseRule, rule_from_flags
 from grok_tui.sweep.store import SweepDirError, SweepInfo, create_sweep
 from grok_tui.train.memory import WontFit, check_sweep_fits
 from grok_tui.train.trainer import DeviceError, resolve_device
@@ -60,9 +60,21 @@ def workers(text: str | None) -> int:
     return value
 
 
-def check_resume(given: Sequence[str]) -> None:
-    """A resumed sweep is the sweep as it was created: PlanError naming the first flag given that would
-    change what it is (its values, experiment or map, rule, workers or directory)."""
+def check_resume(
+    fields: Iterable[str],
+    *,
+    experiment: str | None = None,
+    map_name: str | None = None,
+    rule_flags: Mapping[str, str] | None = None,
+    workers_text: str | None = None,
+    sweep_dir: str | None = None,
+) -> None:
+    """A resumed sweep is the sweep as it was created: PlanError naming the first of what `plan_sweep`
+    takes (its values, by field; experiment or map, rule, workers, directory) that was given all the same."""
+    given = [flag_name(field) for field in fields]
+    given += [SETTINGS[name].flag for name in rule_flags or {}]
+    sweep = {"--experiment": experiment, "--map": map_name, "--workers": workers_text, "--sweep-dir": sweep_dir}
+    given += [flag for flag, text in sweep.items() if text is not None]
     if given:
         raise PlanError(f"--resume keeps the sweep as it was created; leave out {given[0]}")
 
