@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from grok_tui.models.unfactored import UnfactoredMLP
 
 
-def build_model(cfg: RunConfig, n_classes: int) -> GrokModel:
-    """Build from the current torch RNG state (the trainer seeds it first)."""
+def build_model(cfg: RunConfig, n_classes: int | None = None) -> GrokModel:
+    """Build from the current torch RNG state (the trainer seeds it first), with as many outputs as its
+    family declares unless `n_classes` says."""
     from grok_tui.models.base import scale_init
     from grok_tui.models.registry import family
 
-    model = family(cfg.model).build(cfg, n_classes)
+    fam = family(cfg.model)
+    model = fam.build(cfg, fam.classes(cfg) if n_classes is None else n_classes)
     scale_init(model, cfg.init_scale)
     return model
 
