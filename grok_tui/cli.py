@@ -207,9 +207,10 @@ def _run(argv: list[str]) -> int:
             return serve(spec)
         from grok_tui.sources.attached import AttachedRun
         from grok_tui.ui.app import run_monitor
+        from grok_tui.ui.screens.run import RunScreen
 
         # The run trains in a process of its own, and this monitor attaches to it like any other client.
-        return run_monitor(AttachedRun.start(spec), theme=theme, refresh=refresh)
+        return run_monitor(RunScreen(AttachedRun.start(spec), refresh=refresh), theme=theme)
     except ChannelError:
         raise  # another process trains this run: one line, not a crash
     except Exception as e:
@@ -262,7 +263,7 @@ def _watch(argv: list[str]) -> int:
     from grok_tui.sweep.store import MEMBER_DIRS, SweepDirError, is_sweep
 
     if len(args.run_dirs) == 1 and is_sweep(Path(args.run_dirs[0])):
-        from grok_tui.ui.sweep_app import run_sweep_monitor
+        from grok_tui.ui.screens.sweep import run_sweep_monitor
 
         try:
             return run_sweep_monitor(Path(args.run_dirs[0]), start=False, theme=theme, refresh=refresh)
@@ -284,8 +285,9 @@ def _watch(argv: list[str]) -> int:
         seen[run_dir.resolve()] = text
     from grok_tui.sources.watched import WatchedRun
     from grok_tui.ui.app import run_monitor
+    from grok_tui.ui.screens.run import RunScreen
 
-    return run_monitor(WatchedRun(run_dirs[0], compare=run_dirs[1:]), theme=theme, refresh=refresh)
+    return run_monitor(RunScreen(WatchedRun(run_dirs[0], compare=run_dirs[1:]), refresh=refresh), theme=theme)
 
 
 def _detach(spec: Any) -> int:
@@ -367,8 +369,9 @@ def _attach(argv: list[str]) -> int:
         raise UsageError(str(e)) from None
     from grok_tui.sources.attached import AttachedRun
     from grok_tui.ui.app import run_monitor
+    from grok_tui.ui.screens.run import RunScreen
 
-    return run_monitor(AttachedRun(run_dir, client=client), theme=theme, refresh=refresh)
+    return run_monitor(RunScreen(AttachedRun(run_dir, client=client), refresh=refresh), theme=theme)
 
 
 def _ls(argv: list[str]) -> int:
@@ -562,7 +565,7 @@ def _sweep(argv: list[str]) -> int:
             return run_sweep(info, ray=ray)
         except RayError as e:
             raise UsageError(str(e)) from None
-    from grok_tui.ui.sweep_app import run_sweep_monitor
+    from grok_tui.ui.screens.sweep import run_sweep_monitor
 
     return run_sweep_monitor(info.root, start=True, theme=theme, refresh=refresh, engine_args=engine_args)
 

@@ -385,7 +385,7 @@ def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_
     from grok_tui.config import RunConfig
     from grok_tui.runlog import load_config
     from grok_tui.train.spec import RunSpec
-    from grok_tui.ui.app import GrokApp
+    from grok_tui.ui.app import MonitorApp
     from tests.test_app import notes, run, wait_for
 
     run_dir = detached()
@@ -393,18 +393,18 @@ def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_
     assert isinstance(spec.cfg, RunConfig)
 
     async def scenario():
-        app = GrokApp(AttachedRun(run_dir), frame_interval=0.05)
+        app = MonitorApp.for_run(AttachedRun(run_dir), frame_interval=0.05)
         async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.step > 100, timeout=30)
+            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 100, timeout=30)
             # What the files do not hold: the weights and the spectrum, live.
-            assert app.snapshot.matrices and app.snapshot.spectrum is not None
+            assert app.home.snapshot.matrices and app.home.snapshot.spectrum is not None
             # The history from before this monitor attached is on its curves.
-            assert len(app.history) >= 10
+            assert len(app.home.history) >= 10
             await pilot.press("right_square_bracket")
-            await wait_for(pilot, lambda: app.snapshot.now.weight_decay == 2.0)
+            await wait_for(pilot, lambda: app.home.snapshot.now.weight_decay == 2.0)
             await pilot.press("d")
             await wait_for(pilot, lambda: app.return_code is not None)
-        assert app.detached and not any("error" in n for n in notes(app))
+        assert "detached" in (app.farewell or "") and not any("error" in n for n in notes(app))
 
     run(scenario())
     assert [(e["old"], e["new"]) for e in events(run_dir, "weight_decay")] == [(1.0, 2.0)]

@@ -18,7 +18,7 @@ from grok_tui.sources.attached import AttachedRun
 from grok_tui.sources.manual import ManualSource
 from grok_tui.sources.watched import WatchedRun
 from grok_tui.system import Nvml, SystemSampler, SystemStats, sample_now
-from grok_tui.ui.app import GrokApp
+from grok_tui.ui.app import MonitorApp
 from tests.fakes import synthetic_run
 from tests.test_app import run, status_text
 from tests.test_faults import TINY, wait_until
@@ -213,7 +213,7 @@ def test_the_status_line_shows_the_figures_where_they_fit(width, shown):
     snapshot = dataclasses.replace(snapshot, system=figures)
 
     async def scenario():
-        app = GrokApp(ManualSource(rows, snapshot))
+        app = MonitorApp.for_run(ManualSource(rows, snapshot))
         async with app.run_test(size=(width, 30)) as pilot:
             await pilot.pause(0.3)
             first = status_text(app).splitlines()[0]
@@ -232,7 +232,7 @@ def test_a_frame_without_figures_or_of_a_finished_run_shows_no_system_piece(fini
     snapshot = dataclasses.replace(snapshot, finished=finished, system=figures)
 
     async def scenario():
-        app = GrokApp(ManualSource(rows, snapshot))
+        app = MonitorApp.for_run(ManualSource(rows, snapshot))
         async with app.run_test(size=(160, 30)) as pilot:
             await pilot.pause(0.3)
             assert "mem" not in status_text(app)
