@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         return _fail(str(e))
     except ConfigError as e:
-        return _fail(f"{e.flag}: {e.value!r} is not allowed; expected {e.allowed}")
+        return _fail(e.flag_line)
     except ChannelError as e:
         return _fail(str(e))
     except Crashed as e:
@@ -321,7 +321,7 @@ def _run_dir_arg(command: str, text: str) -> Path:
 def _not_running(run_dir: Path, command: str, what_works: str | None = None) -> None:
     """UsageError if a process trains `run_dir` now, saying what works on it instead (for a run by default:
     attach; a sweep cannot be attached to)."""
-    from grok_tui.runs import running_pid
+    from grok_tui.process import running_pid
 
     pid = running_pid(run_dir)
     if pid is not None:

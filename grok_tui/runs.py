@@ -15,10 +15,8 @@ from pathlib import Path
 from grok_tui.history import History
 from grok_tui.process import (
     local_pid,
-    mark_running,
     paused_why,
     process_state,
-    read_record,
     running_pid,
 )
 from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
@@ -125,12 +123,4 @@ __all__ = [
     "format_table",
     "newest_running",
     "with_system",
-    # Moved to process.py, and still importable from here for the modules that import them from here
-    # (sweep/store.py, sources/watched.py, tests/test_cli.py, test_ray.py, test_sweep.py,
-    # test_sweep_monitor.py) until they import them from process.py.
-    "local_pid",
-    "mark_running",
-    "process_state",
-    "read_record",
-    "running_pid",
 ]

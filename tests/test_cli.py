@@ -373,7 +373,7 @@ def test_detach_with_headless_is_refused_before_the_sweep_directory_is_made(caps
 
 
 def test_resuming_a_sweep_that_is_training_says_what_works_on_a_sweep(capsys, tmp_path):
-    from grok_tui.runs import mark_running
+    from grok_tui.process import mark_running
     from grok_tui.sweep.phases import PhaseRule
     from grok_tui.sweep.store import create_sweep
 

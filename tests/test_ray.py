@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from grok_tui.cli import main
+from grok_tui.process import read_record
 from grok_tui.runlog import read_jsonl
-from grok_tui.runs import read_record
 from grok_tui.sweep.ray_engine import CONNECT_TIMEOUT_S
 from grok_tui.sweep.store import MEMBERS
 

@@ -344,7 +344,7 @@ def test_map_init_data_puts_the_phases_where_omnigrok_does(capsys, tmp_path):
 
 
 def test_detach_then_stop_a_sweep(capsys, tmp_path):
-    from grok_tui.runs import read_record, running_pid
+    from grok_tui.process import read_record, running_pid
     from tests.test_faults import wait_until
 
     root = tmp_path / "s"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from grok_tui.cli import main
+from grok_tui.process import read_record
 from grok_tui.runlog import RunLog
-from grok_tui.runs import read_record
 from grok_tui.sources.sweep import SweepSource
 from grok_tui.sweep.launch import sweep_state
 from grok_tui.sweep.phases import PhaseRule

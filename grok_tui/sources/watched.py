@@ -22,11 +22,10 @@ from grok_tui.compare import labels
 from grok_tui.history import History
 from grok_tui.metrics import ParityMass, Spectrum
 from grok_tui.models import build_model
+from grok_tui.process import local_pid
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
-from grok_tui.runs import local_pid
 from grok_tui.sources.base import CannotRestart, Curves, Mode
 from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
-from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.frames import Mailbox
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot, checked
@@ -67,7 +66,7 @@ class WatchedRun:
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         metrics, events_file = JsonlFollower(self.run_dir / METRICS), JsonlFollower(self.run_dir / EVENTS)
-        model = build_model(self.cfg, n_classes(self.cfg))
+        model = build_model(self.cfg)
         events: list[Event] = []
         last: Metrics | None = None
         inside: Inside = ({}, None, None)

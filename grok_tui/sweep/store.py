@@ -28,9 +28,10 @@ from typing import Any
 
 from grok_tui.config import RunConfig, clip, is_finite, is_int
 from grok_tui.files import WriteError, write_atomic
+from grok_tui.process import process_state
 from grok_tui.runlog import METRICS, JsonlFollower, RunDirError, RunLog, read_jsonl
-from grok_tui.runs import RunInfo, process_state
-from grok_tui.sweep.grid import Axis, Grid, GridError, Member, build_grid
+from grok_tui.runs import RunInfo
+from grok_tui.sweep.grid import WORKERS, Axis, Grid, GridError, Member, build_grid
 from grok_tui.sweep.phases import LEVELS, PHASES, PhaseRule, classify, milestones, settled
 from grok_tui.sweep.text import LETTERS
 from grok_tui.train.snapshot import Metrics, RecordError, checked
@@ -110,8 +111,8 @@ def read_sweep(root: Path) -> SweepInfo:
         given = data["given"]
         _check_given(given)
         workers = data["workers"]
-        if not (is_int(workers) and 1 <= workers <= 1024):
-            raise ValueError(f"'workers' is {_shown(workers)}, not an integer from 1 to 1024")
+        if not WORKERS(workers):
+            raise ValueError(f"'workers' is {_shown(workers)}, not {WORKERS.allowed}")
         rule_data = data.get("rule", {})
         if not isinstance(rule_data, dict):
             raise ValueError(f"'rule' is {_shown(rule_data)}, not an object of the phase rule's settings")

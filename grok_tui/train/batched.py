@@ -26,7 +26,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from grok_tui.config import RunConfig
 from grok_tui.models import GrokModel, build_model
-from grok_tui.tasks import Dataset, build_dataset, n_classes
+from grok_tui.tasks import Dataset, build_dataset
 from grok_tui.train.objective import example_correct, example_losses
 from grok_tui.train.snapshot import Metrics
 
@@ -151,7 +151,7 @@ class BatchedTrainer:
         # As Trainer seeds it, the process's RNG left alone: member i starts where its single run starts.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            return build_model(cfg, n_classes(cfg))
+            return build_model(cfg)
 
     def _stack(self, data: Sequence[Dataset], split: str) -> Split:
         x, mask = _padded([getattr(d, f"x_{split}") for d in data])
@@ -223,7 +223,7 @@ class BatchedTrainer:
         directory then opens in `watch` with its weights, and `grok-tui --resume` trains it on alone."""
         cfg = self.cfgs[i]
         with torch.random.fork_rng(devices=[]):  # its init is overwritten at once: leave the RNG as it was
-            model = build_model(cfg, n_classes(cfg))
+            model = build_model(cfg)
         model.load_state_dict(self.member_state(i))
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from grok_tui.config import GROKFAST_LAMB, L1, LR, NORM_TARGET, WEIGHT_DECAY, clip, is_finite, is_int
+from grok_tui.config import GROKFAST_LAMB, L1, LR, NORM_TARGET, RULES, WEIGHT_DECAY, clip, is_finite, is_int
 
 
 class CheckpointError(ValueError):
@@ -208,7 +208,8 @@ def _check_grokfast(grokfast: Any, params: dict[str, torch.Tensor]) -> None:
         return
     _need(isinstance(grokfast, dict), "grokfast", grokfast, "null or a dict (alpha, lamb, ema)")
     alpha, lamb = grokfast.get("alpha"), grokfast.get("lamb")
-    _need(is_finite(alpha) and 0 <= alpha < 1, "grokfast.alpha", alpha, "a number in [0, 1)")
+    alpha_rule, alpha_allowed = RULES["grokfast_alpha"]
+    _need(alpha_rule(alpha), "grokfast.alpha", alpha, alpha_allowed)
     _need(GROKFAST_LAMB(lamb), "grokfast.lamb", lamb, GROKFAST_LAMB.allowed)
     if grokfast.get("ema") is not None:
         _check_tensors("grokfast.ema", grokfast["ema"], params)

@@ -26,7 +26,6 @@ from grok_tui.runlog import (
     load_config,
     read_jsonl,
 )
-from grok_tui.tasks import n_classes
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.control import Control, SetHyper, check_hyper
 from grok_tui.train.memory import check_fits
@@ -89,7 +88,7 @@ def resume_run(run_dir: Path, values: dict[str, float] | None = None, **changes:
         # The shapes a trainer of this config has (a CPU build takes well under a millisecond; the
         # meta device would take a second to initialise its weights), the process RNG left alone.
         with torch.random.fork_rng(devices=[]):
-            params: dict[str, torch.Tensor] = dict(build_model(cfg, n_classes(cfg)).named_parameters())
+            params: dict[str, torch.Tensor] = dict(build_model(cfg).named_parameters())
         try:
             check_state(state, params)
         except CheckpointError as e:
