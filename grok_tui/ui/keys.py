@@ -59,6 +59,7 @@ DETACH = key("d", "detach", "detach", "Detach: leave the run training in the bac
 BACK = key("escape", "back", "back", "Back to the sweep's map (q too)", display="esc")
 
 RUN_KEYS = [
+    BACK,  # first, so the footer over a member shows the way back before anything else
     WEIGHT_DECAY_UP,
     WEIGHT_DECAY_DOWN,
     WEIGHT_DECAY_SET,
@@ -81,7 +82,6 @@ RUN_KEYS = [
     HELP,
     QUIT,
     DETACH,
-    BACK,
 ]
 
 # ---- the sweep monitor (ui/screens/sweep.py) ----------------------------------------------------------
