@@ -1,4 +1,4 @@
-"""What we measure inside the network, on small numpy arrays (DESIGN.md, "Definitions").
+"""What we measure inside the network, on small numpy arrays (docs/design.md, "Definitions").
 
 Everything here is pure numpy so that the trainer, `watch` and the tests share
 one definition of each number.
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # Under this purity a neuron is not called periodic: with 33 frequencies a random
-# column has purity ~0.1, a grokked PAIR neuron ~0.9 (DESIGN.md, measured).
+# column has purity ~0.12, a grokked mod-add neuron ~0.9 (docs/design.md, "Definitions": measured).
 PURITY_THRESHOLD = 0.5
 
 

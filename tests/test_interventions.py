@@ -27,7 +27,8 @@ def run_with(cfg, when, act, extra_steps):
 
 
 def test_ungrok_shrinking_the_training_set_makes_test_accuracy_fall():
-    # After grokking, train on 100 of the 1,347 pairs: test accuracy falls towards chance (DESIGN.md).
+    # After grokking, train on 100 of the 1,347 pairs: test accuracy falls towards chance
+    # (docs/design.md, "Ungrokking").
     cfg = PRESETS["mod-add"].config(weight_decay=1.0, steps=4000, seed=0)
     out, fired, last = run_with(cfg, lambda s: s.metrics.test_acc >= 0.95, lambda c: c.train_size(100), 400)
     assert fired is not None

@@ -87,8 +87,8 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         if self.device.type == "cpu":
-            # Two threads buy nothing on models this small (DESIGN.md), and a
-            # second core is what keeps the UI responsive.
+            # One thread: a second buys at most ~1.4x on models this small, and slows training 12-50x
+            # while another process keeps the other core busy (docs/design.md, "Threads on small models").
             torch.set_num_threads(cfg.threads)
         self.control = control or Control()
         self.data = build_dataset(cfg).to(self.device)
