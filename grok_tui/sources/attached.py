@@ -15,7 +15,7 @@ by the trainer between two steps; neither side ever waits on the other.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class AttachedRun:
     """
 
     can_detach = True
+    others: Sequence[Curves] = ()  # shown alone
+    label: str | None = None
 
     def __init__(self, run_dir: Path, process: Any = None, client: Client | None = None, cfg: RunConfig | None = None):
         self.run_dir = Path(run_dir)
@@ -64,14 +66,6 @@ class AttachedRun:
     @property
     def config(self) -> dict[str, Any]:
         return self.cfg.to_dict()
-
-    @property
-    def others(self) -> list[Curves]:
-        return []
-
-    @property
-    def label(self) -> str | None:
-        return None
 
     def stop(self) -> None:
         assert self.control is not None

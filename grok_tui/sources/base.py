@@ -17,7 +17,7 @@ where the source may steer it); `restarted` gives the source of a new run.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -91,7 +91,7 @@ class Source(Protocol):
         ...
 
     @property
-    def others(self) -> list[Curves]:
+    def others(self) -> Sequence[Curves]:
         """Runs whose curves are drawn over this one's, in order (empty unless comparing)."""
         ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ class InProcessRun:
 
     mode = Mode.OWN
     can_detach = False  # the run lives in this process: it ends with the monitor
+    others: Sequence[Curves] = ()  # shown alone
+    label: str | None = None
 
     def __init__(self, spec: RunSpec):
         self.spec = spec
@@ -37,14 +39,6 @@ class InProcessRun:
     @property
     def config(self) -> dict[str, Any]:
         return self.spec.cfg.to_dict()
-
-    @property
-    def others(self) -> list[Curves]:
-        return []
-
-    @property
-    def label(self) -> str | None:
-        return None
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         try:
