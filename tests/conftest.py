@@ -1,12 +1,36 @@
+"""What several test modules share: a tiny run, the one way to run an async test body, the waiters, and the
+app over a live trainer.
+
+Helpers about processes and the CLI are in tests/processes.py; synthetic data (a fixed run, the fuzzers'
+strategies) in tests/fakes.py. No test module imports from another test module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
 import pytest
 import torch
 
 from grok_tui.config import PRESETS, RunConfig
+from grok_tui.sources.in_process import InProcessRun
+from grok_tui.train import new_run
+from grok_tui.ui.app import MonitorApp
+from grok_tui.ui.panes.status import StatusPane
+
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
+
+
+# ---- a tiny run -------------------------------------------------------------------------------------------
 
 
 def tiny_config(**changes) -> RunConfig:
@@ -31,3 +55,122 @@ def tiny_config(**changes) -> RunConfig:
 @pytest.fixture
 def tiny():
     return tiny_config
+
+
+# The same run as flags of `python -m grok_tui`: the default experiment shrunk to train in about a second.
+TINY = [
+    "--p",
+    "23",
+    "--width",
+    "32",
+    "--train-frac",
+    "0.5",
+    "--weight-decay",
+    "1.0",
+    "--eval-every",
+    "10",
+    "--seed",
+    "0",
+    "--device",
+    "cpu",
+]
+
+
+def one_line(message: str) -> bool:
+    # A terminal line ends at any of Python's line breaks (\n, \r, \x0b, \x85, \u2028, ...).
+    return len(message.splitlines()) == 1
+
+
+# ---- an async test body -----------------------------------------------------------------------------------
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run an async test body in a fresh event loop (no pytest async plugin here); its result."""
+    return asyncio.run(coro)
+
+
+# ---- waiting ----------------------------------------------------------------------------------------------
+# Two waiters with one clock: `wait_until` sleeps (a process, a thread, a file), `wait_for` lets the app's
+# event loop run between tries (time.sleep there would freeze the very app it waits on).
+
+
+class _Deadline:
+    """`timeout` seconds from now; `check` then raises an AssertionError saying `what` (or what it returns)."""
+
+    def __init__(self, timeout: float, what: str | Callable[[], str]) -> None:
+        self.at = time.monotonic() + timeout
+        self.what = what
+
+    def check(self) -> None:
+        if time.monotonic() > self.at:
+            raise AssertionError(self.what if isinstance(self.what, str) else self.what())
+
+
+def wait_until(
+    condition: Callable[[], object],
+    timeout: float = 30.0,
+    every: float = 0.01,
+    what: str | Callable[[], str] = "condition not met in time",
+) -> None:
+    """Sleep until `condition()` holds; `what` (or what it returns) is the failure's message."""
+    deadline = _Deadline(timeout, what)
+    while not condition():
+        deadline.check()
+        time.sleep(every)
+
+
+async def wait_for(pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Let the app under `pilot` run until `condition()` holds."""
+    deadline = _Deadline(timeout, "condition not met in time")
+    while not condition():
+        deadline.check()
+        await pilot.pause(0.05)
+
+
+async def training_past(pilot, app: MonitorApp, step: int) -> None:
+    await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step >= step)
+
+
+# ---- the app over a trainer -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_app(tmp_path) -> Callable[..., MonitorApp]:
+    """`live_app(**changes)`: the app over a tiny run (`changes` to tiny_config) that trains in a thread of
+    this process into tmp_path / "run", for as long as the test lasts."""
+
+    def make(**changes) -> MonitorApp:
+        cfg = tiny_config(**{"steps": 10_000_000, "eval_every": 10, **changes})
+        return MonitorApp.for_run(InProcessRun(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
+
+    return make
+
+
+@contextlib.asynccontextmanager
+async def opened(app: MonitorApp, size: tuple[int, int] = (120, 40), timeout: float = 10.0) -> AsyncIterator[Any]:
+    """The app run under Textual's Pilot: the pilot, once the app's first frame is in."""
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: app.home.snapshot is not None, timeout=timeout)
+        yield pilot
+
+
+def status_text(app: MonitorApp) -> str:
+    return str(app.query_one(StatusPane).render())
+
+
+def notes(app: MonitorApp) -> list[str]:
+    """The messages of the notifications the app shows."""
+    return [n.message for n in app._notifications]
+
+
+# ---- runs in the background -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def detached(tmp_path):
+    """`detached(name="run", root=tmp_path)` starts a run in the background (`--detach`) and gives its
+    directory; whatever is still running at the end is killed."""
+    from tests.processes import background_runs  # processes.py builds on this module: imported here, not above
+
+    with background_runs(tmp_path) as start:
+        yield start
