@@ -1,6 +1,5 @@
 """The monitor driven through Textual's Pilot, over a real (threaded) trainer or a fixed stream."""
 
-import asyncio
 import dataclasses
 import json
 import resource
@@ -21,27 +20,9 @@ from grok_tui.sources.watched import WatchedRun
 from grok_tui.train import new_run
 from grok_tui.train.control import SetHyper
 from grok_tui.ui.app import MonitorApp
-from grok_tui.ui.panes.status import StatusPane
 from grok_tui.ui.screens.value_input import ValueInput
-from tests.conftest import tiny_config
+from tests.conftest import notes, opened, run, status_text, tiny_config, training_past, wait_for
 from tests.fakes import synthetic_run
-
-
-def live_app(tmp_path, **changes):
-    cfg = tiny_config(steps=10_000_000, eval_every=10, **changes)
-    return MonitorApp.for_run(InProcessRun(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
-
-
-async def wait_for(pilot, condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-async def training_past(pilot, app, step):
-    await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step >= step)
 
 
 def fake_app(**session_kwargs) -> MonitorApp:
@@ -49,18 +30,10 @@ def fake_app(**session_kwargs) -> MonitorApp:
     return MonitorApp.for_run(ManualSource(*synthetic_run(), **session_kwargs))
 
 
-def status_text(app) -> str:
-    return str(app.query_one(StatusPane).render())
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path):
+def test_weight_decay_key_reaches_the_trainer_and_the_status(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path, weight_decay=0.25)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app(weight_decay=0.25)
+        async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("right_square_bracket")
             await wait_for(pilot, lambda: app.home.snapshot.metrics.weight_decay == 0.5)
@@ -94,8 +67,7 @@ def test_weight_decay_modal_rejects_bad_values(typed, says):
         rows, snapshot = synthetic_run()
         source = ManualSource(rows, snapshot, steerable=True)
         app = MonitorApp.for_run(source)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None)
+        async with opened(app) as pilot:
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             field = app.screen.query_one("#value")
@@ -112,10 +84,10 @@ def test_weight_decay_modal_rejects_bad_values(typed, says):
     run(scenario())
 
 
-def test_pause_stops_the_step_count_and_resume_restarts_it(tmp_path):
+def test_pause_stops_the_step_count_and_resume_restarts_it(live_app):
     async def scenario():
-        app = live_app(tmp_path)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app()
+        async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("space")
             await wait_for(pilot, lambda: app.home.snapshot.paused)
@@ -129,10 +101,10 @@ def test_pause_stops_the_step_count_and_resume_restarts_it(tmp_path):
     run(scenario())
 
 
-def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
+def test_quit_stops_training_and_flushes_the_run_directory(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app()
+        async with opened(app) as pilot:
             await training_past(pilot, app, 100)
             started = time.monotonic()
             await pilot.press("q")
@@ -148,11 +120,11 @@ def test_quit_stops_training_and_flushes_the_run_directory(tmp_path):
     assert rows[-1]["step"] >= app.home.snapshot.step  # everything shown is on disk
 
 
-def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path):
+def test_a_nan_loss_pauses_and_shows_the_fault(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path, lr=10.0, weight_decay=100.0)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.fault is not None)
+        app = live_app(lr=10.0, weight_decay=100.0)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.fault is not None)
             await pilot.pause(0.2)
             assert "not finite" in status_text(app) and "PAUSED" in status_text(app)
             await pilot.press("q")
@@ -179,8 +151,8 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
 
     async def scenario():
         app = MonitorApp.for_run(WatchedRun(tmp_path / "run"), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 30)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step == 30)
             assert app.home.snapshot.matrices  # weights came from the checkpoint
             with open(tmp_path / "run" / "metrics.jsonl", "a") as f:
                 f.write(
@@ -200,8 +172,7 @@ def test_watch_follows_a_growing_run_directory(tmp_path):
 def test_small_terminal_and_resizing_never_crash():
     async def scenario():
         app = fake_app()
-        async with app.run_test(size=(200, 60)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None)
+        async with opened(app, size=(200, 60)) as pilot:
             for size in [(80, 24), (60, 20), (40, 12), (20, 8), (200, 60)]:
                 await pilot.resize_terminal(*size)
                 await pilot.pause(0.1)
@@ -233,8 +204,7 @@ def test_a_narrow_status_line_keeps_the_phase_on_its_line():
 def test_view_keys_and_themes():
     async def scenario():
         app = fake_app()
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None)
+        async with opened(app) as pilot:
             weights = app.query_one("WeightsPane")
             await pilot.press("m")
             assert "output" in str(weights.border_title)
@@ -252,10 +222,10 @@ def test_view_keys_and_themes():
     run(scenario())
 
 
-def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
+def test_intervention_keys_reach_the_trainer_and_show(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path)
-        async with app.run_test(size=(160, 48)) as pilot:
+        app = live_app()
+        async with opened(app, size=(160, 48)) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("u")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
@@ -276,10 +246,10 @@ def test_intervention_keys_reach_the_trainer_and_show(tmp_path):
     run(scenario())
 
 
-def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
+def test_restart_starts_a_new_seed_in_a_new_run_directory(live_app):
     async def scenario():
-        app = live_app(tmp_path, seed=5)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app(seed=5)
+        async with opened(app) as pilot:
             await training_past(pilot, app, 50)
             first_dir = app.home.source.run_dir
             await pilot.press("r")
@@ -294,10 +264,10 @@ def test_restart_starts_a_new_seed_in_a_new_run_directory(tmp_path):
     assert '"seed": 6' in (second / "config.json").read_text()
 
 
-def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_path):
+def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app()
+        async with opened(app) as pilot:
             await training_past(pilot, app, 50)
             await pilot.press("c", "x", "s")
             run_dir = tmp_path / "run"
@@ -343,10 +313,6 @@ def test_status_names_a_run_that_settles_part_way_partly_generalized():
 # ---- reliability: bursts of keys, the checkpoint key, a full disk, restarts, watch, crashes ----------------
 
 
-def notes(app) -> list[str]:
-    return [n.message for n in app._notifications]
-
-
 def burst(app, *keys: str) -> None:
     """Keys as a terminal delivers a burst: all queued before the first is handled (Pilot waits between them)."""
     for key in keys:
@@ -355,10 +321,10 @@ def burst(app, *keys: str) -> None:
         )
 
 
-def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
+def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path, weight_decay=0.25)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app(weight_decay=0.25)
+        async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             # All at once, as a terminal delivers a burst: each acts on what the trainer holds, not on the screen.
             burst(app, "right_square_bracket", "left_square_bracket", "space", "space", "n", "n", "a", "a")
@@ -388,10 +354,10 @@ def test_a_burst_of_keys_composes_on_the_trainers_own_state(tmp_path):
     run(scenario())
 
 
-def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path):
+def test_while_paused_a_change_shows_at_once_and_keys_compose(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path, weight_decay=0.25)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app(weight_decay=0.25)
+        async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             await pilot.press("space")
             await wait_for(pilot, lambda: app.home.snapshot.paused)
@@ -414,8 +380,8 @@ def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
     async def scenario():
         cfg = tiny_config(steps=10_000_000, checkpoint_every_s=3600.0)
         app = MonitorApp.for_run(AttachedRun.start(new_run(cfg, tmp_path / "run")), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 200, timeout=30)
+        async with opened(app, timeout=30) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step > 200, timeout=30)
             await pilot.press("c")
             await wait_for(pilot, lambda: any("checkpoint saved at step" in n for n in notes(app)))
             said = next(n for n in notes(app) if "checkpoint saved at step" in n)
@@ -433,11 +399,11 @@ def test_the_checkpoint_key_confirms_only_what_the_trainer_wrote(tmp_path):
     run(scenario())
 
 
-def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_there_is_room(tmp_path):
+def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_there_is_room(tmp_path, live_app):
     run_dir = tmp_path / "run"
 
     async def scenario():
-        app = live_app(tmp_path)
+        app = live_app()
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: (run_dir / "metrics.jsonl").stat().st_size > 2000)
             # From here no file may grow past 1,000 bytes: every write fails as on a full disk.
@@ -473,10 +439,10 @@ def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_ther
     assert kinds == ["fault", "paused"]
 
 
-def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path):
+def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path, live_app):
     async def scenario():
-        app = live_app(tmp_path)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app()
+        async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             burst(app, *["r"] * 10)
             await pilot.pause(0.5)
@@ -500,8 +466,8 @@ def test_watch_writes_nothing_into_the_run_it_watches(tmp_path, monkeypatch):
 
     async def scenario():
         app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 30)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step == 30)
             await pilot.press("x", "s")
             await wait_for(pilot, lambda: sum("saved to" in n or "exported to" in n for n in notes(app)) == 2)
             await pilot.press("q")
@@ -526,8 +492,8 @@ def test_watch_skips_bad_records_and_names_the_file_and_field(tmp_path):
 
     async def scenario():
         app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 60)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 2)
             said = " | ".join(notes(app))
             assert "metrics.jsonl: train_acc: 'abc'" in said and "events.jsonl: kind: ['x']" in said
@@ -550,8 +516,8 @@ def test_watch_skips_a_record_whose_clock_or_settings_are_not_numbers(tmp_path):
 
     async def scenario():
         app = MonitorApp.for_run(WatchedRun(run_dir), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 60)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step == 60)
             await wait_for(pilot, lambda: len(notes(app)) == 1)
             assert "metrics.jsonl: elapsed_s: nan" in notes(app)[0]
             assert app.is_running and "step 60/" in status_text(app)
@@ -564,8 +530,7 @@ def test_the_modals_error_wraps_inside_the_modal():
     async def scenario():
         rows, snapshot = synthetic_run()
         app = MonitorApp.for_run(ManualSource(rows, snapshot, steerable=True))
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None)
+        async with opened(app) as pilot:
             await pilot.press("w")
             await wait_for(pilot, lambda: isinstance(app.screen, ValueInput))
             app.screen.query_one("#value").value = "-1"
@@ -579,14 +544,16 @@ def test_the_modals_error_wraps_inside_the_modal():
     run(scenario())
 
 
-def test_a_crash_in_the_app_exits_1_with_one_line_and_the_details_in_the_run_directory(tmp_path, monkeypatch, capfd):
+def test_a_crash_in_the_app_exits_1_with_one_line_and_the_details_in_the_run_directory(
+    tmp_path, live_app, monkeypatch, capfd
+):
     from grok_tui.ui.panes.norm import NormPane
 
     def broken(self, snapshot, history):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(NormPane, "show", broken)
-    code = live_app(tmp_path).run_for_status(headless=True, size=(120, 40))
+    code = live_app().run_for_status(headless=True, size=(120, 40))
     err = capfd.readouterr().err.strip()  # Textual adds nothing: no traceback
     run_dir = tmp_path / "run"
     assert code == 1

@@ -13,9 +13,8 @@ from grok_tui.sources.watched import CurvesFollower, WatchedRun
 from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.plot import SeriesPlot
-from tests.conftest import tiny_config
+from tests.conftest import opened, run, status_text, tiny_config, training_past, wait_for
 from tests.fakes import synthetic_run
-from tests.test_app import live_app, run, status_text, training_past, wait_for
 
 # ---- labels ------------------------------------------------------------------------------------------
 
@@ -158,8 +157,8 @@ def test_watch_overlays_two_runs_with_a_legend_and_follows_the_second_as_it_grow
     async def scenario():
         app = MonitorApp.for_run(WatchedRun(a, compare=[b]), frame_interval=0.05)
         (other,) = app.home.source.others
-        async with app.run_test(size=(160, 48)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step == 3000)
+        async with opened(app, size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step == 3000)
             for plot_id in ("loss", "acc"):
                 await wait_for(pilot, lambda p=plot_id: "wd 0.05" in legend(app, p) and "wd 1" in legend(app, p))
             assert "comparing 2 runs" in status_text(app)
@@ -203,10 +202,10 @@ def test_watch_refuses_the_same_run_twice(capsys, tmp_path, monkeypatch):
 # ---- the ghost after `r` ----------------------------------------------------------------------------------
 
 
-def test_restart_keeps_the_previous_run_as_one_faded_ghost(tmp_path):
+def test_restart_keeps_the_previous_run_as_one_faded_ghost(live_app):
     async def scenario():
-        app = live_app(tmp_path, seed=5)
-        async with app.run_test(size=(120, 40)) as pilot:
+        app = live_app(seed=5)
+        async with opened(app) as pilot:
             await training_past(pilot, app, 50)
             await pilot.press("r")
             await wait_for(pilot, lambda: app.home.source.config["seed"] == 6 and app.home.snapshot is not None)

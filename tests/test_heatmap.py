@@ -1,11 +1,9 @@
-import asyncio
-import functools
-
 import numpy as np
 import pytest
 from textual.app import App, ComposeResult
 
 from grok_tui.ui.panes.heatmap import LEVELS, UPPER_HALF, Heatmap, colour_levels, fit
+from tests.conftest import run
 
 MIDDLE = (LEVELS - 1) // 2
 
@@ -61,16 +59,6 @@ def test_colour_levels_degenerate_inputs_are_neutral():
     assert colour_levels(values, 1.0)[[0, 3]].tolist() == [MIDDLE, MIDDLE]
 
 
-def sync(test):
-    """Run an async test body in a fresh event loop (no pytest async plugin here)."""
-
-    @functools.wraps(test)
-    def wrapper(*args, **kwargs):
-        asyncio.run(test(*args, **kwargs))
-
-    return wrapper
-
-
 class HeatmapApp(App):
     def compose(self) -> ComposeResult:
         yield Heatmap()
@@ -84,113 +72,125 @@ def line_text(heatmap, y):
     return "".join(seg.text for seg in heatmap.render_line(y))
 
 
-@sync
-async def test_renders_pattern_title_and_colour_bar():
-    matrix = np.zeros((67, 128))
-    matrix[:, :64] = 0.52
-    matrix[:, 64:] = -0.52
-    app = HeatmapApp()
-    async with app.run_test(size=(60, 20)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        heatmap.set_matrix(matrix, title="embedding")
-        await pilot.pause()
-        assert heatmap.size == (60, 20)
+def test_renders_pattern_title_and_colour_bar():
+    async def scenario():
+        matrix = np.zeros((67, 128))
+        matrix[:, :64] = 0.52
+        matrix[:, 64:] = -0.52
+        app = HeatmapApp()
+        async with app.run_test(size=(60, 20)) as pilot:
+            heatmap = app.query_one(Heatmap)
+            heatmap.set_matrix(matrix, title="embedding")
+            await pilot.pause()
+            assert heatmap.size == (60, 20)
 
-        assert "embedding 67×128" in line_text(heatmap, 0)
-        bar = line_text(heatmap, 19)
-        assert bar.startswith("-0.52 ▕") and "▏ +0.52" in bar
-        assert len(bar) == 60
+            assert "embedding 67×128" in line_text(heatmap, 0)
+            bar = line_text(heatmap, 19)
+            assert bar.startswith("-0.52 ▕") and "▏ +0.52" in bar
+            assert len(bar) == 60
 
-        row = [(char, seg.style) for seg in heatmap.render_line(5) for char in seg.text]
-        assert len(row) == 60
-        assert all(char == UPPER_HALF for char, _ in row)
-        left, right = row[5][1], row[55][1]
-        red, _, blue = left.color.get_truecolor()
-        assert red > 150 and red > blue
-        red, _, blue = right.color.get_truecolor()
-        assert blue > 150 and blue > red
-        # A uniform column block: both pixels of a cell share the colour.
-        assert left.color == left.bgcolor
+            row = [(char, seg.style) for seg in heatmap.render_line(5) for char in seg.text]
+            assert len(row) == 60
+            assert all(char == UPPER_HALF for char, _ in row)
+            left, right = row[5][1], row[55][1]
+            red, _, blue = left.color.get_truecolor()
+            assert red > 150 and red > blue
+            red, _, blue = right.color.get_truecolor()
+            assert blue > 150 and blue > red
+            # A uniform column block: both pixels of a cell share the colour.
+            assert left.color == left.bgcolor
 
-        # Out-of-range lines are blank, not errors.
-        assert heatmap.render_line(99).cell_length == 60
+            # Out-of-range lines are blank, not errors.
+            assert heatmap.render_line(99).cell_length == 60
+
+    run(scenario())
 
 
-@sync
-async def test_zero_and_nan_matrices_draw_neutral():
-    app = HeatmapApp()
-    async with app.run_test(size=(30, 8)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        for matrix in (np.zeros((5, 5)), np.full((5, 5), np.nan)):
+def test_zero_and_nan_matrices_draw_neutral():
+    async def scenario():
+        app = HeatmapApp()
+        async with app.run_test(size=(30, 8)) as pilot:
+            heatmap = app.query_one(Heatmap)
+            for matrix in (np.zeros((5, 5)), np.full((5, 5), np.nan)):
+                heatmap.set_matrix(matrix)
+                await pilot.pause()
+                styles = {seg.style for y in range(7) for seg in segments(heatmap.render_line(y))}
+                assert len(styles) == 1
+                neutral = styles.pop()
+                assert neutral.color == neutral.bgcolor
+                assert "0 ▕" in line_text(heatmap, 7)
+
+    run(scenario())
+
+
+def test_nan_spike_ignored_for_limits():
+    async def scenario():
+        matrix = np.ones((4, 4))
+        matrix[0, 0] = np.nan
+        matrix[1, 1] = np.inf
+        app = HeatmapApp()
+        async with app.run_test(size=(30, 8)) as pilot:
+            heatmap = app.query_one(Heatmap)
             heatmap.set_matrix(matrix)
             await pilot.pause()
-            styles = {seg.style for y in range(7) for seg in segments(heatmap.render_line(y))}
-            assert len(styles) == 1
-            neutral = styles.pop()
-            assert neutral.color == neutral.bgcolor
-            assert "0 ▕" in line_text(heatmap, 7)
+            assert heatmap.vmax == 1.0
+            assert "+1" in line_text(heatmap, 7)
+
+    run(scenario())
 
 
-@sync
-async def test_nan_spike_ignored_for_limits():
-    matrix = np.ones((4, 4))
-    matrix[0, 0] = np.nan
-    matrix[1, 1] = np.inf
-    app = HeatmapApp()
-    async with app.run_test(size=(30, 8)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        heatmap.set_matrix(matrix)
-        await pilot.pause()
-        assert heatmap.vmax == 1.0
-        assert "+1" in line_text(heatmap, 7)
+def test_cache_reused_until_matrix_or_size_changes():
+    async def scenario():
+        app = HeatmapApp()
+        async with app.run_test(size=(40, 10)) as pilot:
+            heatmap = app.query_one(Heatmap)
+            heatmap.set_matrix(np.eye(20), title="eye")
+            await pilot.pause()
+            first = heatmap.render_line(3)
+            assert heatmap.render_line(3) is first
+            heatmap.set_matrix(-np.eye(20), title="eye")
+            await pilot.pause()
+            assert heatmap.render_line(3) is not first
+            second = heatmap.render_line(3)
+            await pilot.resize_terminal(30, 10)
+            await pilot.pause()
+            assert heatmap.render_line(3) is not second
+            assert heatmap.render_line(3).cell_length == 30
 
-
-@sync
-async def test_cache_reused_until_matrix_or_size_changes():
-    app = HeatmapApp()
-    async with app.run_test(size=(40, 10)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        heatmap.set_matrix(np.eye(20), title="eye")
-        await pilot.pause()
-        first = heatmap.render_line(3)
-        assert heatmap.render_line(3) is first
-        heatmap.set_matrix(-np.eye(20), title="eye")
-        await pilot.pause()
-        assert heatmap.render_line(3) is not first
-        second = heatmap.render_line(3)
-        await pilot.resize_terminal(30, 10)
-        await pilot.pause()
-        assert heatmap.render_line(3) is not second
-        assert heatmap.render_line(3).cell_length == 30
+    run(scenario())
 
 
 @pytest.mark.parametrize("size", [(10, 4), (5, 2), (8, 3), (7, 30), (1, 1)])
-@sync
-async def test_small_sizes_do_not_raise(size):
-    app = HeatmapApp()
-    async with app.run_test(size=(60, 20)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        heatmap.set_matrix(np.random.default_rng(2).normal(size=(67, 128)), title="a long title here")
-        await pilot.pause()
-        await pilot.resize_terminal(*size)
-        await pilot.pause()
-        width, height = size
-        lines = [heatmap.render_line(y) for y in range(height)]
-        assert all(line.cell_length == width for line in lines)
-        if width < 8 or height < 3:
-            assert all(set(line.text) <= {" "} for line in lines)
+def test_small_sizes_do_not_raise(size):
+    async def scenario():
+        app = HeatmapApp()
+        async with app.run_test(size=(60, 20)) as pilot:
+            heatmap = app.query_one(Heatmap)
+            heatmap.set_matrix(np.random.default_rng(2).normal(size=(67, 128)), title="a long title here")
+            await pilot.pause()
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            width, height = size
+            lines = [heatmap.render_line(y) for y in range(height)]
+            assert all(line.cell_length == width for line in lines)
+            if width < 8 or height < 3:
+                assert all(set(line.text) <= {" "} for line in lines)
+
+    run(scenario())
 
 
-@sync
-async def test_theme_colours_come_from_component_classes():
-    class Themed(HeatmapApp):
-        CSS = "Heatmap > .heatmap--positive { color: #00ff00; }"
+def test_theme_colours_come_from_component_classes():
+    async def scenario():
+        class Themed(HeatmapApp):
+            CSS = "Heatmap > .heatmap--positive { color: #00ff00; }"
 
-    matrix = np.ones((4, 4))
-    app = Themed()
-    async with app.run_test(size=(20, 6)) as pilot:
-        heatmap = app.query_one(Heatmap)
-        heatmap.set_matrix(matrix)
-        await pilot.pause()
-        style = segments(heatmap.render_line(1))[0].style
-        assert style.color.get_truecolor() == (0, 255, 0)
+        matrix = np.ones((4, 4))
+        app = Themed()
+        async with app.run_test(size=(20, 6)) as pilot:
+            heatmap = app.query_one(Heatmap)
+            heatmap.set_matrix(matrix)
+            await pilot.pause()
+            style = segments(heatmap.render_line(1))[0].style
+            assert style.color.get_truecolor() == (0, 255, 0)
+
+    run(scenario())

@@ -20,10 +20,8 @@ from grok_tui.train import Control, Trainer, new_run, resume_run
 from grok_tui.train.channel import connect, encode_command
 from grok_tui.train.control import ScaleHyper, SetNormConstraint, from_wire
 from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm
-from tests.conftest import tiny_config
-from tests.test_app import live_app, run, status_text, wait_for
-from tests.test_detach import attached, detached, next_frame  # noqa: F401  (detached: a fixture)
-from tests.test_faults import wait_until
+from tests.conftest import opened, run, status_text, tiny_config, wait_for, wait_until
+from tests.processes import attached, next_frame
 
 # A run that these settings make diverge within a few evaluations: each step multiplies every weight
 # by 1 - lr × wd = -999, each value inside its range.
@@ -216,11 +214,11 @@ def test_moments_that_overflow_are_a_fault_too():
     assert last.step == 20 and "back at step 20" in last.fault
 
 
-def test_the_monitor_shows_the_fault_and_its_keys_lower_the_value_and_resume(tmp_path):
+def test_the_monitor_shows_the_fault_and_its_keys_lower_the_value_and_resume(live_app):
     async def scenario():
-        app = live_app(tmp_path, **DIVERGES)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.fault is not None)
+        app = live_app(**DIVERGES)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.fault is not None)
             held = app.home.snapshot.step
             await wait_for(pilot, lambda: "not finite" in status_text(app) and "PAUSED" in status_text(app))
             for key, value in (("l", "0.01"), ("w", "1")):
@@ -237,7 +235,7 @@ def test_the_monitor_shows_the_fault_and_its_keys_lower_the_value_and_resume(tmp
     run(scenario())
 
 
-def test_an_attached_client_is_told_the_fault_not_stopped(detached):  # noqa: F811
+def test_an_attached_client_is_told_the_fault_not_stopped(detached):
     run_dir = detached()
     session = attached(run_dir)
     next_frame(session, lambda s: s.step > 0)

@@ -1,6 +1,5 @@
 """Less to send over a slow link: panes redraw at their own pace, and only when their picture changed."""
 
-import asyncio
 import dataclasses
 
 import numpy as np
@@ -21,11 +20,8 @@ from grok_tui.ui.panes.lean import merge_segments
 from grok_tui.ui.panes.norm import NormPane
 from grok_tui.ui.panes.plot import Line, SeriesPlot
 from grok_tui.ui.panes.status import StatusPane
+from tests.conftest import run
 from tests.fakes import synthetic_run
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 class Clock:

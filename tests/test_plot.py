@@ -1,10 +1,10 @@
-import asyncio
 import math
 
 import numpy as np
 from textual.app import App, ComposeResult
 
 from grok_tui.ui.panes.plot import Line, SeriesPlot, compact, downsample, linear_ticks, log_ticks
+from tests.conftest import run
 
 
 def test_downsample_caps_points_keeps_ends_and_order_and_drops_nan():
@@ -111,7 +111,7 @@ def test_series_plot_renders_caches_and_survives_log_toggles():
             plot.log_y = False
             assert plot.render() is not after
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_series_plot_y_limits_and_tiny_sizes_never_raise():
@@ -141,4 +141,4 @@ def test_series_plot_y_limits_and_tiny_sizes_never_raise():
                 plot.log_y = not plot.log_y
                 plot.render()
 
-    asyncio.run(scenario())
+    run(scenario())

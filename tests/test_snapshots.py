@@ -9,13 +9,13 @@ import pytest
 
 from grok_tui.sources.manual import ManualSource
 from grok_tui.ui.app import MonitorApp
+from tests.conftest import wait_for
 from tests.fakes import synthetic_run
 
 
 async def drawn(pilot):
     app = pilot.app
-    while app.home.snapshot is None:
-        await pilot.pause(0.05)
+    await wait_for(pilot, lambda: app.home.snapshot is not None)
     await pilot.pause(0.2)
 
 

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from grok_tui.ui.panes.phase_map import PhaseMapPane, block_layout
 from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.screens.run import RunScreen
 from grok_tui.ui.screens.sweep import SweepScreen
-from tests.test_app import notes, run, wait_for
+from tests.conftest import notes, run, wait_for, wait_until
 
 STEPS = 100
 # How each phase's curves go: (train accuracy, test accuracy) at step s of STEPS.
@@ -292,15 +291,12 @@ def test_a_real_sweep_in_tmux_shows_decided_phases_and_q_stops_it(tmp_path):
     )
     tmux("new-session", "-d", "-x", "80", "-y", "24", command)
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not decided(tmux("capture-pane", "-p").stdout):
-            time.sleep(0.5)
-        screen = tmux("capture-pane", "-p").stdout
+        pane = lambda: tmux("capture-pane", "-p").stdout  # noqa: E731
+        wait_until(lambda: decided(pane()), timeout=120, every=0.5, what=pane)
+        screen = pane()
         assert decided(screen) and "phases: wd" in screen, screen
         tmux("send-keys", "q")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "EXIT" not in tmux("capture-pane", "-p").stdout:
-            time.sleep(0.2)
+        wait_until(lambda: "EXIT" in pane(), timeout=60, every=0.2, what=pane)
         screen = tmux("capture-pane", "-p", "-J").stdout
         assert "EXIT 0" in screen, screen
         state = (read_record(sweep) or {}).get("state")

@@ -14,14 +14,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from grok_tui.sources.attached import AttachedRun
 from grok_tui.sources.manual import ManualSource
 from grok_tui.sources.watched import WatchedRun
 from grok_tui.system import Nvml, SystemSampler, SystemStats, sample_now
 from grok_tui.ui.app import MonitorApp
+from tests.conftest import TINY, run, status_text, wait_until
 from tests.fakes import synthetic_run
-from tests.test_app import run, status_text
-from tests.test_faults import TINY, wait_until
+from tests.processes import FOREVER, attached, cli
 
 GIB = 2**30
 
@@ -139,15 +138,9 @@ def test_sizes_read_as_top_shows_them():
 
 def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(tmp_path):
     run_dir = tmp_path / "run"
-    started = subprocess.run(
-        [sys.executable, "-m", "grok_tui", *TINY, "--steps", "100000000", "--run-dir", str(run_dir), "--detach"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    started = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
     assert started.returncode == 0, started.stderr
-    session = AttachedRun(run_dir)
-    threading.Thread(target=session.run, daemon=True).start()
+    session = attached(run_dir)
     try:
         seen = []
 
@@ -176,9 +169,7 @@ def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(t
         session.control.toggle("pause")
 
         # ls samples it by its pid, beside the runs that are not running.
-        listing = subprocess.run(
-            [sys.executable, "-m", "grok_tui", "ls", str(tmp_path)], capture_output=True, text=True, timeout=60
-        )
+        listing = cli("ls", str(tmp_path), timeout=60)
         header, line = listing.stdout.splitlines()
         assert header.split()[-1] == "SYSTEM" and re.search(r"cpu \d+% mem \d+(\.\d)?M$", line), listing.stdout
 
@@ -192,14 +183,10 @@ def test_a_live_run_shows_its_process_figures_in_its_frames_in_ls_and_in_watch(t
 
         wait_until(sampled, timeout=30, every=0.1)
     finally:
-        stopped = subprocess.run(
-            [sys.executable, "-m", "grok_tui", "stop", str(run_dir)], capture_output=True, text=True, timeout=60
-        )
+        stopped = cli("stop", str(run_dir), timeout=60)
         assert stopped.returncode == 0, stopped.stderr
     # Its process gone, it has no figures.
-    listing = subprocess.run(
-        [sys.executable, "-m", "grok_tui", "ls", str(tmp_path)], capture_output=True, text=True, timeout=60
-    )
+    listing = cli("ls", str(tmp_path), timeout=60)
     assert " stopped " in listing.stdout and not re.search(r"mem \d", listing.stdout)
 
 
