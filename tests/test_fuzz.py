@@ -15,7 +15,7 @@ import string
 
 import pytest
 import torch
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from grok_tui.config import (
@@ -48,25 +48,27 @@ from grok_tui.train import Trainer, new_run, resume_run
 from grok_tui.train.checkpoint import CheckpointError
 from grok_tui.train.snapshot import Event, Metrics, RecordError
 from grok_tui.ui.screens.value_input import parse_hyper, parse_norm, parse_subset
-from tests.conftest import tiny_config
-
-# Derandomized (the same examples on every run, so CI cannot flake) and no example database (nothing
-# written into the repository).
-FUZZ = settings(
-    deadline=None,
-    derandomize=True,
-    database=None,
-    max_examples=60,
-    report_multiple_bugs=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+from tests.conftest import one_line, tiny_config
+from tests.fakes import (
+    DELETE,
+    EVENT_ROWS,
+    FILE_BYTES,
+    FLOAT_METRIC_FIELDS,
+    FUZZ,
+    HUGE_INTS,
+    JSONISH,
+    LINES,
+    METRIC_FIELDS,
+    METRICS_ROWS,
+    POSITIVE,
+    SAFE_INTS,
+    SAFE_TEXT,
+    VALID_EVENTS,
+    VALID_METRICS,
+    json_values,
 )
+
 NAN = float("nan")
-DELETE = object()  # a mutation that removes the entry instead of replacing it
-
-
-def one_line(message: str) -> bool:
-    # A terminal line ends at any of Python's line breaks (\n, \r, \x0b, \x85, \u2028, ...).
-    return len(message.splitlines()) == 1
 
 
 def same(a, b) -> bool:
@@ -88,105 +90,7 @@ def same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-# ---- strategies ----------------------------------------------------------------------------------
-
-# Ints that JSON carries (Python parses up to 4300 digits) but that no float can hold.
-HUGE_INTS = st.integers(2**1024, 10**400) | st.integers(-(10**400), -(2**1024))
-# Ints any reader must take, float-sized or not.
-SAFE_INTS = st.integers(-(2**64), 2**64) | HUGE_INTS
-# Text with no line break in it: keys whose echo in a message must stay on one line.
-SAFE_TEXT = st.text(st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")), max_size=10)
-
-
-def json_values(keys=st.text(max_size=8), ints=SAFE_INTS):
-    # Anything json.loads can hand back (NaN and ±Infinity included, as Python writes and reads them).
-    leaves = st.none() | st.booleans() | ints | st.floats() | st.text(max_size=20)
-    return st.recursive(leaves, lambda c: st.lists(c, max_size=4) | st.dictionaries(keys, c, max_size=4), max_leaves=10)
-
-
-JSONISH = json_values()
-
-UNIT = st.floats(0, 1)
-AT_LEAST_0 = st.floats(0, 1e12)
-POSITIVE = st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False)
-# A loss can be any finite number, or NaN (a diverged run writes it as null).
-LOSS = st.floats(allow_infinity=False)
-# A Metrics the trainer could have written.
-VALID_METRICS = st.builds(
-    Metrics,
-    step=st.integers(0, 2**53),
-    train_loss=LOSS,
-    train_acc=UNIT,
-    test_loss=LOSS,
-    test_acc=UNIT,
-    param_norm=AT_LEAST_0,
-    weight_decay=AT_LEAST_0,
-    lr=AT_LEAST_0,
-    l1=AT_LEAST_0,
-    elapsed_s=AT_LEAST_0,
-    steps_per_s=AT_LEAST_0,
-    purity=st.none() | UNIT,
-    parity_share=st.none() | UNIT,
-    train_size=st.none() | st.integers(0, 2**53),
-    norm_target=st.none() | POSITIVE,
-    grokfast=st.booleans(),
-)
-METRIC_FIELDS = [f.name for f in dataclasses.fields(Metrics)]
-FLOAT_METRIC_FIELDS = [
-    "train_loss",
-    "train_acc",
-    "test_loss",
-    "test_acc",
-    "param_norm",
-    "weight_decay",
-    "lr",
-    "l1",
-    "elapsed_s",
-    "steps_per_s",
-    "norm_target",
-]
-
-# An Event the trainer could have written: old/new are short scalars.
-SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**53), 2**53)
-    | st.text(max_size=500)
-    | st.floats(-(2.0**53), 2.0**53, allow_nan=False)
-)
-VALID_EVENTS = st.builds(
-    Event, step=st.integers(0, 2**53), kind=st.text(min_size=1, max_size=64), old=SCALARS, new=SCALARS
-)
-
-
-def spoiled(records, fields, values=JSONISH):
-    # A valid record as read back from disk with one field replaced or removed: reaches every check, not just the first.
-    def spoil(args):
-        record, name, value = args
-        row = json.loads(_json_line(record.to_dict()))
-        if value is DELETE:
-            row.pop(name, None)
-        else:
-            row[name] = value
-        return row
-
-    return st.tuples(records, st.sampled_from(fields), values | st.just(DELETE)).map(spoil)
-
-
-METRICS_ROWS = spoiled(VALID_METRICS, METRIC_FIELDS + ["extra"])
-EVENT_ROWS = spoiled(VALID_EVENTS, ["step", "kind", "old", "new", "extra"])
-
-# One line of a JSONL file: a real record, a spoiled one, any JSON, or bytes that are not JSON at all.
-LINES = st.one_of(
-    VALID_METRICS.map(lambda m: _json_line(m.to_dict()).rstrip("\n").encode()),
-    VALID_EVENTS.map(lambda e: _json_line(e.to_dict()).rstrip("\n").encode()),
-    (METRICS_ROWS | EVENT_ROWS | JSONISH).map(lambda v: json.dumps(v).encode()),
-    st.binary(max_size=40),
-)
-# A whole file: lines joined by newlines, perhaps with a torn last line; or any bytes at all.
-FILE_BYTES = st.tuples(st.lists(LINES, max_size=6), st.booleans()).map(
-    lambda t: b"".join(line + b"\n" for line in t[0]) + (b'{"step": 1' if t[1] else b"")
-) | st.binary(max_size=300)
+# ---- strategies (a run directory's records and files: tests/fakes.py) ----------------------------
 
 CONFIG_FIELDS = [f.name for f in dataclasses.fields(RunConfig)]
 # A preset's config with one field replaced: gets past the first rule to the later ones and the cross-field ones.

@@ -36,7 +36,8 @@ from grok_tui.sweep.store import (
     write_members,
 )
 from grok_tui.train.snapshot import RecordError
-from tests.test_fuzz import DELETE, FILE_BYTES, FUZZ, JSONISH, SAFE_TEXT, VALID_METRICS, json_values, one_line
+from tests.conftest import one_line
+from tests.fakes import DELETE, FILE_BYTES, FUZZ, JSONISH, SAFE_TEXT, VALID_METRICS, json_values
 
 # The sweep every test reads: four members of a+b mod 23 in two shards, as `grok-tui sweep` writes it.
 GRID = {"p": [23], "width": [32], "eval_every": [10], "steps": [100], "weight_decay": [0.3, 1.0], "seed": [0, 1]}
