@@ -37,6 +37,7 @@ from grok_tui.train.channel import (
 from grok_tui.train.control import Control, Pause, SetHyper, Stop
 from grok_tui.train.messages import Bye, Frame, Hello, Reply, Unreadable, from_wire
 from grok_tui.train.server import RunServer
+from tests.conftest import wait_until
 from tests.fakes import synthetic_run
 
 GUARD_S = 30.0  # a hang guard: far beyond anything that works, short of a hung test run
@@ -104,13 +105,6 @@ def read_until_closed(peer: socket.socket) -> bytes:
 
 def server_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("grok-tui")}
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + GUARD_S
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 # ---- the handshake ----------------------------------------------------------------------------------------
@@ -211,11 +205,11 @@ def test_clients_that_vanish_mid_frame_or_stop_reading_end_every_thread_quietly(
                 s.recv(100_000)
             conn.send_bytes(encode_command({"command": "pause", "id": i}))
             conn.close()
-        wait_until(lambda: server.clients == len(stalled), "the clients that left are forgotten")
+        wait_until(lambda: server.clients == len(stalled), GUARD_S, what="the clients that left are forgotten")
         stop.set()
         publisher.join(GUARD_S)
     # close() cut off the clients that stopped reading: every thread it started has ended (none raised).
-    wait_until(lambda: not (server_threads() - before), "every server thread ends")
+    wait_until(lambda: not (server_threads() - before), GUARD_S, what="every server thread ends")
     for conn in stalled:
         conn.close()
 
@@ -295,7 +289,7 @@ def test_the_client_numbers_its_commands_and_reads_their_replies(tmp_path):
 def test_a_message_the_client_cannot_unpickle_is_unreadable_and_the_next_is_read(tmp_path):
     with served(tmp_path) as server, Client.connect(tmp_path, timeout=GUARD_S) as client:
         assert isinstance(client.receive(GUARD_S), Hello)
-        wait_until(lambda: server.clients == 1, "the client is admitted")
+        wait_until(lambda: server.clients == 1, GUARD_S, what="the client is admitted")
         with server._lock:
             peer = server._peers[0]
         with peer._send_lock:

@@ -4,13 +4,12 @@ import dataclasses
 import json
 import os
 import threading
-import time
 
 from grok_tui.cli import main
 from grok_tui.process import PROCESS, mark_ended, mark_paused, mark_running, read_record, record_pauses
 from grok_tui.train import new_run
 from grok_tui.train.control import Control
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, wait_until
 
 
 def ls_line(capsys, root, name="run"):
@@ -19,13 +18,6 @@ def ls_line(capsys, root, name="run"):
     assert err == ""
     (line,) = [line for line in out.splitlines() if line.startswith(name)]
     return line
-
-
-def wait_until(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 class Served:
@@ -51,20 +43,20 @@ class Served:
 def test_a_run_paused_by_a_command_reads_paused_in_ls_and_running_again_once_resumed(capsys, tmp_path):
     served = Served(tmp_path / "run")
     try:
-        wait_until(lambda: served.trainer.step > 20)
+        wait_until(lambda: served.trainer.step > 20, timeout=10)
         assert f"running (pid {os.getpid()})" in ls_line(capsys, tmp_path)
 
         served.control.pause()  # what the monitor's `space` sends
-        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "command")
+        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "command", timeout=10)
         line = ls_line(capsys, tmp_path)
         assert f"paused (pid {os.getpid()})" in line and "running" not in line
 
         served.control.resume()
-        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") is None)
+        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") is None, timeout=10)
         assert f"running (pid {os.getpid()})" in ls_line(capsys, tmp_path)
 
         served.control.pause()
-        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "command")
+        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "command", timeout=10)
     finally:
         served.stop()
     # Stopped while paused: it ended, it is not paused any more.
@@ -76,7 +68,7 @@ def test_a_run_paused_by_a_command_reads_paused_in_ls_and_running_again_once_res
 def test_a_run_paused_by_a_fault_says_so(capsys, tmp_path):
     served = Served(tmp_path / "run", lr=1e30, weight_decay=0.0)  # the loss is soon not finite
     try:
-        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "fault")
+        wait_until(lambda: (read_record(served.run_dir) or {}).get("paused") == "fault", timeout=10)
         assert f"paused by a fault (pid {os.getpid()})" in ls_line(capsys, tmp_path)
     finally:
         served.stop()

@@ -7,21 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from grok_tui import process
+from tests.conftest import wait_until
 
 GUARD_S = 30.0  # a hang guard only
-
-
-def wait_until(condition, what: str) -> None:
-    deadline = time.monotonic() + GUARD_S
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.01)
 
 
 # ---- last words -------------------------------------------------------------------------------------------
@@ -103,7 +96,7 @@ mark_ended(sys.argv[1], "stopped", 7)
 
 def recorded(directory: Path, how: str = "polite") -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(directory), how])
-    wait_until(lambda: process.running_pid(directory) == child.pid, "the child records itself")
+    wait_until(lambda: process.running_pid(directory) == child.pid, GUARD_S, what="the child records itself")
     return child
 
 

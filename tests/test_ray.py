@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import psutil
 import pytest
@@ -19,6 +18,7 @@ from grok_tui.process import read_record
 from grok_tui.runlog import read_jsonl
 from grok_tui.sweep.ray_engine import CONNECT_TIMEOUT_S
 from grok_tui.sweep.store import MEMBERS
+from tests.processes import wait_while_running
 
 pytest.importorskip("ray")
 
@@ -81,11 +81,12 @@ def test_a_killed_ray_worker_is_retried_and_the_sweep_loses_nothing(tmp_path):
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
     try:
-        deadline = time.monotonic() + 60
         rows = root / "members" / "wd=1,seed=1" / "metrics.jsonl"
-        while not (len(read_jsonl(rows)) > 50 and (root / "shards" / "shard-0.pt").exists() and _shard_workers()):
-            assert time.monotonic() < deadline and process.poll() is None
-            time.sleep(0.1)
+        wait_while_running(
+            process,
+            lambda: len(read_jsonl(rows)) > 50 and (root / "shards" / "shard-0.pt").exists() and _shard_workers(),
+            every=0.1,
+        )
         for worker in _shard_workers():
             worker.kill()
         out, err = process.communicate(timeout=120)
@@ -110,10 +111,7 @@ def test_ctrl_c_stops_every_shard_and_the_sweep_resumes(tmp_path):
         cwd=tmp_path,
         env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
     )
-    deadline = time.monotonic() + 60
-    while not read_jsonl(root / "members" / "wd=1,seed=1" / "metrics.jsonl")[5:]:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    wait_while_running(process, lambda: read_jsonl(root / "members" / "wd=1,seed=1" / "metrics.jsonl")[5:])
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=90)
     assert process.returncode == 128 + signal.SIGINT, err

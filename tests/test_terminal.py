@@ -5,11 +5,12 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -33,13 +34,15 @@ class Tmux:
         self.tmux("send-keys", "-t", "t", *keys)
 
     def wait_for(self, predicate, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.2)
-        raise AssertionError("screen never showed what was expected:\n" + self.screen())
+        """The screen, once `predicate` holds for it."""
+        shown = [""]
+
+        def showing() -> bool:
+            shown[0] = self.screen()
+            return predicate(shown[0])
+
+        wait_until(showing, timeout, every=0.2, what=lambda: "screen never showed what was expected:\n" + self.screen())
+        return shown[0]
 
     def kill(self):
         self.tmux("kill-server")
@@ -64,9 +67,7 @@ def test_grok_tui_in_a_real_terminal(tmp_path):
         term.keys("]")
         term.wait_for(lambda s: "wd 0.6" in s, timeout=10)
         term.keys("q")
-        deadline = time.monotonic() + 10
-        while not status.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(status.exists, timeout=10, every=0.1)
         assert status.read_text().strip() == "0"
     finally:
         term.kill()
