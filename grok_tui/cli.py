@@ -14,7 +14,7 @@ from typing import Any
 
 from grok_tui.config import DEFAULT_EXPERIMENT, FIELD_TYPES, PRESETS, RULES, ConfigError, RunConfig, flag_name
 from grok_tui.crash import report_crash
-from grok_tui.runlog import RunDirError, default_run_dir, load_config
+from grok_tui.runlog import RunDirError, default_run_dir, load_run_config
 from grok_tui.train.channel import ChannelError
 from grok_tui.usage import Parser as _Parser
 from grok_tui.usage import UsageError
@@ -312,7 +312,7 @@ def _detach(spec: Any) -> int:
 def _run_dir_arg(command: str, text: str) -> Path:
     """A run directory named on the command line, with a readable config (UsageError otherwise)."""
     try:
-        load_config(Path(text))
+        load_run_config(Path(text))  # a preset's run or a script's
     except RunDirError as e:
         raise UsageError(f"{command} {text!r}: {e}") from None
     return Path(text)
@@ -419,7 +419,11 @@ def _stop(argv: list[str]) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     at = f" at step {step:,}" if step is not None else ""
-    print(f"{PROG}: {run_dir} {reason}{at}; {PROG} --resume {run_dir} continues it")
+    from grok_tui.loop.record import ScriptConfig
+
+    # A script's run is trained again by its script, not by --resume (runlog.load_config says why).
+    then = "" if isinstance(load_run_config(run_dir), ScriptConfig) else f"; {PROG} --resume {run_dir} continues it"
+    print(f"{PROG}: {run_dir} {reason}{at}{then}")
     return 0
 
 
@@ -632,6 +636,94 @@ def _stop_sweep(root: Path) -> int:
     return 0
 
 
+# How long `grok-tui run` gives a script that ignores `q` (m.should_stop) after the monitor has closed.
+SCRIPT_GRACE_S = 5.0
+
+
+def _run_script(argv: list[str]) -> int:
+    """`grok-tui run SCRIPT.py [ARGS...]`: a script of one's own (grok_tui.monitor in its loop) as a run."""
+    import subprocess
+
+    from grok_tui import process as processes
+    from grok_tui.loop.record import ScriptConfig
+    from grok_tui.runlog import RunLog
+
+    takes_value = {"--run-dir", "--refresh", "--theme"}
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        i += 2 if argv[i] in takes_value else 1
+    i += 1 if i < len(argv) and argv[i] == "--" else 0
+    parser = _Parser(
+        prog=f"{PROG} run",
+        description="Run SCRIPT.py (a training loop with grok_tui.monitor(model, optimizer) in it) as a run of its "
+        "own process, and open the monitor over it; the arguments after SCRIPT.py are the script's.",
+    )
+    parser.add_argument("script", metavar="SCRIPT.py")
+    parser.add_argument("--detach", action="store_true", help="run it in the background and return once it serves")
+    parser.add_argument("--run-dir", metavar="DIR", help="where to write the run (default runs/<timestamp>-<script>)")
+    parser.add_argument("--theme", metavar="NAME")
+    _add_refresh(parser)
+    args = parser.parse_args([a for a in argv[: i + 1] if a != "--"])
+    rest = argv[i + 1 :]
+    theme = _theme(args.theme)
+    refresh = _refresh(args.refresh)
+    script = Path(args.script)
+    if script.suffix != ".py":
+        raise UsageError(f"run {args.script!r}: not a Python script; expected a file ending in .py")
+    if not script.is_file():
+        raise UsageError(f"run {args.script!r}: no such file")
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(script.stem)
+    made = ScriptConfig(experiment=script.stem[:100] or "script", script=str(script.resolve()), argv=tuple(rest))
+    try:
+        RunLog(run_dir).create({**made.record(), "started": False})  # the script's monitor fills it in
+    except RunDirError as e:
+        raise UsageError(f"--run-dir {str(run_dir)!r}: {e}") from None
+    run_dir = run_dir.resolve()
+    child = processes.start(run_dir, "run", "grok_tui.loop.launcher", [str(run_dir), str(script.resolve()), *rest])
+    if args.detach:
+        from grok_tui.train.launch import START_TIMEOUT_S, StartError, wait_until_served
+
+        try:
+            wait_until_served(run_dir, child, timeout=START_TIMEOUT_S)
+        except StartError as e:
+            print(f"{PROG}: error: {script.name}: {e}", file=sys.stderr)
+            return 1
+        print(
+            f"{PROG}: running {script} as {run_dir} in the background (pid {child.pid}); "
+            f"its output goes to {run_dir / processes.OUTPUT}\n"
+            f"  watch and steer it: {PROG} attach {run_dir}\n"
+            f"  stop it:            {PROG} stop {run_dir}"
+        )
+        return 0
+    from grok_tui.loop.source import ScriptRun
+    from grok_tui.ui.app import run_monitor
+    from grok_tui.ui.screens.run import RunScreen
+
+    source = ScriptRun(run_dir, child, script.name)
+    try:
+        status = run_monitor(RunScreen(source, refresh=refresh), theme=theme)
+    except Exception as e:
+        raise Crashed(report_crash(e, run_dir)) from None
+    if source.stop_asked and child.poll() is None:
+        try:
+            child.wait(SCRIPT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            child.kill()  # it ignored m.should_stop and SIGTERM alike
+            child.wait()
+            processes.mark_ended(run_dir, "stopped", None)
+            print(f"{PROG}: {script.name} did not stop when asked; ended it (SIGKILL)", file=sys.stderr)
+    if child.poll() is not None and child.returncode not in (0, None) and source.stop_asked is False:
+        print(
+            f"{PROG}: error: {processes.last_words(run_dir) or f'{script.name} exited with status {child.returncode}'}",
+            file=sys.stderr,
+        )
+        return 1
+    if child.poll() == 1:
+        print(f"{PROG}: error: {processes.last_words(run_dir) or f'{script.name} crashed'}", file=sys.stderr)
+        return 1
+    return status
+
+
 # The subcommands, each a function of its arguments (the rest of the command line is a run's flags).
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "watch": _watch,
@@ -639,6 +731,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "ls": _ls,
     "stop": _stop,
     "sweep": _sweep,
+    "run": _run_script,
 }
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from grok_tui.config import ConfigError, RunConfig
 from grok_tui.files import WriteError, append_lines, write_atomic
+from grok_tui.loop.record import ScriptConfig, ScriptConfigError, is_script_record
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -238,11 +239,26 @@ def read_config(root: Path) -> dict[str, Any]:
 
 
 def load_config(root: Path) -> RunConfig:
-    """The run's config, every field checked; RunDirError names the file and the first bad field."""
+    """A preset's run's config, every field checked; RunDirError names the file and the first bad field,
+    or says that the run is a script's (which cannot be built again from its files)."""
+    cfg = load_run_config(root)
+    if isinstance(cfg, ScriptConfig):
+        raise RunDirError(
+            f"{root} is the run of a script ({cfg.script or cfg.experiment}), not of a preset: its model and loop "
+            "are the script's, so only the script can train it again"
+        )
+    return cfg
+
+
+def load_run_config(root: Path) -> RunConfig | ScriptConfig:
+    """Any run's config: a preset's RunConfig, or a script's ScriptConfig (config.json's `"kind":
+    "script"`, loop/record.py), every field checked; RunDirError names the file and the first bad field.
+    What reads any run (ls, watch, attach, stop) reads it here."""
     path = Path(root) / CONFIG
+    data = read_config(root)
     try:
-        return RunConfig.from_dict(read_config(root))
-    except ConfigError as e:
+        return ScriptConfig.from_record(data) if is_script_record(data) else RunConfig.from_dict(data)
+    except (ConfigError, ScriptConfigError) as e:
         raise RunDirError(f"{path}: {e}") from None
 
 

@@ -19,7 +19,7 @@ from grok_tui.process import (
     process_state,
     running_pid,
 )
-from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_config, read_jsonl
+from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_run_config, read_jsonl
 from grok_tui.system import SystemStats, sample_now
 
 # How `ls` says why a running run is paused (each of process.PAUSES).
@@ -46,19 +46,21 @@ class RunInfo:
 def describe(run_dir: Path) -> RunInfo:
     """What is known of one run (RunDirError if it is not a readable run directory)."""
     run_dir = Path(run_dir)
-    cfg = load_config(run_dir)
+    cfg = load_run_config(run_dir)  # a preset's run or a script's
     history = History()
     for row in read_jsonl(run_dir / METRICS):
         if isinstance(row.get("step"), int):
             history.add(row)
     step = history.last_step
-    pid, state = process_state(run_dir, finished=step is not None and step >= cfg.steps)
+    # A script that names no step budget (steps 0): its last step is as far as it is known to go.
+    total = cfg.steps or (step or 0)
+    pid, state = process_state(run_dir, finished=step is not None and step >= total)
     test_acc = history.value_at("test_acc", step) if step is not None else None
     age = 0.0
     with contextlib.suppress(OSError):
         age = time.time() - (run_dir / CONFIG).stat().st_mtime
     paused = paused_why(run_dir) if state == "running" else None
-    return RunInfo(run_dir, cfg.experiment, state, pid, step, cfg.steps, history.phase(), test_acc, age, paused)
+    return RunInfo(run_dir, cfg.experiment, state, pid, step, total, history.phase(), test_acc, age, paused)
 
 
 def find_runs(root: Path) -> list[RunInfo]:

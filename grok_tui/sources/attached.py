@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from grok_tui.config import RunConfig
+from grok_tui.loop.record import ScriptConfig
 from grok_tui.process import last_words
-from grok_tui.runlog import load_config
-from grok_tui.sources.base import Curves, Mode, next_seed
+from grok_tui.runlog import load_run_config
+from grok_tui.sources.base import CannotRestart, Curves, Mode, next_seed
 from grok_tui.train.channel import ChannelError, Client
 from grok_tui.train.control import Command, Control
 from grok_tui.train.frames import Mailbox
@@ -45,12 +46,18 @@ class AttachedRun:
     others: Sequence[Curves] = ()  # shown alone
     label: str | None = None
 
-    def __init__(self, run_dir: Path, process: Any = None, client: Client | None = None, cfg: RunConfig | None = None):
+    def __init__(
+        self,
+        run_dir: Path,
+        process: Any = None,
+        client: Client | None = None,
+        cfg: RunConfig | ScriptConfig | None = None,
+    ):
         self.run_dir = Path(run_dir)
         self.process = process  # a subprocess.Popen while the run's own process is starting, or None
         self.mode = Mode.OWN if process is not None else Mode.ATTACHED
         self._reached = client  # a client already connected (`grok-tui attach` checks with the one it keeps)
-        self.cfg = cfg if cfg is not None else load_config(self.run_dir)
+        self.cfg = cfg if cfg is not None else load_run_config(self.run_dir)
         self.mailbox = Mailbox()
         self.control: Control | None = Control(_Commands(self))
         self.ended: str | None = None  # the run's goodbye: "finished", "stopped", "fault: ..."
@@ -72,6 +79,11 @@ class AttachedRun:
         self.control.stop()
 
     def restarted(self) -> AttachedRun:
+        if isinstance(self.cfg, ScriptConfig):  # its seed, model and data are the script's, not ours to remake
+            raise CannotRestart(
+                f"{self.cfg.experiment} is a script's run: its loop, seed and data are the script's own, so it "
+                "cannot be restarted from here; run the script again (grok-tui run SCRIPT.py)"
+            )
         return AttachedRun.start(next_seed(RunSpec(self.cfg, self.run_dir)))
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:

@@ -19,11 +19,13 @@ import numpy as np
 import psutil
 
 from grok_tui.compare import labels
+from grok_tui.config import RunConfig
 from grok_tui.history import History
-from grok_tui.metrics import ParityMass, Spectrum
+from grok_tui.loop.record import ScriptConfig
+from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum
 from grok_tui.models import build_model
 from grok_tui.process import local_pid
-from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_config
+from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_run_config
 from grok_tui.sources.base import CannotRestart, Curves, Mode
 from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.train.checkpoint import CheckpointError, check_state
@@ -47,13 +49,14 @@ class WatchedRun:
 
     def __init__(self, run_dir: Path, compare: Sequence[Path] = ()):
         self.run_dir = Path(run_dir)
-        self.cfg = load_config(self.run_dir)
+        self.cfg: RunConfig | ScriptConfig = load_run_config(self.run_dir)  # a preset's run or a script's
         self.label: str | None = None
         self.others: list[Curves] = []
         if compare:
             dirs = [self.run_dir, *map(Path, compare)]
             names = labels(
-                [self.cfg.to_dict()] + [load_config(d).to_dict() for d in dirs[1:]], [d.resolve().name for d in dirs]
+                [self.cfg.to_dict()] + [load_run_config(d).to_dict() for d in dirs[1:]],
+                [d.resolve().name for d in dirs],
             )
             self.label = names[0]
             self.others = [CurvesFollower(d, name) for d, name in zip(dirs[1:], names[1:], strict=True)]
@@ -66,7 +69,8 @@ class WatchedRun:
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         metrics, events_file = JsonlFollower(self.run_dir / METRICS), JsonlFollower(self.run_dir / EVENTS)
-        model = build_model(self.cfg)
+        # A script's model cannot be built from its files: its checkpoint carries the views themselves.
+        model = build_model(self.cfg) if isinstance(self.cfg, RunConfig) else None
         events: list[Event] = []
         last: Metrics | None = None
         inside: Inside = ({}, None, None)
@@ -81,9 +85,12 @@ class WatchedRun:
                 checkpoint_mtime = mtime
                 try:
                     state = load_checkpoint(self.run_dir)
-                    check_state(state, dict(model.named_parameters()))
-                    model.load_state_dict(state["model"])
-                    inside = look_inside(model, self.cfg)
+                    if model is None or not isinstance(self.cfg, RunConfig):
+                        inside = script_views(state)
+                    else:
+                        check_state(state, dict(model.named_parameters()))
+                        model.load_state_dict(state["model"])
+                        inside = look_inside(model, self.cfg)
                 except RunDirError:
                     checkpoint_mtime = None  # caught mid-rename: try again next time
                 except CheckpointError as e:
@@ -138,10 +145,10 @@ class WatchedRun:
         return Snapshot(
             experiment=self.cfg.experiment,
             device=self.cfg.device,
-            total_steps=self.cfg.steps,
+            total_steps=self.cfg.steps or last.step,  # a script that names no step budget: as far as it got
             metrics=last,
             paused=paused,
-            finished=last.step >= self.cfg.steps,
+            finished=last.step >= (self.cfg.steps or last.step),
             events=tuple(events),
             matrices=matrices,
             spectrum=spectrum,
@@ -195,6 +202,27 @@ class CurvesFollower:
         return notices
 
 
+def script_views(state: dict[str, Any]) -> Inside:
+    """The views a script's checkpoint carries (loop/session.py writes them under "views"): its matrices and
+    the neuron inputs whose spectrum the frequencies pane shows. What is not a 2-D tensor is left out."""
+    import torch
+
+    views = state.get("views")
+    if not isinstance(views, dict):
+        return {}, None, None
+    found = views.get("matrices")
+    matrices = {
+        str(name): t.detach().float().numpy()
+        for name, t in (found.items() if isinstance(found, dict) else ())
+        if isinstance(t, torch.Tensor) and t.dim() == 2 and t.numel() > 0
+    }
+    inputs = views.get("neuron_inputs")
+    spectrum = None
+    if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 and inputs.shape[0] >= 3 and inputs.numel() > 0:
+        spectrum = neuron_spectrum(inputs.float().numpy())
+    return matrices, spectrum, None
+
+
 def _mtime(path: Path) -> float | None:
     try:
         return path.stat().st_mtime
@@ -202,4 +230,4 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-__all__ = ["CurvesFollower", "WatchedRun"]
+__all__ = ["CurvesFollower", "WatchedRun", "script_views"]

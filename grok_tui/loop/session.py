@@ -1,0 +1,626 @@
+"""`grok_tui.monitor(model, optimizer)`: a training loop of your own, as a run that grok-tui watches and steers.
+
+    with grok_tui.monitor(model, optimizer, period=p, config={"p": p}) as m:
+        for step in range(steps):
+            ...  # your forward, backward, optimizer.step()
+            if step % 10 == 0:
+                m.log(step, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
+            if m.should_stop:
+                break
+
+The loop's process becomes the run's process: it writes the run directory a preset's run writes
+(config.json saying it is a script's, loop/record.py; metrics.jsonl, events.jsonl, process.json,
+checkpoint.pt) and serves the same channel (train/server.py), so `grok-tui attach`, `ls`, `stop` and
+`watch` work on it unchanged.
+
+Threads: the channel's threads only queue commands (`_ScriptControl.send` checks each, and refuses what a
+foreign loop cannot do with a reply saying why). Every command is applied on the training thread, in a hook
+the optimizer calls after each `step()` (`register_step_post_hook`), so between two updates; a pause blocks
+there. The hook reads nothing from the device: the norms and the views are read in `log`, the views only
+while a client watches and at most every VIEW_INTERVAL_S.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from grok_tui.config import HYPER_RANGES
+from grok_tui.crash import report_crash
+from grok_tui.files import WriteError
+from grok_tui.loop.record import RUN_DIR_ENV, ScriptConfig, checked_user_config, steps_from
+from grok_tui.metrics import Spectrum, neuron_spectrum
+from grok_tui.process import mark_ended, mark_running, record_pauses
+from grok_tui.runlog import RunDirError, RunLog, default_run_dir, load_run_config, write_config
+from grok_tui.runner import SystemFrames
+from grok_tui.train.control import (
+    Command,
+    Control,
+    Pause,
+    Resume,
+    SaveCheckpoint,
+    ScaleHyper,
+    SetGrokfast,
+    SetHyper,
+    SetNormConstraint,
+    SetTrainSize,
+    Stop,
+    Toggle,
+    check,
+    scaled,
+)
+from grok_tui.train.frames import Batcher
+from grok_tui.train.server import RunServer
+from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
+
+# The names m.log knows; any other finite number is stored beside them in metrics.jsonl.
+KNOWN = ("train_loss", "train_acc", "test_loss", "test_acc")
+SHARES = ("train_acc", "test_acc")
+# What grok-tui fills in itself: a script cannot log these.
+FILLED = tuple(f.name for f in fields(Metrics) if f.name not in KNOWN and f.name != "step")
+CHECKPOINT_EVERY_S = 30.0
+# The views (matrices, spectrum) are read from the device at most this often, and only while a client watches.
+VIEW_INTERVAL_S = 0.25
+# A matrix is cut to at most this many rows and columns (by stride) before it leaves the device.
+MAX_SIDE = 256
+PAUSE_POLL_S = 0.05
+
+# Commands a preset's trainer carries out that a foreign loop cannot, each with the reason its refusal gives.
+NOT_FOR_A_SCRIPT = {
+    "l1": "the L1 penalty is part of a preset's loss; a script's loss is its own",
+    "train_size": "ungrokking trains on a subset of a preset's training set; a script's data are its own",
+    "norm_constraint": "holding the weight norm is not wired into a script's loop yet",
+    "grokfast": "the Grokfast filter is not wired into a script's loop yet",
+}
+
+
+class _ScriptControl(Control):
+    """The run's Control: a command a script's loop cannot carry out is refused as it is sent (the
+    client's reply says why); Stop is also a flag that `should_stop` reads at once."""
+
+    def __init__(self, can_weight_decay: bool):
+        super().__init__()
+        self.stop_asked = threading.Event()
+        self._can_weight_decay = can_weight_decay
+
+    def send(self, command: Command) -> None:
+        command = check(command)
+        why = self.refusal(command)
+        if why is not None:
+            raise ValueError(f"a script's run: {why}")
+        if isinstance(command, Stop):
+            self.stop_asked.set()
+        super().send(command)
+
+    def refusal(self, command: Command) -> str | None:
+        if isinstance(command, (SetHyper, ScaleHyper)):
+            if command.name == "weight_decay" and not self._can_weight_decay:
+                return "no param group of its optimizer had a non-zero weight_decay when monitor() started"
+            return NOT_FOR_A_SCRIPT.get(command.name)
+        if isinstance(command, Toggle):
+            return NOT_FOR_A_SCRIPT.get(command.what)
+        if isinstance(command, SetTrainSize):
+            return NOT_FOR_A_SCRIPT["train_size"]
+        if isinstance(command, SetNormConstraint):
+            return NOT_FOR_A_SCRIPT["norm_constraint"]
+        if isinstance(command, SetGrokfast):
+            return NOT_FOR_A_SCRIPT["grokfast"]
+        return None
+
+
+def _number(name: str, value: Any) -> float:
+    """A logged value as a float: a Python or numpy number, or a one-element tensor (read from its device)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"m.log: {name} is a tensor of {value.numel()} values; log one number")
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"m.log: {name} is {type(value).__name__} {str(value)[:60]!r}, not a number")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"m.log: {name} is {number}, not a finite number")
+    return number
+
+
+def _as_float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _cut(t: torch.Tensor) -> torch.Tensor:
+    """At most MAX_SIDE rows and columns, by stride, as float32 on the CPU."""
+    rows, cols = t.shape
+    t = t.detach()[:: max(1, math.ceil(rows / MAX_SIDE)), :: max(1, math.ceil(cols / MAX_SIDE))]
+    return t.float().cpu()
+
+
+class Monitor:
+    """A script's run: its directory, its channel, and the keys applied to its optimizer. Made by `monitor`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        *,
+        run_dir: str | os.PathLike[str] | None = None,
+        scheduler: Any = None,
+        period: int | None = None,
+        matrices: Callable[[], Mapping[str, torch.Tensor]] | None = None,
+        neuron_inputs: Callable[[], torch.Tensor | None] | None = None,
+        config: dict[str, Any] | None = None,
+        save: Callable[[], dict[str, Any]] | None = None,
+    ):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"grok_tui.monitor: model must be a torch.nn.Module, not {type(model).__name__}")
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ValueError(
+                f"grok_tui.monitor: optimizer must be a torch.optim.Optimizer, not {type(optimizer).__name__}"
+            )
+        if period is not None and (not isinstance(period, int) or isinstance(period, bool) or period < 3):
+            raise ValueError(f"grok_tui.monitor: period must be an integer >= 3 (the modulus), not {period!r}")
+        for name, given in (("matrices", matrices), ("neuron_inputs", neuron_inputs), ("save", save)):
+            if given is not None and not callable(given):
+                raise ValueError(f"grok_tui.monitor: {name} must be a function of no arguments")
+        if scheduler is not None and len(getattr(scheduler, "base_lrs", ())) != len(optimizer.param_groups):
+            raise ValueError(
+                "grok_tui.monitor: scheduler must be a torch LR scheduler of this optimizer (its base_lrs)"
+            )
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.period = period
+        self._user = checked_user_config(config)
+        self._save = save
+        self._matrices = self._matrix_source(matrices)
+        self._neuron_inputs = self._inputs_source(neuron_inputs)
+        # The groups weight decay keys change: those with a non-zero one now (biases and norms kept at 0 stay 0).
+        self._wd_groups = [g for g in optimizer.param_groups if _as_float(g.get("weight_decay", 0.0)) != 0.0]
+        self._control = _ScriptControl(bool(self._wd_groups))
+        params = [p for p in model.parameters()]
+        self._params = params
+        self.device = params[0].device if params else torch.device("cpu")
+        self._events: list[Event] = []
+        self._paused = False
+        self._finished = False
+        self._closed = False
+        self._count = 0  # optimizer steps since monitor() started
+        self._last_step: int | None = None  # the last step logged, and the optimizer count then
+        self._count_at_log = 0
+        self._last_row: Metrics | None = None
+        self._tensor_norms: dict[str, float] = {}
+        self._views: tuple[dict[str, np.ndarray], Spectrum | None] = ({}, None)
+        self._views_at = -math.inf
+        self._rate_mark: tuple[int, float] | None = None
+        self._steps_per_s = 0.0
+        self._paused_s = 0.0
+        self._checkpoints = 0
+        self._checkpoint_step: int | None = None
+        self._warned = False
+        self._started = time.monotonic()
+        self._last_checkpoint = self._started
+        self._cfg, self.run_dir = self._make_run_dir(run_dir)
+        self._log = RunLog(self.run_dir)
+        self._stack = contextlib.ExitStack()
+        try:
+            self._serve()
+        except BaseException:
+            self._stack.close()
+            raise
+
+    # ---- starting ----------------------------------------------------------------------------------------
+
+    def _matrix_source(
+        self, given: Callable[[], Mapping[str, torch.Tensor]] | None
+    ) -> Callable[[], Mapping[str, torch.Tensor]]:
+        own = getattr(self.model, "matrices", None)
+        if callable(own):
+            try:
+                found = own()
+            except NotImplementedError:
+                found = None
+            if isinstance(found, Mapping):
+                return own  # type: ignore[no-any-return]
+        if given is not None:
+            return given
+        named = [(name, p) for name, p in self.model.named_parameters() if p.dim() == 2]
+        return lambda: dict(named)
+
+    def _inputs_source(self, given: Callable[[], torch.Tensor | None] | None) -> Callable[[], torch.Tensor | None]:
+        own = getattr(self.model, "neuron_inputs", None)
+        if callable(own):
+            return own  # type: ignore[no-any-return]
+        if given is not None:
+            return given
+        period = self.period
+        embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
+        if period is None or embedding is None or embedding.num_embeddings < period:
+            return lambda: None
+        return lambda: embedding.weight[:period]
+
+    def _make_run_dir(self, given: str | os.PathLike[str] | None) -> tuple[ScriptConfig, Path]:
+        script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+        name = Path(script).stem if script else "python"
+        handed = os.environ.pop(RUN_DIR_ENV, None) if given is None else None  # the first monitor takes it
+        cfg = ScriptConfig(
+            experiment=name[:100] or "python",
+            script=str(Path(script).resolve()) if script else "",
+            argv=tuple(sys.argv[1:]),
+            steps=steps_from(self._user),
+            device=str(self.device),
+            optimizer=type(self.optimizer).__name__,
+            user=self._user,
+        )
+        if handed is not None:  # made by `grok-tui run`, which waits for this run to serve
+            run_dir = Path(handed)
+            made = load_run_config(run_dir)
+            if not isinstance(made, ScriptConfig) or made.started:
+                raise RunDirError(f"{run_dir} (from {RUN_DIR_ENV}) is not a run directory waiting for a script")
+            write_config(run_dir, cfg.record())
+            return cfg, run_dir
+        run_dir = Path(given) if given is not None else default_run_dir(cfg.experiment)
+        RunLog(run_dir).create(cfg.record())
+        return cfg, run_dir
+
+    def _serve(self) -> None:
+        self._server = RunServer(self.run_dir, self._control)
+        self._stack.enter_context(self._server.bind())  # ChannelError if another process serves this run
+        mark_running(self.run_dir)
+        self._server.start([], {"experiment": self._cfg.experiment, "steps": self._cfg.steps, "script": True})
+        publish = self._stack.enter_context(SystemFrames(self._server.publish, self.device).running())
+        self._batcher = Batcher(publish)
+        self._emit = record_pauses(self.run_dir, self._batcher)
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._stack.callback(signal.signal, signal.SIGTERM, previous)
+        handle = self.optimizer.register_step_post_hook(self._after_step)
+        self._stack.callback(handle.remove)
+        self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self._control.stop_asked.set()  # only a flag: safe in a signal handler
+
+    # ---- the script's side ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close(error)
+
+    @property
+    def should_stop(self) -> bool:
+        """True once `q`, `grok-tui stop` or SIGTERM asked the run to stop: break out of the loop."""
+        return self._control.stop_asked.is_set()
+
+    def log(self, step: int, **metrics: Any) -> None:
+        """One row of metrics.jsonl at `step`: the known names (train_loss, train_acc, test_loss, test_acc)
+        and any other finite number; the norm, the settings and the clock are filled in here."""
+        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or not 0 <= step <= 2**53:
+            raise ValueError(f"m.log: step must be an integer >= 0, not {step!r}")
+        step = int(step)
+        if self._last_step is not None and step <= self._last_step:
+            raise ValueError(
+                f"m.log: step {step} is not after the last step logged ({self._last_step}); "
+                "log each step once, with all its metrics in one call"
+            )
+        values: dict[str, float] = {}
+        for name, value in metrics.items():
+            if name in FILLED:
+                raise ValueError(f"m.log: {name} is filled in by grok-tui; log yours under another name")
+            values[name] = _number(name, value)
+            if name in SHARES and not 0 <= values[name] <= 1:
+                raise ValueError(f"m.log: {name} is {values[name]:g}; give an accuracy as a share from 0 to 1")
+        if self._closed:
+            raise ValueError("m.log: the monitor has ended (log inside its with block)")
+        now = time.monotonic()
+        param_norm = self._norms()
+        if self._rate_mark is not None and step > self._rate_mark[0] and now > self._rate_mark[1]:
+            self._steps_per_s = (step - self._rate_mark[0]) / (now - self._rate_mark[1])
+        self._rate_mark = (step, now)
+        spectrum = self._look_inside(now)
+        weight_decay, lr = self._settings()
+        nan = math.nan
+        row = Metrics(
+            step=step,
+            train_loss=values.get("train_loss", nan),
+            train_acc=values.get("train_acc", nan),
+            test_loss=values.get("test_loss", nan),
+            test_acc=values.get("test_acc", nan),
+            param_norm=param_norm,
+            weight_decay=weight_decay,
+            lr=lr,
+            l1=0.0,
+            elapsed_s=round(self._elapsed(now), 3),
+            steps_per_s=round(self._steps_per_s, 2),
+            purity=None if spectrum is None else round(spectrum.median_purity, 4),
+        )
+        self._last_step, self._count_at_log, self._last_row = step, self._count, row
+        extra = {name: value for name, value in values.items() if name not in KNOWN}
+        self._write(lambda log: log.metrics({**row.to_dict(), **extra}))
+        if now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
+            self._save_checkpoint()
+        self._emit(self._snapshot(row))
+
+    def close(self, error: BaseException | None = None) -> None:
+        """End the run: its last frame, checkpoint and goodbye; how it ended in process.json. `error`: the
+        exception that left the with block (the run crashed; its traceback goes to crash.log)."""
+        if self._closed:
+            return
+        self._closed = True
+        crashed = error is not None and not isinstance(error, (KeyboardInterrupt, SystemExit))
+        try:
+            if crashed:
+                assert error is not None
+                ending, reason = "crashed", report_crash(error, self.run_dir)
+            else:
+                ending = "stopped" if self.should_stop or error is not None else "finished"
+                reason = ending
+                self._finished = ending == "finished"
+                if self._last_row is not None:
+                    self._emit(self._snapshot(self._last_row))
+                self._batcher.flush()
+            with contextlib.suppress(Exception):  # a crash may have left what `save` reads half-made
+                self._save_checkpoint()
+            self._write(lambda log: log.flush())
+            mark_ended(self.run_dir, ending, self._last_step)
+            self._server.close(reason)
+        finally:
+            self._stack.close()
+
+    # ---- on the training thread, after each optimizer step -------------------------------------------------
+
+    def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._count += 1
+        if self._closed:
+            return
+        changed = False
+        command = self._control.get(timeout=0)
+        while command is not None:
+            changed = self._apply(command) or changed
+            command = self._control.get(timeout=0)
+        if self._paused:
+            self._wait_paused()
+        elif changed and self._last_row is not None:
+            self._emit(self._snapshot(self._last_row))
+
+    def _wait_paused(self) -> None:
+        """Block the training thread while paused; commands still apply, and a stop ends the pause."""
+        began = time.monotonic()
+        if self._last_row is not None:
+            self._emit(self._snapshot(self._last_row))
+        while self._paused and not self.should_stop:
+            command = self._control.get(timeout=PAUSE_POLL_S)
+            if command is not None and self._apply(command) and self._last_row is not None:
+                self._emit(self._snapshot(self._last_row))
+        self._paused_s += time.monotonic() - began
+        self._rate_mark = None  # the pause is no part of the speed
+        if self._last_row is not None:
+            self._emit(self._snapshot(self._last_row))
+
+    def _apply(self, command: Command) -> bool:
+        """Carry out one command between two steps; whether anything changed."""
+        if isinstance(command, (SetHyper, ScaleHyper)) and command.name == "weight_decay":
+            return self._change("weight_decay", self._wd_groups, command)
+        if isinstance(command, (SetHyper, ScaleHyper)) and command.name == "lr":
+            return self._change("lr", list(self.optimizer.param_groups), command)
+        if isinstance(command, Toggle) and command.what == "pause":
+            command = Resume() if self._paused else Pause()
+        if isinstance(command, Pause) and not self._paused:
+            self._paused = True
+            self._record("paused", False, True)
+            return True
+        if isinstance(command, Resume) and self._paused:
+            self._paused = False
+            self._record("paused", True, False)
+            return True
+        if isinstance(command, SaveCheckpoint):
+            self._save_checkpoint()
+            return True
+        return isinstance(command, Stop)  # its flag is set already (_ScriptControl.send)
+
+    def _change(self, name: str, groups: list[dict[str, Any]], command: SetHyper | ScaleHyper) -> bool:
+        """Set or scale `name` in each of `groups` (each by the same factor: their ratios kept), and for lr
+        the scheduler's base too, so its next step does not undo the change."""
+        if not groups:
+            return False
+        rule = HYPER_RANGES[name]
+        olds = [_as_float(g[name]) for g in groups]
+        news: list[float | None] = [
+            command.value if isinstance(command, SetHyper) else rule.clamp(scaled(old, command.factor)) for old in olds
+        ]
+        if all(new is None or new == old for new, old in zip(news, olds, strict=True)):
+            return False
+        index = {id(g): i for i, g in enumerate(self.optimizer.param_groups)}
+        for group, old, new in zip(groups, olds, news, strict=True):
+            if new is None or new == old:
+                continue
+            if isinstance(group[name], torch.Tensor):
+                group[name].fill_(new)  # in place: a compiled or fused step holds this very tensor
+            else:
+                group[name] = new
+            if name == "lr" and self.scheduler is not None:
+                i = index[id(group)]
+                base = self.scheduler.base_lrs[i]
+                self.scheduler.base_lrs[i] = _rescaled(base, old, new)
+                if "initial_lr" in group:
+                    group["initial_lr"] = _rescaled(group["initial_lr"], old, new)
+        first = next(new for new in news if new is not None)
+        self._record(name, olds[0], first if news[0] is None else news[0])
+        return True
+
+    def _record(self, kind: str, old: Any, new: Any) -> None:
+        event = Event(self._event_step(), kind, old, new)
+        self._events.append(event)
+        self._write(lambda log: log.event(event.to_dict()))
+
+    def _event_step(self) -> int:
+        """The step from which a change acts, in the script's own numbering where it has logged one."""
+        if self._last_step is None:
+            return self._count
+        return self._last_step + (self._count - self._count_at_log)
+
+    # ---- what a frame carries ------------------------------------------------------------------------------
+
+    def _settings(self) -> tuple[float, float]:
+        """Weight decay and lr as the keys change them: those of the first group the keys reach."""
+        groups = self.optimizer.param_groups
+        weight_decay = _as_float(self._wd_groups[0]["weight_decay"]) if self._wd_groups else 0.0
+        lr = next((_as_float(g["lr"]) for g in groups if "lr" in g), 0.0)
+        return max(weight_decay, 0.0), max(lr, 0.0)
+
+    @torch.no_grad()
+    def _norms(self) -> float:
+        """The global weight norm and each tensor's, read from the device in one transfer."""
+        if not self._params:
+            return 0.0
+        names = [name for name, _ in self.model.named_parameters()]
+        try:
+            norms = torch.stack([p.detach().float().norm() for p in self._params])
+            values = torch.cat([norms.square().sum().sqrt().reshape(1), norms]).tolist()
+        except RuntimeError:  # parameters on several devices
+            each = [float(p.detach().float().norm()) for p in self._params]
+            values = [math.sqrt(sum(v * v for v in each)), *each]
+        self._tensor_norms = dict(zip(names, values[1:], strict=False))
+        return float(values[0]) if math.isfinite(values[0]) else math.nan
+
+    def _look_inside(self, now: float) -> Spectrum | None:
+        """Read the views from the device when they are due: while a client watches, at most every
+        VIEW_INTERVAL_S (and once, so that a client arriving later has something); the spectrum if read."""
+        if self._views_at > -math.inf and (self._server.clients == 0 or now - self._views_at < VIEW_INTERVAL_S):
+            return None
+        self._views_at = now
+        matrices, spectrum = self._read_views()
+        self._views = ({name: t.numpy() for name, t in matrices.items()}, spectrum)
+        return spectrum
+
+    @torch.no_grad()
+    def _read_views(self) -> tuple[dict[str, torch.Tensor], Spectrum | None]:
+        found = self._matrices()
+        if not isinstance(found, Mapping):
+            raise ValueError(f"grok_tui.monitor: matrices() must return a dict of 2-D tensors, not {found!r:.60}")
+        matrices = {str(n): _cut(t) for n, t in found.items() if isinstance(t, torch.Tensor) and t.dim() == 2}
+        inputs = self._neuron_inputs()
+        spectrum = None
+        if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 and inputs.shape[0] >= 3:
+            spectrum = neuron_spectrum(inputs.detach().float().cpu().numpy())
+        return matrices, spectrum
+
+    def _elapsed(self, now: float) -> float:
+        return max(0.0, now - self._started - self._paused_s)
+
+    def _snapshot(self, row: Metrics) -> Snapshot:
+        weight_decay, lr = self._settings()
+        matrices, spectrum = self._views
+        return Snapshot(
+            experiment=self._cfg.experiment,
+            device=str(self.device),
+            total_steps=max(self._cfg.steps, row.step),
+            metrics=row,
+            paused=self._paused,
+            finished=self._finished,
+            events=tuple(self._events),
+            tensor_norms=self._tensor_norms,
+            matrices=matrices,
+            spectrum=spectrum,
+            settings=Settings(weight_decay, lr),
+            checkpoint_step=self._checkpoint_step,
+            checkpoints=self._checkpoints,
+        )
+
+    # ---- the run directory ---------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        if self._save is not None:
+            state = self._save()
+            if not isinstance(state, dict):
+                raise ValueError(f"grok_tui.monitor: save() must return a dict to checkpoint, not {state!r:.60}")
+        else:
+            state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+            if self.scheduler is not None:
+                state["scheduler"] = self.scheduler.state_dict()
+        matrices, _ = self._read_views()
+        inputs = self._neuron_inputs()
+        views: dict[str, Any] = {"matrices": matrices}
+        if isinstance(inputs, torch.Tensor) and inputs.dim() == 2:
+            views["neuron_inputs"] = inputs.detach().float().cpu().clone()
+        step = self._last_step if self._last_step is not None else self._count
+        # "model" and "optimizer" are what makes a checkpoint a checkpoint to its readers (runlog.load_checkpoint).
+        return {"model": {}, "optimizer": {}, **state, "step": step, "views": views}
+
+    def _save_checkpoint(self) -> None:
+        state = self._state()
+
+        def save(log: RunLog) -> None:
+            log.save_checkpoint(state)
+            self._checkpoint_step, self._checkpoints = self._last_step, self._checkpoints + 1
+
+        self._write(save)
+        self._last_checkpoint = time.monotonic()
+
+    def _write(self, write: Callable[[RunLog], None]) -> None:
+        """One write to the run directory. A failed one (a full disk) is said once on stderr and stays
+        pending for the next: a script's loop is not paused for it."""
+        try:
+            write(self._log)
+        except WriteError as e:
+            if not self._warned:
+                self._warned = True
+                print(f"grok-tui: warning: {e}; kept, and tried again at the next write", file=sys.stderr)
+
+
+def _rescaled(value: Any, old: float, new: float) -> Any:
+    """A scheduler's base lr moved as the lr was: by the same factor (or to `new` where lr was 0)."""
+    factor_new = new / old if old > 0 else None
+    if isinstance(value, torch.Tensor):
+        if factor_new is None:
+            value.fill_(new)
+        else:
+            value.mul_(factor_new)
+        return value
+    return float(value) * factor_new if factor_new is not None else new
+
+
+def monitor(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    scheduler: Any = None,
+    period: int | None = None,
+    matrices: Callable[[], Mapping[str, torch.Tensor]] | None = None,
+    neuron_inputs: Callable[[], torch.Tensor | None] | None = None,
+    config: dict[str, Any] | None = None,
+    save: Callable[[], dict[str, Any]] | None = None,
+) -> Monitor:
+    """Watch and steer the training loop of `model` and `optimizer` (README, "Your own training loop").
+
+    The run directory is `run_dir`, else the one `grok-tui run` hands over, else runs/<timestamp>-<script>.
+    Use it as a context manager: leaving the block ends the run (finished, stopped, or crashed with the
+    exception's traceback in crash.log)."""
+    return Monitor(
+        model,
+        optimizer,
+        run_dir=run_dir,
+        scheduler=scheduler,
+        period=period,
+        matrices=matrices,
+        neuron_inputs=neuron_inputs,
+        config=config,
+        save=save,
+    )
+
+
+__all__ = ["Monitor", "monitor"]
