@@ -642,6 +642,7 @@ SCRIPT_GRACE_S = 5.0
 
 def _run_script(argv: list[str]) -> int:
     """`grok-tui run SCRIPT.py [ARGS...]`: a script of one's own (grok_tui.monitor in its loop) as a run."""
+    import contextlib
     import subprocess
 
     from grok_tui import process as processes
@@ -712,13 +713,9 @@ def _run_script(argv: list[str]) -> int:
             child.wait()
             processes.mark_ended(run_dir, "stopped", None)
             print(f"{PROG}: {script.name} did not stop when asked; ended it (SIGKILL)", file=sys.stderr)
-    if child.poll() is not None and child.returncode not in (0, None) and source.stop_asked is False:
-        print(
-            f"{PROG}: error: {processes.last_words(run_dir) or f'{script.name} exited with status {child.returncode}'}",
-            file=sys.stderr,
-        )
-        return 1
-    if child.poll() == 1:
+    if (processes.read_record(run_dir) or {}).get("state") == "crashed":
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(SCRIPT_GRACE_S)  # its last words are being written
         print(f"{PROG}: error: {processes.last_words(run_dir) or f'{script.name} crashed'}", file=sys.stderr)
         return 1
     return status

@@ -185,3 +185,43 @@ def test_the_monitor_over_a_script_steers_its_optimizer_and_q_stops_it(tmp_path)
     assert (event["kind"], event["old"], event["new"]) == ("weight_decay", 0.01, 0.02)
     assert read_jsonl(run_dir / "metrics.jsonl")[-1]["weight_decay"] == 0.02
     assert describe(run_dir).state == "stopped" and source.stop_asked
+
+
+def test_a_script_that_never_calls_monitor_is_waited_for_and_q_ends_it(tmp_path):
+    import asyncio
+
+    from grok_tui import process
+    from grok_tui.loop.source import ScriptRun
+    from grok_tui.ui.app import MonitorApp
+    from grok_tui.ui.screens.run import RunScreen
+
+    idle = script(tmp_path, "idle.py", "import time\nwhile True:\n    time.sleep(0.1)\n")
+    run_dir = (tmp_path / "run").resolve()
+    RunLog(run_dir).create({**ScriptConfig(experiment="idle", script=str(idle)).record(), "started": False})
+    child = process.start(run_dir, "run", "grok_tui.loop.launcher", [str(run_dir), str(idle)])
+    source = ScriptRun(run_dir, child, "idle.py")
+    app = MonitorApp(RunScreen(source))
+    said: list[str] = []
+    take = source.mailbox.take_notices
+
+    def noted() -> list[str]:
+        notices = take()
+        said.extend(notices)
+        return notices
+
+    source.mailbox.take_notices = noted  # type: ignore[method-assign]
+
+    async def body() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 30
+            while not any("grok_tui.monitor" in line for line in said):
+                assert time.monotonic() < deadline
+                await pilot.pause(0.05)
+            await pilot.press("q")
+            while app.is_running and time.monotonic() < deadline:
+                await pilot.pause(0.05)
+
+    asyncio.run(body())
+    assert child.wait(30) != 0
+    assert any("waiting for idle.py to call grok_tui.monitor" in line for line in said)
+    assert describe(run_dir).state == "stopped"

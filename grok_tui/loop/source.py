@@ -7,6 +7,7 @@ it is any attached run: frames in, keys out, `q` a Stop that the script sees as 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from grok_tui import process
 from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import ChannelError, Client, is_served
 from grok_tui.train.launch import reach
-from grok_tui.train.messages import Hello, Message, Unreadable
+from grok_tui.train.messages import Frame, Hello, Message, Unreadable
 
 # How long the source waits before saying, once, what it waits for.
 SAY_WAITING_S = 2.0
@@ -27,6 +28,7 @@ class ScriptRun(AttachedRun):
         super().__init__(run_dir, process)
         self.script = script
         self.stop_asked = False  # q: the command line ends a script that ignores it
+        self._framed = False
 
     def stop(self) -> None:
         self.stop_asked = True
@@ -58,8 +60,17 @@ class ScriptRun(AttachedRun):
 
     def _take(self, message: Message | Unreadable) -> bool:
         if isinstance(message, Hello) and message.snapshot is None and not message.rows:
-            self.mailbox.notice(f"{self.script} is running: waiting for its first m.log(step, ...)")
+            # Said only if no frame follows soon: a loop that logs at once needs no word about it.
+            timer = threading.Timer(SAY_WAITING_S, self._say_no_log)
+            timer.daemon = True
+            timer.start()
+        elif isinstance(message, Frame):
+            self._framed = True
         return super()._take(message)
+
+    def _say_no_log(self) -> None:
+        if not self._framed and self.ended is None:
+            self.mailbox.notice(f"{self.script} is running: waiting for its first m.log(step, ...)")
 
 
 __all__ = ["ScriptRun"]
