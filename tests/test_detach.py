@@ -4,7 +4,6 @@ Each run here is a real background process started as a user starts it
 (`python -m grok_tui --detach`); every test stops what it started.
 """
 
-import json
 import os
 import pickle
 import shutil
@@ -14,8 +13,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from multiprocessing.connection import Client
 from pathlib import Path
@@ -27,61 +24,8 @@ from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
 from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import KEY, SOCKET, connect, encode_command, is_served
-from tests.test_faults import TINY, monitor_pid, wait_until
-
-FOREVER = ["--steps", "100000000"]
-
-
-def cli(*args, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grok_tui", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def pid_of(run_dir: Path) -> int:
-    return json.loads((run_dir / "process.json").read_text())["pid"]
-
-
-def alive(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-    except FileNotFoundError:
-        return False
-
-
-@pytest.fixture
-def detached(tmp_path):
-    """Start runs in the background; whatever is still running at the end is killed."""
-    started: list[Path] = []
-
-    def start(name: str = "run", root: Path = tmp_path) -> Path:
-        run_dir = root / name
-        proc = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
-        assert proc.returncode == 0, proc.stderr
-        started.append(run_dir)
-        return run_dir
-
-    yield start
-    for run_dir in started:
-        try:
-            os.kill(pid_of(run_dir), signal.SIGKILL)
-        except (ProcessLookupError, FileNotFoundError):
-            pass
-
-
-def attached(run_dir: Path) -> AttachedRun:
-    session = AttachedRun(run_dir)
-    threading.Thread(target=session.run, daemon=True).start()
-    return session
-
-
-def next_frame(session: AttachedRun, condition=lambda snapshot: True, timeout: float = 20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        snapshot, _, error = session.mailbox.take()
-        assert error is None, error
-        if snapshot is not None and condition(snapshot):
-            return snapshot
-        time.sleep(0.01)
-    raise AssertionError("no such frame in time")
+from tests.conftest import TINY, notes, opened, run, wait_for, wait_until
+from tests.processes import FOREVER, alive, attached, cli, monitor_pid, next_frame, pid_of
 
 
 def events(run_dir: Path, kind: str) -> list[dict]:
@@ -386,7 +330,6 @@ def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_
     from grok_tui.runlog import load_config
     from grok_tui.train.spec import RunSpec
     from grok_tui.ui.app import MonitorApp
-    from tests.test_app import notes, run, wait_for
 
     run_dir = detached()
     spec = RunSpec(load_config(run_dir), run_dir)
@@ -394,8 +337,8 @@ def test_the_monitor_attached_to_a_detached_run_steers_it_shows_its_weights_and_
 
     async def scenario():
         app = MonitorApp.for_run(AttachedRun(run_dir), frame_interval=0.05)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 100, timeout=30)
+        async with opened(app, timeout=30) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step > 100, timeout=30)
             # What the files do not hold: the weights and the spectrum, live.
             assert app.home.snapshot.matrices and app.home.snapshot.spectrum is not None
             # The history from before this monitor attached is on its curves.

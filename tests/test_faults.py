@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
@@ -22,25 +21,9 @@ import torch
 
 from grok_tui.runlog import read_jsonl
 from grok_tui.train import new_run, resume_run
-from tests.conftest import tiny_config
+from tests.conftest import TINY, tiny_config, wait_until
+from tests.processes import monitor_pid
 
-# A run of the default experiment shrunk to train in about a second (the same as tiny_config()).
-TINY = [
-    "--p",
-    "23",
-    "--width",
-    "32",
-    "--train-frac",
-    "0.5",
-    "--weight-decay",
-    "1.0",
-    "--eval-every",
-    "10",
-    "--seed",
-    "0",
-    "--device",
-    "cpu",
-]
 VOLATILE = ("elapsed_s", "steps_per_s")
 
 
@@ -53,22 +36,6 @@ def grok_tui(*args, **kwargs) -> subprocess.Popen:
 def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
-
-
-def wait_until(condition, timeout: float = 30.0, every: float = 0.01) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(every)
-
-
-def monitor_pid(exe: Path, run_dir: Path) -> int:
-    """The monitor's own process (tmux's command line names it too: only python's counts)."""
-    found = subprocess.run(
-        ["pgrep", "-f", f"python[0-9.]* {exe} .*--run-dir {run_dir}"], capture_output=True, text=True
-    )
-    return int(found.stdout.split()[0])
 
 
 def steady(rows):

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import pickle
-import signal
 import socket
 import sys
 import threading
@@ -32,11 +30,9 @@ from grok_tui.train.control import WIRE_NAMES, Control, from_wire
 from grok_tui.train.messages import Unreadable
 from grok_tui.train.messages import from_wire as message_from_wire
 from grok_tui.train.server import RunServer
-from tests.conftest import tiny_config
-from tests.fakes import synthetic_run
-from tests.test_detach import alive, cli, pid_of
-from tests.test_faults import TINY, wait_until
-from tests.test_fuzz import FUZZ, one_line
+from tests.conftest import one_line, tiny_config, wait_until
+from tests.fakes import FUZZ, synthetic_run
+from tests.processes import alive, background_runs, cli, pid_of
 
 GUARD_S = 30.0
 # A stalled handshake is cut off this soon here, so the examples' stalled peers do not pile up.
@@ -258,13 +254,10 @@ def test_the_stalled_peers_are_all_cut_off(served):
 
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("real") / "run"
-    started = cli(*TINY, "--steps", "100000000", "--run-dir", str(run_dir), "--detach")
-    assert started.returncode == 0, started.stderr
-    conn = connect(run_dir, timeout=GUARD_S)
-    yield run_dir, [conn]
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid_of(run_dir), signal.SIGKILL)
+    with background_runs(tmp_path_factory.mktemp("real")) as start:
+        run_dir = start()
+        conn = connect(run_dir, timeout=GUARD_S)
+        yield run_dir, [conn]
 
 
 @FUZZ

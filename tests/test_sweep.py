@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -21,6 +20,8 @@ from grok_tui.sweep.text import diagram
 from grok_tui.train.batched import BatchedTrainer
 from grok_tui.train.snapshot import Metrics
 from grok_tui.train.trainer import Trainer
+from tests.conftest import wait_until
+from tests.processes import wait_while_running
 
 # Small enough to train a few members to memorization in seconds.
 SMALL = ["--p", "23", "--width", "32", "--eval-every", "10"]
@@ -244,10 +245,9 @@ def test_a_killed_sweep_resumes_where_its_shards_checkpointed(tmp_path):
     argv = [*SMALL, "--weight-decay", "0.3,1", "--steps", "1500", "--workers", "1", "--checkpoint-every", "0.2"]
     process = _sweep_process(killed, "--sweep-dir", str(killed), *argv)
     checkpoint = killed / "shards" / "shard-0.pt"
-    deadline = time.monotonic() + 60
-    while not (checkpoint.exists() and len(read_jsonl(killed / "members" / "wd=1" / "metrics.jsonl")) > 20):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    wait_while_running(
+        process, lambda: checkpoint.exists() and len(read_jsonl(killed / "members" / "wd=1" / "metrics.jsonl")) > 20
+    )
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     resumed = _sweep_process(killed, "--resume", str(killed))
@@ -345,7 +345,6 @@ def test_map_init_data_puts_the_phases_where_omnigrok_does(capsys, tmp_path):
 
 def test_detach_then_stop_a_sweep(capsys, tmp_path):
     from grok_tui.process import read_record, running_pid
-    from tests.test_faults import wait_until
 
     root = tmp_path / "s"
     code, out, err = run_cli(
@@ -389,10 +388,7 @@ def test_a_shard_whose_worker_dies_is_marked_failed_and_the_rest_goes_on(tmp_pat
     root = tmp_path / "s"
     argv = [*SMALL, "--weight-decay", "0.3,1", "--steps", "1500", "--workers", "2"]
     process = _sweep_process(root, "--sweep-dir", str(root), *argv)
-    deadline = time.monotonic() + 60
-    while len(read_jsonl(root / "members" / "wd=0.3" / "metrics.jsonl")) < 5:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    wait_while_running(process, lambda: len(read_jsonl(root / "members" / "wd=0.3" / "metrics.jsonl")) >= 5)
     children = psutil.Process(process.pid).children()
     workers = sorted((p for p in children if "spawn_main" in " ".join(p.cmdline())), key=lambda p: p.pid)
     assert len(workers) == 2
@@ -438,10 +434,7 @@ def test_ctrl_c_in_the_terminal_stops_the_sweep_cleanly(tmp_path):
         cwd=tmp_path,
         start_new_session=True,  # a process group of its own, as a terminal's job is
     )
-    deadline = time.monotonic() + 60
-    while len(read_jsonl(root / "members" / "wd=1" / "metrics.jsonl")) < 10:
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    wait_while_running(process, lambda: len(read_jsonl(root / "members" / "wd=1" / "metrics.jsonl")) >= 10)
     os.killpg(process.pid, signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGINT, err

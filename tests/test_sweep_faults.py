@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -36,6 +35,7 @@ from grok_tui.sweep.store import (
 )
 from grok_tui.train import new_run, resume_run
 from grok_tui.train.snapshot import Metrics
+from tests.processes import wait_while_running
 
 VOLATILE = ("elapsed_s", "steps_per_s")
 # Four members in two shards of a+b mod 23: trains in about a second in this process.
@@ -200,10 +200,7 @@ def test_every_stop_signal_to_the_process_group_leaves_the_sweep_stopped_and_res
         start_new_session=True,  # a process group of its own, as a terminal's job is
     )
     logs = [root / "members" / name / METRICS for name in ("wd=0.3", "wd=1")]
-    deadline = time.monotonic() + 60
-    while not all(len(read_jsonl(log)) >= 3 for log in logs):
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
+    wait_while_running(process, lambda: all(len(read_jsonl(log)) >= 3 for log in logs))
     os.killpg(process.pid, sig)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 128 + sig, err
