@@ -21,9 +21,11 @@ from tests.conftest import TINY, wait_until
 FOREVER = ["--steps", "100000000"]
 
 
-def cli(*args, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m grok_tui ARGS` to its end: its exit status and output."""
-    return subprocess.run([sys.executable, "-m", "grok_tui", *args], capture_output=True, text=True, timeout=timeout)
+def cli(*args, timeout: float = 120, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`python -m grok_tui ARGS` to its end (in `cwd`, if given): its exit status and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "grok_tui", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
 def pid_of(run_dir: Path) -> int:

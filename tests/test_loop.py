@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from grok_tui.sources.watched import WatchedRun, script_views
 from grok_tui.train.channel import Client
 from grok_tui.train.control import Pause, Resume, ScaleHyper, SetHyper, Stop, Toggle
 from grok_tui.train.messages import Reply
+from tests.conftest import wait_until
 
 P = 7
 
@@ -60,14 +60,18 @@ def step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y:
 
 def ask(run_dir: Path, command: object) -> Reply:
     """Send one command over the run's channel and wait for its reply."""
+    replies: list[Reply] = []
+
+    def replied() -> bool:
+        message = client.receive(0.1)
+        if isinstance(message, Reply):
+            replies.append(message)
+        return bool(replies)
+
     with Client.connect(run_dir) as client:
         client.send(command)  # type: ignore[arg-type]
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            message = client.receive(0.1)
-            if isinstance(message, Reply):
-                return message
-    raise AssertionError("no reply")
+        wait_until(replied, timeout=10, every=0, what="no reply")
+    return replies[0]
 
 
 def test_a_plain_loop_writes_the_run_directory_that_ls_and_watch_read(tmp_path):
@@ -95,12 +99,16 @@ def test_a_plain_loop_writes_the_run_directory_that_ls_and_watch_read(tmp_path):
     source = WatchedRun(run_dir)  # watch reads it unchanged
     done = threading.Event()
     threading.Thread(target=source.run, args=(done.is_set,), daemon=True).start()
-    deadline = time.monotonic() + 10
-    snapshot = None
-    while snapshot is None and time.monotonic() < deadline:
+    taken: list = []
+
+    def frame() -> bool:
         snapshot, _, error = source.mailbox.take()
         assert error is None
-        time.sleep(0.05)
+        taken[:] = [snapshot]
+        return snapshot is not None
+
+    wait_until(frame, timeout=10, every=0.05)
+    (snapshot,) = taken
     done.set()
     assert snapshot is not None and snapshot.step == 30 and "embed.weight" in snapshot.matrices
     with pytest.raises(RunDirError, match="script"):

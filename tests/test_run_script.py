@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ import pytest
 from grok_tui.loop.record import ScriptConfig
 from grok_tui.runlog import RunLog, load_run_config, read_jsonl
 from grok_tui.runs import describe
+from tests.conftest import opened, run, wait_for, wait_until
+from tests.processes import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mod_add_mlp.py"
@@ -52,41 +53,28 @@ with grok_tui.monitor(model, optimizer) as m:
 """
 
 
-def grok_tui_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grok_tui", *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
-    )
-
-
 def script(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(textwrap.dedent(text))
     return path
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_run_detach_then_stop(tmp_path):
     loop = script(tmp_path, "loop.py", FOREVER)
     run_dir = tmp_path / "runs" / "mine"
-    started = grok_tui_cli("run", "--detach", "--run-dir", str(run_dir), str(loop), "--fast", "1", cwd=tmp_path)
+    started = cli("run", "--detach", "--run-dir", str(run_dir), str(loop), "--fast", "1", cwd=tmp_path)
     assert started.returncode == 0, started.stderr
     assert "in the background" in started.stdout
     cfg = load_run_config(run_dir)
     assert isinstance(cfg, ScriptConfig) and cfg.started and cfg.user == {"argv": ["--fast", "1"]}
     assert describe(run_dir).state == "running"
-    wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 3)
-    listed = grok_tui_cli("ls", str(tmp_path / "runs"), cwd=tmp_path)
+    wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 3, every=0.05)
+    listed = cli("ls", str(tmp_path / "runs"), cwd=tmp_path)
     assert "mine" in listed.stdout and "loop" in listed.stdout and "running" in listed.stdout
-    stopped = grok_tui_cli("stop", str(run_dir), cwd=tmp_path)
+    stopped = cli("stop", str(run_dir), cwd=tmp_path)
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped" in stopped.stdout
-    wait_for(lambda: describe(run_dir).state != "running")
+    wait_until(lambda: describe(run_dir).state != "running", every=0.05)
     assert describe(run_dir).state == "stopped"
     assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "control.sock").exists()
 
@@ -94,7 +82,7 @@ def test_run_detach_then_stop(tmp_path):
 def test_a_script_that_raises_before_it_serves_is_crashed_and_exit_1(tmp_path):
     bad = script(tmp_path, "bad.py", "raise ValueError('no such dataset: mnist9')\n")
     run_dir = tmp_path / "bad-run"
-    done = grok_tui_cli("run", "--detach", "--run-dir", str(run_dir), str(bad), cwd=tmp_path)
+    done = cli("run", "--detach", "--run-dir", str(run_dir), str(bad), cwd=tmp_path)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "ValueError: no such dataset: mnist9" in lines[0], done.stderr
@@ -126,7 +114,7 @@ def test_a_script_that_raises_in_its_loop_is_crashed_with_one_line_and_exit_1(tm
 @pytest.mark.parametrize("name", ["missing.py", "notes.txt"])
 def test_a_missing_or_non_python_script_is_one_line_and_exit_2(tmp_path, name):
     (tmp_path / "notes.txt").write_text("hello\n")
-    done = grok_tui_cli("run", str(tmp_path / name), cwd=tmp_path)
+    done = cli("run", str(tmp_path / name), cwd=tmp_path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "grok-tui: error: run" in done.stderr
     assert not (tmp_path / "runs").exists()
@@ -151,8 +139,6 @@ def test_the_example_script_runs_a_few_steps_under_monitor(tmp_path):
 
 def test_the_monitor_over_a_script_steers_its_optimizer_and_q_stops_it(tmp_path):
     """What `grok-tui run SCRIPT.py` opens: `]` doubles the script's weight decay at its next step, `q` stops it."""
-    import asyncio
-
     from grok_tui import process
     from grok_tui.loop.source import ScriptRun
     from grok_tui.ui.app import MonitorApp
@@ -166,20 +152,14 @@ def test_the_monitor_over_a_script_steers_its_optimizer_and_q_stops_it(tmp_path)
     app = MonitorApp(RunScreen(source))
 
     async def body() -> None:
-        async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 60
-            while app.home.snapshot is None or app.home.snapshot.step < 5:
-                assert time.monotonic() < deadline
-                await pilot.pause(0.05)
+        async with opened(app, timeout=60) as pilot:
+            await wait_for(pilot, lambda: app.home.snapshot.step >= 5, timeout=60)
             await pilot.press("]")
-            while not read_jsonl(run_dir / "events.jsonl"):
-                assert time.monotonic() < deadline
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: read_jsonl(run_dir / "events.jsonl"), timeout=60)
             await pilot.press("q")
-            while app.is_running and time.monotonic() < deadline:
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: not app.is_running, timeout=60)
 
-    asyncio.run(body())
+    run(body())
     child.wait(30)
     event = read_jsonl(run_dir / "events.jsonl")[0]
     assert (event["kind"], event["old"], event["new"]) == ("weight_decay", 0.01, 0.02)
@@ -188,8 +168,6 @@ def test_the_monitor_over_a_script_steers_its_optimizer_and_q_stops_it(tmp_path)
 
 
 def test_a_script_that_never_calls_monitor_is_waited_for_and_q_ends_it(tmp_path):
-    import asyncio
-
     from grok_tui import process
     from grok_tui.loop.source import ScriptRun
     from grok_tui.ui.app import MonitorApp
@@ -213,15 +191,11 @@ def test_a_script_that_never_calls_monitor_is_waited_for_and_q_ends_it(tmp_path)
 
     async def body() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            deadline = time.monotonic() + 30
-            while not any("grok_tui.monitor" in line for line in said):
-                assert time.monotonic() < deadline
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: any("grok_tui.monitor" in line for line in said), timeout=30)
             await pilot.press("q")
-            while app.is_running and time.monotonic() < deadline:
-                await pilot.pause(0.05)
+            await wait_for(pilot, lambda: not app.is_running, timeout=30)
 
-    asyncio.run(body())
+    run(body())
     assert child.wait(30) != 0
     assert any("waiting for idle.py to call grok_tui.monitor" in line for line in said)
     assert describe(run_dir).state == "stopped"
