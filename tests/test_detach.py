@@ -98,7 +98,7 @@ def test_the_commands_that_cannot_act_say_why_in_one_line(detached, tmp_path):
     assert gone.returncode == 2 and "not training (crashed)" in gone.stderr and "Traceback" not in gone.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = subprocess.run([sys.executable, "-m", "grok_tui", "attach"], capture_output=True, text=True, cwd=empty)
+    nothing = cli("attach", cwd=empty)
     assert nothing.returncode == 2 and "no run is training under runs/" in nothing.stderr
     assert cli("ls", str(tmp_path / "nowhere")).returncode == 2
 
