@@ -244,3 +244,13 @@ def test_bad_arguments_are_one_clear_error(tmp_path):
         pass
     with pytest.raises(RunDirError, match="already holds a run"):
         grok_tui.monitor(model, optimizer, run_dir=tmp_path / "d")
+
+
+def test_watch_names_script_runs_by_what_differs_in_their_config(tmp_path):
+    for name, frac in (("a", 0.3), ("b", 0.5)):
+        model, optimizer, x, y = setup()
+        with grok_tui.monitor(model, optimizer, run_dir=tmp_path / name, config={"p": P, "frac": frac}) as m:
+            step(model, optimizer, x, y)
+            m.log(1, train_loss=0.1)
+    source = WatchedRun(tmp_path / "a", compare=[tmp_path / "b"])
+    assert [source.label, source.others[0].label] == ["frac 0.3", "frac 0.5"]

@@ -199,3 +199,15 @@ def test_a_script_that_never_calls_monitor_is_waited_for_and_q_ends_it(tmp_path)
     assert child.wait(30) != 0
     assert any("waiting for idle.py to call grok_tui.monitor" in line for line in said)
     assert describe(run_dir).state == "stopped"
+
+
+def test_sigterm_to_a_script_run_directly_stops_its_loop_cleanly(tmp_path):
+    import signal
+
+    loop = script(tmp_path, "loop.py", FOREVER.replace("config=", 'run_dir="r", config='))
+    child = subprocess.Popen([sys.executable, str(loop)], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    run_dir = tmp_path / "r"
+    wait_until(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 3, every=0.05)
+    child.send_signal(signal.SIGTERM)
+    assert child.wait(30) == 0, child.stderr.read() if child.stderr else ""
+    assert describe(run_dir).state == "stopped"
