@@ -254,3 +254,47 @@ def test_watch_names_script_runs_by_what_differs_in_their_config(tmp_path):
             m.log(1, train_loss=0.1)
     source = WatchedRun(tmp_path / "a", compare=[tmp_path / "b"])
     assert [source.label, source.others[0].label] == ["frac 0.3", "frac 0.5"]
+
+
+class Own(Tiny):
+    """A model with the views' protocol of grok_tui/models/base.py."""
+
+    def matrices(self) -> dict[str, torch.Tensor]:
+        return {"embedding": self.embed.weight}
+
+    def neuron_inputs(self) -> torch.Tensor:
+        return self.embed.weight
+
+
+class HuggingFaceLike(nn.Module):
+    """Names its input embedding (as a transformers model does) after another embedding."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.positions = nn.Embedding(2, 8)
+        self.tokens = nn.Embedding(P + 3, 8)
+        self.out = nn.Linear(8, P)
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.tokens
+
+
+@pytest.mark.parametrize(
+    "model, options, matrices, inputs_rows",
+    [
+        (Own(), {}, {"embedding"}, P),
+        (Tiny(), {"matrices": lambda: {"w": torch.ones(3, 2)}}, {"w"}, None),
+        (Tiny(), {"period": P}, {"embed.weight", "out.weight"}, P),
+        (HuggingFaceLike(), {"period": P}, {"positions.weight", "tokens.weight", "out.weight"}, P),
+    ],
+)
+def test_the_views_come_from_the_model_the_callables_or_its_parameters(tmp_path, model, options, matrices, inputs_rows):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with grok_tui.monitor(model, optimizer, run_dir=tmp_path / "run", **options):
+        pass
+    views = load_checkpoint(tmp_path / "run")["views"]
+    assert set(views["matrices"]) == matrices
+    inputs = views.get("neuron_inputs")
+    assert (None if inputs is None else inputs.shape[0]) == inputs_rows
+    if isinstance(model, HuggingFaceLike):
+        assert torch.equal(inputs, model.tokens.weight[:P].detach())

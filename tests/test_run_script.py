@@ -211,3 +211,22 @@ def test_sigterm_to_a_script_run_directly_stops_its_loop_cleanly(tmp_path):
     child.send_signal(signal.SIGTERM)
     assert child.wait(30) == 0, child.stderr.read() if child.stderr else ""
     assert describe(run_dir).state == "stopped"
+
+
+def test_a_monitor_never_closed_ends_its_run_when_the_script_exits(tmp_path):
+    unclosed = script(
+        tmp_path,
+        "unclosed.py",
+        """
+        import torch
+        import grok_tui
+
+        model = torch.nn.Linear(2, 2)
+        m = grok_tui.monitor(model, torch.optim.SGD(model.parameters(), lr=0.1), run_dir="r")
+        m.log(0, train_loss=1.0)
+        """,
+    )
+    done = subprocess.run([sys.executable, str(unclosed)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert describe(tmp_path / "r").state == "finished"
+    assert not (tmp_path / "r" / "control.sock").exists()

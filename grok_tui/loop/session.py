@@ -22,6 +22,7 @@ while a client watches and at most every VIEW_INTERVAL_S.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import math
 import os
@@ -243,7 +244,11 @@ class Monitor:
         if given is not None:
             return given
         period = self.period
-        embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
+        # A Hugging Face model names its own; any other model, its first nn.Embedding.
+        named = getattr(self.model, "get_input_embeddings", None)
+        embedding = named() if callable(named) else None
+        if not isinstance(embedding, nn.Embedding):
+            embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
         if period is None or embedding is None or embedding.num_embeddings < period:
             return lambda: None
         return lambda: embedding.weight[:period]
@@ -285,6 +290,9 @@ class Monitor:
             self._stack.callback(signal.signal, signal.SIGTERM, previous)
         handle = self.optimizer.register_step_post_hook(self._after_step)
         self._stack.callback(handle.remove)
+        # A monitor never closed (no with block) still ends its run when the interpreter exits.
+        atexit.register(self.close)
+        self._stack.callback(atexit.unregister, self.close)
         self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
