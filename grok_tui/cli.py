@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a model in which grokking happens and watch it live. "
         f"`{PROG} attach [RUN_DIR]` opens a run training in the background, `{PROG} ls [DIR]` lists runs, "
         f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR [RUN_DIR ...]` follows run directories read-only "
-        "(several: their curves overlaid).",
+        f"(several: their curves overlaid), `{PROG} run SCRIPT.py` watches and steers a training script of your own "
+        "(grok_tui.monitor in its loop).",
     )
     parser.add_argument(
         "--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})"
