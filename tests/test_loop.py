@@ -298,3 +298,21 @@ def test_the_views_come_from_the_model_the_callables_or_its_parameters(tmp_path,
     assert (None if inputs is None else inputs.shape[0]) == inputs_rows
     if isinstance(model, HuggingFaceLike):
         assert torch.equal(inputs, model.tokens.weight[:P].detach())
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"experiment": ""}, "experiment"),
+        ({"steps": -1}, "steps"),
+        ({"config": [1]}, "config"),
+        ({"argv": "x"}, "argv"),
+    ],
+)
+def test_a_bad_script_config_json_is_one_line_naming_the_field(tmp_path, change, field):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    record = {**ScriptConfig(experiment="mine", script="mine.py").record(), **change}
+    (run_dir / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RunDirError, match=f"config.json: {field}: "):
+        describe(run_dir)
