@@ -316,3 +316,18 @@ def test_a_bad_script_config_json_is_one_line_naming_the_field(tmp_path, change,
     (run_dir / "config.json").write_text(json.dumps(record))
     with pytest.raises(RunDirError, match=f"config.json: {field}: "):
         describe(run_dir)
+
+
+def test_stop_ends_a_pause_and_the_loop_sees_should_stop(tmp_path):
+    model, optimizer, x, y = setup()
+    run_dir = tmp_path / "run"
+    with grok_tui.monitor(model, optimizer, run_dir=run_dir) as m:
+        assert ask(run_dir, Pause()).error is None
+        thread = threading.Thread(target=step, args=(model, optimizer, x, y), daemon=True)
+        thread.start()
+        thread.join(0.3)
+        assert thread.is_alive()  # held in the hook
+        assert ask(run_dir, Stop()).error is None
+        thread.join(10)
+        assert not thread.is_alive() and m.should_stop
+    assert describe(run_dir).state == "stopped"
