@@ -578,3 +578,18 @@ def test_a_trainer_that_fails_before_its_first_frame_says_why(tmp_path):
             assert "not a readable checkpoint" in status_text(app) and "starting" not in status_text(app)
 
     run(scenario())
+
+
+def test_restart_that_the_source_refuses_says_why_and_leaves_the_run_training():
+    # A script's run (grok-tui run) cannot be remade from here: `r` must not stop it first.
+    source = ManualSource(*synthetic_run(), steerable=True)
+
+    async def scenario():
+        app = MonitorApp.for_run(source)
+        async with opened(app) as pilot:
+            await pilot.press("r")
+            await wait_for(pilot, lambda: any("no run to restart" in n for n in notes(app)))
+            assert app.home.training and app.home.source is source
+
+    run(scenario())
+    assert source.sent == []  # no Stop went out

@@ -78,12 +78,18 @@ class AttachedRun:
         assert self.control is not None
         self.control.stop()
 
-    def restarted(self) -> AttachedRun:
+    @property
+    def restart_refusal(self) -> str | None:
         if isinstance(self.cfg, ScriptConfig):  # its seed, model and data are the script's, not ours to remake
-            raise CannotRestart(
+            return (
                 f"{self.cfg.experiment} is a script's run: its loop, seed and data are the script's own, so it "
                 "cannot be restarted from here; run the script again (grok-tui run SCRIPT.py)"
             )
+        return None
+
+    def restarted(self) -> AttachedRun:
+        if (why := self.restart_refusal) is not None:
+            raise CannotRestart(why)
         return AttachedRun.start(next_seed(RunSpec(self.cfg, self.run_dir)))
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:

@@ -108,6 +108,11 @@ class Source(Protocol):
         """Ask what feeds the source to end: the run, where the source steers it; nothing for a view."""
         ...
 
+    @property
+    def restart_refusal(self) -> str | None:
+        """Why `restarted` would refuse, asked before the run is stopped for it (None: it would not)."""
+        ...
+
     def restarted(self) -> Source:
         """The source of a new run of the same config with the next seed (CannotRestart says why not)."""
         ...

@@ -61,6 +61,8 @@ class InProcessRun:
         assert self.control is not None
         self.control.stop()
 
+    restart_refusal = None
+
     def restarted(self) -> InProcessRun:
         return InProcessRun(next_seed(self.spec))
 

@@ -61,8 +61,10 @@ class ManualSource:
         if self.control is not None:
             self.control.stop()
 
+    restart_refusal = "this source's frames are put in by hand: there is no run to restart"
+
     def restarted(self) -> ManualSource:
-        raise CannotRestart("this source's frames are put in by hand: there is no run to restart")
+        raise CannotRestart(self.restart_refusal)
 
 
 class _Kept:

@@ -110,8 +110,12 @@ class WatchedRun:
     def stop(self) -> None:
         """Nothing to stop: the run is not ours. The monitor's leaving (the worker cancelled) ends the reading."""
 
+    @property
+    def restart_refusal(self) -> str:
+        return f"read-only: this view follows {self.run_dir}"
+
     def restarted(self) -> WatchedRun:
-        raise CannotRestart(f"read-only: this view follows {self.run_dir}")
+        raise CannotRestart(self.restart_refusal)
 
     def _sample_system(self) -> bool:
         """Sample the figures of the process training the run, where it trains on this box; whether it

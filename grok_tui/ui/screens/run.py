@@ -358,6 +358,9 @@ class RunScreen(MonitorScreen):
             return
         if self._restarting or self.snapshot is None:
             return  # one restart at a time, and only once the last one has shown a frame
+        if self.source.restart_refusal is not None:  # asked first: a run that cannot be remade is left training
+            self.notify(self.source.restart_refusal, title="cannot restart", severity="error")
+            return
         self._restarting = True
         try:
             await self._stop_training()
