@@ -16,9 +16,13 @@ from typing import Any
 import numpy as np
 
 from grok_tui.metrics import FIT_ACC, phase
-from grok_tui.train.snapshot import Event
+from grok_tui.train.snapshot import Event, Metrics
 
 SERIES = ("train_loss", "test_loss", "train_acc", "test_acc", "param_norm", "purity", "parity_share")
+# The most custom series a History keeps (those first seen); a row's other names are not drawn.
+MAX_CUSTOM = 8
+# A row's keys that are no custom metric: the fields grok-tui writes itself.
+_OWN_KEYS = frozenset(Metrics.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class History:
         self._span = 1
         self._fill = 0
         self.events: list[Event] = []
+        self.custom: list[str] = []  # the run's own metrics kept as series, in the order first seen
 
     def __len__(self) -> int:
         return self._n
@@ -57,6 +62,8 @@ class History:
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Add one evaluation (a metrics.jsonl record or Metrics.to_dict())."""
+        if len(self.custom) < MAX_CUSTOM:
+            self._take_custom(row)
         values = np.array([_num(row.get(name)) for name in self.names])
         triple = np.stack([values, values, values], axis=1).ravel()
         if self._fill and self._fill < self._span:
@@ -75,6 +82,17 @@ class History:
         self._data[self._n, 1:] = triple
         self._n += 1
         self._fill = 1
+
+    def _take_custom(self, row: Mapping[str, Any]) -> None:
+        """A series, empty so far, for each custom metric `row` brings first."""
+        for key, value in row.items():
+            if len(self.custom) >= MAX_CUSTOM:
+                return
+            if key in _OWN_KEYS or key in self.names or not isinstance(key, str) or math.isnan(_num(value)):
+                continue
+            self.custom.append(key)
+            self.names = (*self.names, key)
+            self._data = np.concatenate([self._data, np.full((self.capacity, 3), np.nan)], axis=1)
 
     def _halve(self) -> None:
         a, b = self._data[0 : self._n : 2], self._data[1 : self._n : 2]

@@ -21,6 +21,18 @@ KIND = "kind"
 SCRIPT = "script"
 # The run directory `grok-tui run` hands to the script's monitor.
 RUN_DIR_ENV = "GROK_TUI_RUN_DIR"
+# Commands a preset's trainer carries out that a foreign loop cannot, by name (a Control command's name, as
+# the monitor's `Source.refused` keys them), each with the reason its refusal gives.
+NOT_FOR_A_SCRIPT = {
+    "l1": "the L1 penalty is part of a preset's loss; a script's loss is its own",
+    "train_size": "ungrokking trains on a subset of a preset's training set; a script's data are its own",
+    "norm_constraint": "holding the weight norm is not wired into a script's loop yet",
+    "grokfast": "the Grokfast filter is not wired into a script's loop yet",
+}
+# Weight decay, where no param group had one when monitor() started (the keys change only those that had).
+NO_WEIGHT_DECAY = "no param group of its optimizer had a non-zero weight_decay when monitor() started"
+# Where the run's hello (train/server.py) says what it refuses beyond NOT_FOR_A_SCRIPT: {name: reason}.
+REFUSED_INFO = "refused"
 
 
 class ScriptConfigError(ValueError):
@@ -134,6 +146,9 @@ def checked_user_config(config: Any) -> dict[str, Any]:
 
 __all__ = [
     "KIND",
+    "NOT_FOR_A_SCRIPT",
+    "NO_WEIGHT_DECAY",
+    "REFUSED_INFO",
     "RUN_DIR_ENV",
     "SCRIPT",
     "ScriptConfig",

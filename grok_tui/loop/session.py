@@ -43,7 +43,15 @@ from torch import nn
 from grok_tui.config import HYPER_RANGES
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError
-from grok_tui.loop.record import RUN_DIR_ENV, ScriptConfig, checked_user_config, steps_from
+from grok_tui.loop.record import (
+    NO_WEIGHT_DECAY,
+    NOT_FOR_A_SCRIPT,
+    REFUSED_INFO,
+    RUN_DIR_ENV,
+    ScriptConfig,
+    checked_user_config,
+    steps_from,
+)
 from grok_tui.metrics import Spectrum, neuron_spectrum
 from grok_tui.process import mark_ended, mark_running, record_pauses
 from grok_tui.runlog import RunDirError, RunLog, default_run_dir, load_run_config, write_config
@@ -66,7 +74,7 @@ from grok_tui.train.control import (
 )
 from grok_tui.train.frames import Batcher
 from grok_tui.train.server import RunServer
-from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
+from grok_tui.train.snapshot import MAX_EXTRA, MAX_EXTRA_NAME, Event, Metrics, Settings, Snapshot
 
 # The names m.log knows; any other finite number is stored beside them in metrics.jsonl.
 KNOWN = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -74,19 +82,13 @@ SHARES = ("train_acc", "test_acc")
 # What grok-tui fills in itself: a script cannot log these.
 FILLED = tuple(f.name for f in fields(Metrics) if f.name not in KNOWN and f.name != "step")
 CHECKPOINT_EVERY_S = 30.0
+# What the frequencies pane says of a run whose monitor has no period (and no neuron inputs of its own).
+NO_PERIOD = "pass period= to grok_tui.monitor to see each neuron's dominant frequency"
 # The views (matrices, spectrum) are read from the device at most this often, and only while a client watches.
 VIEW_INTERVAL_S = 0.25
 # A matrix is cut to at most this many rows and columns (by stride) before it leaves the device.
 MAX_SIDE = 256
 PAUSE_POLL_S = 0.05
-
-# Commands a preset's trainer carries out that a foreign loop cannot, each with the reason its refusal gives.
-NOT_FOR_A_SCRIPT = {
-    "l1": "the L1 penalty is part of a preset's loss; a script's loss is its own",
-    "train_size": "ungrokking trains on a subset of a preset's training set; a script's data are its own",
-    "norm_constraint": "holding the weight norm is not wired into a script's loop yet",
-    "grokfast": "the Grokfast filter is not wired into a script's loop yet",
-}
 
 
 class _ScriptControl(Control):
@@ -110,7 +112,7 @@ class _ScriptControl(Control):
     def refusal(self, command: Command) -> str | None:
         if isinstance(command, (SetHyper, ScaleHyper)):
             if command.name == "weight_decay" and not self._can_weight_decay:
-                return "no param group of its optimizer had a non-zero weight_decay when monitor() started"
+                return NO_WEIGHT_DECAY
             return NOT_FOR_A_SCRIPT.get(command.name)
         if isinstance(command, Toggle):
             return NOT_FOR_A_SCRIPT.get(command.what)
@@ -121,6 +123,10 @@ class _ScriptControl(Control):
         if isinstance(command, SetGrokfast):
             return NOT_FOR_A_SCRIPT["grokfast"]
         return None
+
+    def refused(self) -> dict[str, str]:
+        """What this run refuses, by command name, with why: told to each client in its hello."""
+        return {**NOT_FOR_A_SCRIPT, **({} if self._can_weight_decay else {"weight_decay": NO_WEIGHT_DECAY})}
 
 
 def _number(name: str, value: Any) -> float:
@@ -238,18 +244,28 @@ class Monitor:
         return lambda: dict(named)
 
     def _inputs_source(self, given: Callable[[], torch.Tensor | None] | None) -> Callable[[], torch.Tensor | None]:
+        """Where the neurons' inputs come from; where nowhere, `_spectrum_note` says why (the frequencies
+        pane shows it)."""
+        self._spectrum_note: str | None = None
         own = getattr(self.model, "neuron_inputs", None)
         if callable(own):
             return own  # type: ignore[no-any-return]
         if given is not None:
             return given
         period = self.period
+        if period is None:
+            self._spectrum_note = NO_PERIOD
+            return lambda: None
         # A Hugging Face model names its own; any other model, its first nn.Embedding.
         named = getattr(self.model, "get_input_embeddings", None)
         embedding = named() if callable(named) else None
         if not isinstance(embedding, nn.Embedding):
             embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
-        if period is None or embedding is None or embedding.num_embeddings < period:
+        if embedding is None or embedding.num_embeddings < period:
+            self._spectrum_note = (
+                f"no nn.Embedding of at least {period} rows in this model: pass neuron_inputs= to "
+                "grok_tui.monitor to see each neuron's dominant frequency"
+            )
             return lambda: None
         return lambda: embedding.weight[:period]
 
@@ -281,7 +297,8 @@ class Monitor:
         self._server = RunServer(self.run_dir, self._control)
         self._stack.enter_context(self._server.bind())  # ChannelError if another process serves this run
         mark_running(self.run_dir)
-        self._server.start([], {"experiment": self._cfg.experiment, "steps": self._cfg.steps, "script": True})
+        info = {"experiment": self._cfg.experiment, "steps": self._cfg.steps, "script": True}
+        self._server.start([], {**info, REFUSED_INFO: self._control.refused()})
         publish = self._stack.enter_context(SystemFrames(self._server.publish, self.device).running())
         self._batcher = Batcher(publish)
         self._emit = record_pauses(self.run_dir, self._batcher)
@@ -325,9 +342,14 @@ class Monitor:
                 "log each step once, with all its metrics in one call"
             )
         values: dict[str, float] = {}
+        custom = [name for name in metrics if name not in KNOWN]
+        if len(custom) > MAX_EXTRA:
+            raise ValueError(f"m.log: {len(custom)} metrics of your own; at most {MAX_EXTRA} a row are kept")
         for name, value in metrics.items():
             if name in FILLED:
                 raise ValueError(f"m.log: {name} is filled in by grok-tui; log yours under another name")
+            if len(name) > MAX_EXTRA_NAME:
+                raise ValueError(f"m.log: the name {name[:20]}… is longer than {MAX_EXTRA_NAME} characters")
             values[name] = _number(name, value)
             if name in SHARES and not 0 <= values[name] <= 1:
                 raise ValueError(f"m.log: {name} is {values[name]:g}; give an accuracy as a share from 0 to 1")
@@ -354,10 +376,10 @@ class Monitor:
             elapsed_s=round(self._elapsed(now), 3),
             steps_per_s=round(self._steps_per_s, 2),
             purity=None if spectrum is None else round(spectrum.median_purity, 4),
+            extra=tuple((name, value) for name, value in values.items() if name not in KNOWN),
         )
         self._last_step, self._count_at_log, self._last_row = step, self._count, row
-        extra = {name: value for name, value in values.items() if name not in KNOWN}
-        self._write(lambda log: log.metrics({**row.to_dict(), **extra}))
+        self._write(lambda log: log.metrics(row.to_dict()))
         if now - self._last_checkpoint >= CHECKPOINT_EVERY_S:
             self._save_checkpoint()
         self._emit(self._snapshot(row))
@@ -546,7 +568,20 @@ class Monitor:
             settings=Settings(weight_decay, lr),
             checkpoint_step=self._checkpoint_step,
             checkpoints=self._checkpoints,
+            optimizer=self._cfg.optimizer,
+            groups=self._groups(),
+            spectrum_note=self._spectrum_note if spectrum is None else None,
         )
+
+    def _groups(self) -> tuple[tuple[float, float], ...]:
+        """Each param group's (weight decay, lr) as it holds them now, where the groups differ; empty where
+        they agree (the status line's wd and lr then say it all). Host values only: nothing from the device
+        but a tensor lr, which is a CPU scalar wherever the optimizer keeps it (as `_settings` reads it)."""
+        values = tuple(
+            (max(_as_float(g.get("weight_decay", 0.0)), 0.0), max(_as_float(g.get("lr", 0.0)), 0.0))
+            for g in self.optimizer.param_groups
+        )
+        return values if len(set(values)) > 1 else ()
 
     # ---- the run directory ---------------------------------------------------------------------------------
 

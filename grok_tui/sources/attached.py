@@ -15,12 +15,12 @@ by the trainer between two steps; neither side ever waits on the other.
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from grok_tui.config import RunConfig
-from grok_tui.loop.record import ScriptConfig
+from grok_tui.loop.record import NOT_FOR_A_SCRIPT, REFUSED_INFO, ScriptConfig
 from grok_tui.process import last_words
 from grok_tui.runlog import load_run_config
 from grok_tui.sources.base import CannotRestart, Curves, Mode, next_seed
@@ -79,6 +79,22 @@ class AttachedRun:
         self.control.stop()
 
     @property
+    def refused(self) -> Mapping[str, str]:
+        """A preset's run takes every command. A script's refuses a new seed and what its loop has no place
+        for; its hello adds what this run's optimizer cannot take (weight decay where no group had one)."""
+        if not isinstance(self.cfg, ScriptConfig):
+            return {}
+        told = self.info.get(REFUSED_INFO)
+        said = (
+            {str(k): str(v)[:500] for k, v in told.items() if isinstance(k, str) and isinstance(v, str)}
+            if isinstance(told, dict)
+            else {}
+        )
+        restart = self.restart_refusal
+        assert restart is not None
+        return {"restart": restart, **NOT_FOR_A_SCRIPT, **said}
+
+    @property
     def restart_refusal(self) -> str | None:
         if isinstance(self.cfg, ScriptConfig):  # its seed, model and data are the script's, not ours to remake
             return (
@@ -88,9 +104,10 @@ class AttachedRun:
         return None
 
     def restarted(self) -> AttachedRun:
-        if (why := self.restart_refusal) is not None:
-            raise CannotRestart(why)
-        return AttachedRun.start(next_seed(RunSpec(self.cfg, self.run_dir)))
+        cfg = self.cfg
+        if (why := self.restart_refusal) is not None or not isinstance(cfg, RunConfig):
+            raise CannotRestart(why or f"{self.run_dir} is not a preset's run")
+        return AttachedRun.start(next_seed(RunSpec(cfg, self.run_dir)))
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         try:

@@ -11,13 +11,14 @@ timer: neither side waits on the other.
 What the monitor may do follows from the source alone, never from probing its
 type: `control` is None for a read-only view; `can_detach` says whether the run
 goes on without the monitor; `stop` ends what the source does (the run itself,
-where the source may steer it); `restarted` gives the source of a new run.
+where the source may steer it); `restarted` gives the source of a new run; `refused` names the commands its run
+cannot take (a script's loop: no ungrokking, no norm constraint), with why.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -106,6 +107,13 @@ class Source(Protocol):
 
     def stop(self) -> None:
         """Ask what feeds the source to end: the run, where the source steers it; nothing for a view."""
+        ...
+
+    @property
+    def refused(self) -> Mapping[str, str]:
+        """The commands this source's run cannot take, by name (`weight_decay`, `lr`, `pause`, `checkpoint`,
+        `restart`, `train_size`, `norm_constraint`, `grokfast`, `l1`), each with a one-line reason: the
+        monitor shows their keys disabled and says the reason when one is pressed. Empty for a preset's run."""
         ...
 
     @property

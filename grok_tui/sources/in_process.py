@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ class InProcessRun:
         self.control.stop()
 
     restart_refusal = None
+    refused: Mapping[str, str] = {}  # a preset's run takes every command
 
     def restarted(self) -> InProcessRun:
         return InProcessRun(next_seed(self.spec))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,13 @@ class ManualSource:
         mode: Mode = Mode.OWN,
         run_dir: Path | None = None,
         config: dict[str, Any] | None = None,
+        refused: Mapping[str, str] | None = None,
     ):
         self.mailbox = Mailbox()
         self.mode = mode
         self.run_dir = run_dir
         self.config = config
+        self.refused: Mapping[str, str] = dict(refused or {})  # commands (by name) shown disabled, with why
         self.label: str | None = None
         self.others: list[Curves] = []
         self.sent: list[Command] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,6 +110,8 @@ class WatchedRun:
     def stop(self) -> None:
         """Nothing to stop: the run is not ours. The monitor's leaving (the worker cancelled) ends the reading."""
 
+    refused: Mapping[str, str] = {}  # read-only: no control, and every key that would steer says so
+
     @property
     def restart_refusal(self) -> str:
         return f"read-only: this view follows {self.run_dir}"
@@ -159,7 +161,16 @@ class WatchedRun:
             parity=parity,
             fault=fault,
             system=self._system,
+            optimizer=(self.cfg.optimizer or None) if isinstance(self.cfg, ScriptConfig) else None,
+            spectrum_note=NO_NEURON_INPUTS if spectrum is None and isinstance(self.cfg, ScriptConfig) else None,
         )
+
+
+# A script's checkpoint without the neurons' inputs: its monitor had no period (or no embedding to cut).
+NO_NEURON_INPUTS = (
+    "this script's run kept no neuron inputs: pass period= (or neuron_inputs=) to grok_tui.monitor to see "
+    "each neuron's dominant frequency"
+)
 
 
 class CurvesFollower:

@@ -110,9 +110,14 @@ class Metrics:
     train_size: int | None = None  # examples trained on (fewer than the training set while ungrokking)
     norm_target: float | None = None  # the fixed weight norm, while the norm constraint is on
     grokfast: bool = False
+    # A script's own metrics beyond these (m.log(step, grad_norm=...)), by name, in the order logged:
+    # flattened into the record beside the others (metrics.jsonl holds no "extra" key).
+    extra: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        row = dict(self.__dict__)
+        extra = row.pop("extra")
+        return {**row, **dict(extra)} if extra else row
 
     @classmethod
     def from_dict(cls, row: Any) -> Metrics:
@@ -167,7 +172,29 @@ class Metrics:
                 "norm_target", lambda v: _is_num(v) and math.isfinite(v) and v > 0, "a finite number > 0"
             ),
             grokfast=_field(row, "grokfast", lambda v: v is None or isinstance(v, bool), "true, false or null") is True,
+            extra=_extra(row),
         )
+
+
+# The most custom metrics a row keeps (the first, in the record's order), and the longest name.
+MAX_EXTRA, MAX_EXTRA_NAME = 16, 64
+
+
+def _extra(row: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+    """A record's custom metrics: its other keys whose values are finite numbers (anything else is skipped:
+    an older or newer grok-tui may write fields this one does not know)."""
+    known = Metrics.__dataclass_fields__
+    found = [
+        (key, float(value))
+        for key, value in row.items()
+        if key not in known
+        and isinstance(key, str)
+        and 0 < len(key) <= MAX_EXTRA_NAME
+        and key.isprintable()
+        and _is_num(value)
+        and math.isfinite(value)
+    ]
+    return tuple(found[:MAX_EXTRA])
 
 
 @dataclass(frozen=True)
@@ -211,6 +238,12 @@ class Snapshot:
     checkpoint_step: int | None = None  # the step of the newest checkpoint this trainer wrote
     checkpoints: int = 0  # how many it wrote: a new one shows even at the same step
     system: SystemStats | None = None  # what the run's process takes from its machine, where known
+    # A script's run (grok_tui.monitor): its optimizer's class, and each param group's (weight decay, lr)
+    # as it holds them now, where the groups differ (empty where they agree, and for a preset's run).
+    optimizer: str | None = None
+    groups: tuple[tuple[float, float], ...] = ()
+    # Why the frequencies pane has no spectrum to show, where the run knows (a script's run without period=).
+    spectrum_note: str | None = None
 
     @property
     def step(self) -> int:

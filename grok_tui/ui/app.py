@@ -132,7 +132,7 @@ class MonitorApp(App[int]):
         yield from super().get_system_commands(screen)
         if isinstance(screen, MonitorScreen):
             for description, written, action in screen.commands():
-                yield SystemCommand(description, f"key {written}", lambda a=action: screen.run_action(a))
+                yield SystemCommand(description, f"key {written}", lambda a=action: screen.choose(a))
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
         # Our messages quote files and values, whose brackets are not markup.

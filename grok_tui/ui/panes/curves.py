@@ -4,6 +4,10 @@ Other runs can be overlaid on the same two plots (`grok-tui watch A B`, the ghos
 a restart leaves, the members of a sweep): each is an `Overlay`, drawn in a colour
 of its own with one legend entry, its test curve solid and its train curve dotted.
 With no overlays the pane draws exactly what it always has, at the same cost.
+
+A run's own metrics (a script's `m.log(step, grad_norm=...)`, History.custom) are drawn beside its
+curves, each named in the legend: on the accuracy plot where every value so far lies in [0, 1], else on
+the loss plot.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Resize
@@ -38,6 +43,9 @@ CURVE_SERIES = tuple(f"{split}_{key}" for _, key in PLOTS for split in SPLITS)
 # space after them (up to 8: `compact` writes at most `1.5e-10`), and the legend's marker and padding
 # (5). plotext drops the whole legend when its widest label does not fit, so labels are cut to fit.
 LEGEND_MARGIN = 2 + 8 + 5
+# A run's own metrics (History.custom) take the run palette's colours from this one on (0 and 1 look like
+# the train and test curves).
+CUSTOM_COLOR_FROM = 2
 
 
 def event_markers(history: History) -> list[float]:
@@ -137,12 +145,16 @@ class CurvesPane(Pane):
         if not overlays and label is None:
             # The single run, as it has always been drawn: nothing here costs more than before.
             train, test = component_rgb(self, "plot--train"), component_rgb(self, "plot--test")
+            custom = self._custom_lines(history)
             for plot_id, key in PLOTS:
                 lines = []
                 for split, split_color in (("train", train), ("test", test)):
                     s = history.series(f"{split}_{key}")
                     lines.append(Line(split, s.steps, s.values, split_color))
-                self.query_one(f"#{plot_id}", SeriesPlot).set_data(lines, markers)
+                plot = self.query_one(f"#{plot_id}", SeriesPlot)
+                if custom[key]:
+                    lines = _fitted(lines + custom[key], plot.size.width - LEGEND_MARGIN)
+                plot.set_data(lines, markers)
             self._overlaid = False
             self._legend_of_runs = None
             self._set_subtitle()
@@ -155,6 +167,7 @@ class CurvesPane(Pane):
             lines = [line for o in behind for line in self._lines(o, key)]
             if own is None:
                 lines += self._lines(Overlay("", history), key, split_labels=True)
+                lines += self._custom_lines(history)[key]  # the run's own metrics, as drawn alone
             else:
                 lines += self._lines(own, key)
             lines += [line for o in front for line in self._lines(o, key)]
@@ -167,6 +180,21 @@ class CurvesPane(Pane):
         if self._legend_of_runs is not None:
             history, overlays, label, color = self._legend_of_runs
             self.show(None, history, overlays, label=label, color=color)
+
+    def _custom_lines(self, history: History) -> dict[str, list[Line]]:
+        """The run's own metrics (History.custom), each named in the legend in a colour of the run palette
+        after the two the train and test curves take: on the accuracy plot a metric whose every value so
+        far lies in [0, 1], on the loss plot (log scale) any other."""
+        out: dict[str, list[Line]] = {key: [] for _, key in PLOTS}
+        for i, name in enumerate(history.custom):
+            s = history.series(name)
+            finite = np.isfinite(s.values)
+            if not finite.any():
+                continue
+            share = bool(np.nanmin(s.lo) >= 0 and np.nanmax(s.hi) <= 1)
+            color = self.run_color(CUSTOM_COLOR_FROM + i)
+            out["acc" if share else "loss"].append(Line(name, s.steps, s.values, color))
+        return out
 
     def _lines(self, overlay: Overlay, key: str, split_labels: bool = False) -> list[Line]:
         """One run's train and test curves; the legend names it once, on its test curve."""

@@ -112,7 +112,7 @@ class FrequenciesPane(Pane):
         elif snapshot.parity is not None:
             self._show_parity(snapshot.parity, snapshot.matrices.get("hidden"), text, bars)
         else:
-            text.show("no input axis to analyse for this model")
+            text.show(snapshot.spectrum_note or "no input axis to analyse for this model")
 
     def _show_spectrum(self, s: Spectrum, text: Readout, bars: Bars) -> None:
         self.set_title("frequencies")

@@ -30,6 +30,20 @@ def _interventions(snapshot: Snapshot, style: Style) -> list[tuple[str, Style]]:
     return [(" ".join(active), style)] if active else []
 
 
+# At most this many param groups' values on the status line; more end in "…".
+MAX_GROUPS_SHOWN = 4
+
+
+def _per_group(snapshot: Snapshot, index: int, held: float) -> str:
+    """A setting as the status line writes it: one value, or where the param groups hold different ones,
+    each group's in order, `|` between them (index 0: weight decay, 1: lr)."""
+    values = [group[index] for group in snapshot.groups]
+    if len(set(values)) <= 1:
+        return f"{held:.4g}"
+    shown = "|".join(f"{v:.4g}" for v in values[:MAX_GROUPS_SHOWN])
+    return shown + ("|…" if len(values) > MAX_GROUPS_SHOWN else "")
+
+
 class StatusPane(LeanLines, Static):
     DEFAULT_CSS = """
     StatusPane { height: 2; padding: 0 1; }
@@ -100,17 +114,26 @@ class StatusPane(LeanLines, Static):
             first = Text.assemble(*(part for parts in pieces.values() for part in parts))
             if not self.content_size.width or first.cell_len <= self.content_size.width:
                 break
-        # The settings as the trainer holds them now; the accuracies as last measured.
+        # The settings as the trainer holds them now; the accuracies as last measured. A script's run also
+        # names its optimizer and, where its param groups differ, each group's values (dropped, in that
+        # order, when the line is too wide: the values the keys change are still there).
         now = snapshot.now
-        second = Text.assemble(
-            *pair("wd", f"{now.weight_decay:.4g}"),
-            *pair("lr", f"{now.lr:.4g}"),
-            *(pair("l1", f"{now.l1:.3g}") if now.l1 else []),
-            *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
-            *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),
-            *pair("norm", f"{m.param_norm:.1f}"),
-            *_interventions(snapshot, alert),
-        )
+        optimizer = [(f"{snapshot.optimizer}  ", value)] if snapshot.optimizer else []
+        for named, per_group in ((optimizer, True), ([], True), ([], False)):
+            second = Text.assemble(
+                *named,
+                *pair("wd", _per_group(snapshot, 0, now.weight_decay) if per_group else f"{now.weight_decay:.4g}"),
+                *pair("lr", _per_group(snapshot, 1, now.lr) if per_group else f"{now.lr:.4g}"),
+                *(pair("l1", f"{now.l1:.3g}") if now.l1 else []),
+                *pair("train", f"{m.train_acc:.1%} ({m.train_loss:.2g})"),
+                *pair("test", f"{m.test_acc:.1%} ({m.test_loss:.2g})"),
+                *pair("norm", f"{m.param_norm:.1f}"),
+                *_interventions(snapshot, alert),
+            )
+            if not (snapshot.optimizer or snapshot.groups):
+                break  # a preset's run: the line it has always had
+            if not self.content_size.width or second.cell_len <= self.content_size.width:
+                break
         problem = error or snapshot.fault or self.note
         if problem:
             second = Text(problem, style=alert)

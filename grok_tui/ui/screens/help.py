@@ -10,7 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 PANES = """\
-[b]curves[/b]  train (blue) and test (orange) loss, log scale, and accuracy; grey lines mark each change you made
+[b]curves[/b]  train (blue) and test (orange) loss, log scale, and accuracy; grey lines mark each change you made;
+  a script's own metrics are named in the legend (on the accuracy plot where every value is in [0, 1])
 [b]weights[/b]  a weight matrix, red positive, blue negative, white-ish zero; sorted, periodic neurons form bands
 [b]frequencies[/b]  each neuron's dominant Fourier frequency over the inputs; purity near 1 means periodic
 [b]norm[/b]  the parameter norm: it rises while memorizing and falls as the model generalizes

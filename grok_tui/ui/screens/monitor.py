@@ -32,13 +32,33 @@ class MonitorScreen(Screen[None]):
         return self.app.screen_stack[:1] == [self]
 
     def help_rows(self) -> list[tuple[str, str]]:
-        return keys.rows(b for b in self.KEYS if self.check_action(b.action, ()) is not False)
+        """(key as written, what it does) of each key here; a disabled one says why it is."""
+        return [
+            (written, description if (why := self.refusal(b.action)) is None else f"{description} — disabled: {why}")
+            for b in self.KEYS
+            if self.check_action(b.action, ()) is not False
+            for written, description in keys.rows([b])
+        ]
 
     def commands(self) -> Iterable[tuple[str, str, str]]:
-        """(description, key as written, action) of each key, for the command palette."""
+        """(description, key as written, action) of each key, for the command palette (a disabled one marked)."""
         for b in self.KEYS:
             if b.action != "help" and self.check_action(b.action, ()) is not False:
-                yield b.tooltip, b.key_display or b.key, b.action
+                disabled = self.refusal(b.action) is not None
+                yield f"{b.tooltip}{' (disabled)' if disabled else ''}", b.key_display or b.key, b.action
+
+    def refusal(self, action: str) -> str | None:
+        """Why the key bound to `action` (as a binding writes it, e.g. `scale('lr', 2)`) is disabled here;
+        None where it is not."""
+        return None
+
+    async def choose(self, action: str) -> None:
+        """`action` chosen in the command palette: run, or, where it is disabled, the reason said."""
+        why = self.refusal(action)
+        if why is not None:
+            self.notify(why, title="not for this run", severity="warning")
+            return
+        await self.run_action(action)
 
     def redraw(self) -> None:
         """Draw again what the panes hold (colours drawn into text come from the theme)."""

@@ -17,6 +17,7 @@ import gc
 from pathlib import Path
 
 from textual import events
+from textual.actions import ActionError, parse
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
@@ -46,6 +47,17 @@ FRAME_INTERVAL_S = 0.25
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 # What SIGTERM's exit status is (a process ended by a signal, as a shell reports it).
 TERMINATED = 128 + 15
+# The command (by its name in `Source.refused`) each steering action sends; `scale` and `ask` name theirs
+# in their first parameter (`weight_decay`, `lr`).
+COMMAND_OF_ACTION = {
+    "toggle_pause": "pause",
+    "checkpoint": "checkpoint",
+    "restart": "restart",
+    "ungrok": "train_size",
+    "constrain_norm": "norm_constraint",
+    "ask_norm": "norm_constraint",
+    "grokfast": "grokfast",
+}
 
 
 class RunScreen(MonitorScreen):
@@ -167,6 +179,8 @@ class RunScreen(MonitorScreen):
             self.snapshot = snapshot
             self.history.sync_events(snapshot.events)
             self.pacer.news(at_once=first)
+            if first:  # the run's hello has come: what it refuses (Source.refused) is known now
+                self.refresh_bindings()
         # Between two frames a group's news waits for its turn: a pane is never left stale.
         current = self.snapshot
         if current is None:
@@ -347,7 +361,30 @@ class RunScreen(MonitorScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # `esc` only over a sweep's map (the home screen has nowhere to go back to).
-        return not self.is_home if action == "back" else True
+        if action == "back":
+            return not self.is_home
+        # A command the run cannot take: shown disabled (None), and a press says why (on_key).
+        return None if self._refused(action, parameters) is not None else True
+
+    def refusal(self, action: str) -> str | None:
+        try:
+            _, name, parameters = parse(action)
+        except ActionError:
+            return None
+        return self._refused(name, parameters)
+
+    def _refused(self, action: str, parameters: tuple[object, ...]) -> str | None:
+        """Why the source's run cannot take what `action` sends (Source.refused), or None."""
+        command = parameters[0] if action in ("scale", "ask") and parameters else COMMAND_OF_ACTION.get(action)
+        refused = getattr(self.source, "refused", None) or {}
+        return refused.get(command) if isinstance(command, str) else None
+
+    def on_key(self, event: events.Key) -> None:
+        """A disabled key is never silently ignored: Textual does not run its action, and this says why."""
+        for binding in self.KEYS:
+            if binding.key == event.key and (why := self.refusal(binding.action)) is not None:
+                self.notify(why, title=f"{binding.key_display or binding.key}: not for this run", severity="warning")
+                return
 
     async def action_back(self) -> None:
         await self.action_quit_app()
