@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -242,6 +243,26 @@ def test_custom_metrics_are_kept_through_metrics_rows_and_history():
     history.add(record)
     assert history.custom == ["grad_norm", "agreement"]
     assert list(history.series("grad_norm").values[-1:]) == [3.5]
+
+
+def test_a_row_and_a_frame_from_an_older_grok_tui_still_read():
+    # Frames travel pickled: one from a run of an older grok-tui has none of the new fields in its __dict__.
+    rows, snapshot = synthetic_run()
+    old_row = pickle.loads(pickle.dumps(rows[-1]))
+    old_row.__dict__.pop("extra")
+    old_frame = pickle.loads(pickle.dumps(snapshot))
+    for name in ("optimizer", "groups", "spectrum_note"):
+        old_frame.__dict__.pop(name)
+    assert old_row.extra == () and old_row.to_dict() == rows[-1].to_dict()
+    assert (old_frame.optimizer, old_frame.groups, old_frame.spectrum_note) == (None, (), None)
+    source = ManualSource([old_row], old_frame)
+
+    async def scenario():
+        app = MonitorApp.for_run(source, frame_interval=0.05)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: "wd 0.6  lr 0.01" in status_text(app))
+
+    run(scenario())
 
 
 def legend(app: MonitorApp, plot: str) -> list[str]:

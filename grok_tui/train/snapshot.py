@@ -116,7 +116,7 @@ class Metrics:
 
     def to_dict(self) -> dict[str, Any]:
         row = dict(self.__dict__)
-        extra = row.pop("extra")
+        extra = row.pop("extra", ())  # a row pickled by an older grok-tui has none (the class default reads ())
         return {**row, **dict(extra)} if extra else row
 
     @classmethod

@@ -192,7 +192,7 @@ class CurvesPane(Pane):
             if not finite.any():
                 continue
             share = bool(np.nanmin(s.lo) >= 0 and np.nanmax(s.hi) <= 1)
-            color = self.run_color(CUSTOM_COLOR_FROM + i)
+            color = self.run_color(CUSTOM_COLOR_FROM + i % (PALETTE_SIZE - CUSTOM_COLOR_FROM))
             out["acc" if share else "loss"].append(Line(name, s.steps, s.values, color))
         return out
 
