@@ -91,10 +91,9 @@ class MonitorApp(App[int]):
         threading.Timer(HANG_UP_GRACE_S, os._exit, args=(0,)).start()
         self.call_later(self.home.hang_up)
 
-    def leave(self, status: int = 0, farewell: str | None = None) -> None:
-        """End the app with `status`, and `farewell` to print once the terminal is ours again."""
-        self.farewell = farewell
-        self.exit(status, return_code=status)
+    def on_monitor_screen_leave(self, message: MonitorScreen.Leave) -> None:
+        self.farewell = message.farewell
+        self.exit(message.status, return_code=message.status)
 
     def run_for_status(self, **options: Any) -> int:
         """Run the app (`options`: App.run's) to its end: its exit status, once its last line is printed."""

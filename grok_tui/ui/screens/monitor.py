@@ -9,22 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar
 
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.ui import keys
-
-if TYPE_CHECKING:
-    from grok_tui.ui.app import MonitorApp
 
 
 class MonitorScreen(Screen[None]):
     """A screen of the monitor app; `KEYS` its bindings, in the order help lists them."""
 
     KEYS: ClassVar[list[Binding]] = []
+
+    class Leave(Message):
+        """Asks the app to end with `status`, and `farewell` to print once the terminal is ours again."""
+
+        def __init__(self, status: int, farewell: str | None) -> None:
+            super().__init__()
+            self.status, self.farewell = status, farewell
 
     @property
     def is_home(self) -> bool:
@@ -87,7 +92,7 @@ class MonitorScreen(Screen[None]):
 
     def leave(self, status: int = 0, farewell: str | None = None) -> None:
         """End the app with `status`, and `farewell` to print once the terminal is ours again."""
-        cast("MonitorApp", self.app).leave(status, farewell)
+        self.post_message(self.Leave(status, farewell))
 
     def notify(self, message: str, *, markup: bool = False, **kwargs: Any) -> None:
         # Our messages quote files and values, whose brackets are not markup.
