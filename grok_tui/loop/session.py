@@ -194,9 +194,10 @@ class Monitor:
         # The groups weight decay keys change: those with a non-zero one now (biases and norms kept at 0 stay 0).
         self._wd_groups = [g for g in optimizer.param_groups if _as_float(g.get("weight_decay", 0.0)) != 0.0]
         self._control = _ScriptControl(bool(self._wd_groups))
-        params = [p for p in model.parameters()]
-        self._params = params
-        self.device = params[0].device if params else torch.device("cpu")
+        named = list(model.named_parameters())  # read once: the norms are taken at every m.log
+        self._param_names = [name for name, _ in named]
+        self._params = [p for _, p in named]
+        self.device = self._params[0].device if self._params else torch.device("cpu")
         self._events: list[Event] = []
         self._paused = False
         self._finished = False
@@ -516,14 +517,13 @@ class Monitor:
         """The global weight norm and each tensor's, read from the device in one transfer."""
         if not self._params:
             return 0.0
-        names = [name for name, _ in self.model.named_parameters()]
         try:
             norms = torch.stack([p.detach().float().norm() for p in self._params])
             values = torch.cat([norms.square().sum().sqrt().reshape(1), norms]).tolist()
         except RuntimeError:  # parameters on several devices
             each = [float(p.detach().float().norm()) for p in self._params]
             values = [math.sqrt(sum(v * v for v in each)), *each]
-        self._tensor_norms = dict(zip(names, values[1:], strict=False))
+        self._tensor_norms = dict(zip(self._param_names, values[1:], strict=True))
         return float(values[0]) if math.isfinite(values[0]) else math.nan
 
     def _look_inside(self, now: float) -> Spectrum | None:
