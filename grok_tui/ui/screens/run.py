@@ -376,7 +376,7 @@ class RunScreen(MonitorScreen):
     def _refused(self, action: str, parameters: tuple[object, ...]) -> str | None:
         """Why the source's run cannot take what `action` sends (Source.refused), or None."""
         command = parameters[0] if action in ("scale", "ask") and parameters else COMMAND_OF_ACTION.get(action)
-        refused = getattr(self.source, "refused", None) or {}
+        refused = self.source.refused
         return refused.get(command) if isinstance(command, str) else None
 
     def on_key(self, event: events.Key) -> None:
