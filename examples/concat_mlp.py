@@ -11,8 +11,10 @@ p² pairs: the settings of grok-tui's concat-add preset, drawn the same way (the
 seeded with the seed, then the model from torch.manual_seed(seed)), so this is that preset's run in a loop
 of your own.
 
-It groks fast on a CPU: the training set is fitted within ~TRAIN_FIT steps while test accuracy stays near
-chance, and test accuracy passes 95% at step GROK_STEP (seed 0, ~GROK_S s on one CPU core with the monitor).
+It groks fast on a CPU. With these defaults (seed 0) the training set is fitted by step 20 while test
+accuracy stays near chance (~3%) until step ~300, then climbs: 50% at step 950, past 95% at step 1,760
+(25 s of one CPU core with the monitor; 45 to 55 s of wall clock on a busy shared 2-core box), 100% by 3,000
+after a dip to 83% near step 2,400. All 4,000 steps: 53 s of CPU.
 """
 
 from __future__ import annotations
