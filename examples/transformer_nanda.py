@@ -49,8 +49,8 @@ class Transformer(nn.Module):
     def __init__(self, p: int, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, n_ctx: int = 3):
         super().__init__()
         d_vocab, d_head = p + 1, d_model // n_heads
-        self.p, self.n_heads, self.d_head = p, n_heads, d_head
-        # Created in their order, so a seed draws the same kind of init.
+        self.p, self.d_head = p, d_head
+        # Drawn in their order: after the same torch.manual_seed, the same init.
         self.W_E = nn.Parameter(torch.randn(d_model, d_vocab) / math.sqrt(d_model))
         self.W_pos = nn.Parameter(torch.randn(n_ctx, d_model) / math.sqrt(d_model))
         self.W_K = nn.Parameter(torch.randn(n_heads, d_head, d_model) / math.sqrt(d_model))
@@ -83,7 +83,8 @@ class Transformer(nn.Module):
     def neuron_inputs(self) -> torch.Tensor:
         """(p, d_mlp): what the token a adds to each MLP neuron's input at the '=' position, where the logits
         are read. a reaches '=' only through attention, so its path is W_E, then every head's OV circuit
-        (summed as if each head attended to a alone: a scale per head, no change of frequency), then W_in."""
+        (summed as if each head attended to a alone: the true attention weights rescale each head's term but
+        add no frequency the embedding lacks), then W_in."""
         ov = self.W_O @ self.W_V.reshape(-1, self.W_V.shape[-1])  # (d_model, d_model), the heads summed
         return self.W_E[:, : self.p].T @ ov.T @ self.W_in.T
 
@@ -98,8 +99,8 @@ class Transformer(nn.Module):
 
 
 def cross_entropy_float64(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    # Theirs: float32's log_softmax cannot go below ~1.2e-7 on confident logits, which shows as loss
-    # spikes once the train loss is tiny, long before grokking ends.
+    # As theirs: in float32 the log-probabilities of confident logits come in steps of ~1.2e-7, and once the
+    # train loss is that small (long before grokking ends) the loss and its gradient turn to spikes.
     return -logits.double().log_softmax(dim=-1).gather(-1, labels[:, None]).mean()
 
 
