@@ -17,13 +17,22 @@ Threads: the channel's threads only queue commands (`_ScriptControl.send` checks
 foreign loop cannot do with a reply saying why). Every command is applied on the training thread, in a hook
 the optimizer calls after each `step()` (`register_step_post_hook`), so between two updates; a pause blocks
 there. The hook reads nothing from the device: the norms and the views are read in `log`, the views only
-while a client watches and at most every VIEW_INTERVAL_S.
+while a client watches and at most every VIEW_INTERVAL_S. A step with nothing queued costs the hook one
+attribute read (`_ScriptControl.pending`).
+
+Under torch.distributed (initialized before `monitor`, more than one rank) the user calls `monitor` on
+every rank. Rank 0 alone writes the run directory and serves the channel; on the other ranks `log`, the
+checkpoints and the files are no-ops. Every rank's hook learns rank 0's commands through one tiny
+collective a step (loop/ranks.py), so each command applies at the same step on every rank, `should_stop`
+turns true on every rank at the same step (at the step after the stop was asked, where a single process
+sees it at once), and a pause holds every rank.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import math
 import os
 import signal
@@ -39,10 +48,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from grok_tui.config import HYPER_RANGES
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError
+from grok_tui.loop.ranks import Ranks
 from grok_tui.loop.record import (
     NO_WEIGHT_DECAY,
     NOT_FOR_A_SCRIPT,
@@ -93,11 +104,13 @@ PAUSE_POLL_S = 0.05
 
 class _ScriptControl(Control):
     """The run's Control: a command a script's loop cannot carry out is refused as it is sent (the
-    client's reply says why); Stop is also a flag that `should_stop` reads at once."""
+    client's reply says why); Stop is also a flag that `should_stop` reads at once. `pending` is raised
+    after each command is queued, so the step hook reads one attribute where nothing was sent."""
 
     def __init__(self, can_weight_decay: bool):
         super().__init__()
         self.stop_asked = threading.Event()
+        self.pending = False
         self._can_weight_decay = can_weight_decay
 
     def send(self, command: Command) -> None:
@@ -108,6 +121,18 @@ class _ScriptControl(Control):
         if isinstance(command, Stop):
             self.stop_asked.set()
         super().send(command)
+        self.pending = True  # after the put: whoever lowers the flag and then drains finds the command
+
+    def drain(self, timeout: float = 0) -> list[Command]:
+        """Every command queued, the first waited for up to `timeout` seconds. The flag is lowered before the
+        queue is read: a command sent meanwhile raises it again, so none waits unseen past the next step."""
+        self.pending = False
+        command = self.get(timeout=timeout)
+        commands = []
+        while command is not None:
+            commands.append(command)
+            command = self.get(timeout=0)
+        return commands
 
     def refusal(self, command: Command) -> str | None:
         if isinstance(command, (SetHyper, ScaleHyper)):
@@ -185,6 +210,8 @@ class Monitor:
             raise ValueError(
                 "grok_tui.monitor: scheduler must be a torch LR scheduler of this optimizer (its base_lrs)"
             )
+        if isinstance(model, DistributedDataParallel):
+            model = model.module  # its names, views and checkpoint are the model's, without the "module." prefix
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.period = period
         self._user = checked_user_config(config)
@@ -217,11 +244,13 @@ class Monitor:
         self._warned = False
         self._started = time.monotonic()
         self._last_checkpoint = self._started
-        self._cfg, self.run_dir = self._make_run_dir(run_dir)
-        self._log = RunLog(self.run_dir)
         self._stack = contextlib.ExitStack()
+        # Under torch.distributed, rank 0 serves and the others follow it (loop/ranks.py); None: one process.
+        self._ranks = Ranks.joined()
+        self._serves = self._ranks is None or self._ranks.leader
+        self._stopping = False  # should_stop under torch.distributed, as every rank agreed at a step
         try:
-            self._serve()
+            self._start(run_dir)
         except BaseException:
             self._stack.close()
             raise
@@ -294,6 +323,39 @@ class Monitor:
         RunLog(run_dir).create(cfg.record())
         return cfg, run_dir
 
+    def _start(self, given: str | os.PathLike[str] | None) -> None:
+        """Make and serve the run directory (rank 0 under torch.distributed, telling the others where it is,
+        or why it failed), then hook the optimizer."""
+        ranks = self._ranks
+        if ranks is not None:
+            self._stack.callback(ranks.close)
+        if self._serves:
+            try:
+                self._cfg, self.run_dir = self._make_run_dir(given)
+                self._log = RunLog(self.run_dir)
+                self._serve()
+            except BaseException as e:
+                if ranks is not None:  # the others wait to hear from rank 0: not forever
+                    ranks.share(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+                raise
+            if ranks is not None:
+                ranks.share(json.dumps({"run_dir": str(self.run_dir)}))
+        else:
+            assert ranks is not None
+            told = json.loads(ranks.share(None))
+            if "error" in told:
+                raise RuntimeError(f"grok_tui.monitor: rank 0 could not start the run: {told['error']}")
+            self.run_dir = Path(told["run_dir"])
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+            self._stack.callback(signal.signal, signal.SIGTERM, previous)
+        handle = self.optimizer.register_step_post_hook(self._after_step if ranks is None else self._after_step_ranks)
+        self._stack.callback(handle.remove)
+        # A monitor never closed (no with block) still ends its run when the interpreter exits.
+        atexit.register(self.close)
+        self._stack.callback(atexit.unregister, self.close)
+        self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
+
     def _serve(self) -> None:
         self._server = RunServer(self.run_dir, self._control)
         self._stack.enter_context(self._server.bind())  # ChannelError if another process serves this run
@@ -303,15 +365,6 @@ class Monitor:
         publish = self._stack.enter_context(SystemFrames(self._server.publish, self.device).running())
         self._batcher = Batcher(publish)
         self._emit = record_pauses(self.run_dir, self._batcher)
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, self._on_sigterm)
-            self._stack.callback(signal.signal, signal.SIGTERM, previous)
-        handle = self.optimizer.register_step_post_hook(self._after_step)
-        self._stack.callback(handle.remove)
-        # A monitor never closed (no with block) still ends its run when the interpreter exits.
-        atexit.register(self.close)
-        self._stack.callback(atexit.unregister, self.close)
-        self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
 
     def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
         self._control.stop_asked.set()  # only a flag: safe in a signal handler
@@ -328,12 +381,21 @@ class Monitor:
 
     @property
     def should_stop(self) -> bool:
-        """True once `q`, `grok-tui stop` or SIGTERM asked the run to stop: break out of the loop."""
-        return self._control.stop_asked.is_set()
+        """True once `q`, `grok-tui stop` or SIGTERM asked the run to stop: break out of the loop. Under
+        torch.distributed, from the optimizer step after it was asked, on every rank at that same step."""
+        if self._ranks is None:
+            return self._control.stop_asked.is_set()
+        return self._stopping
 
     def log(self, step: int, **metrics: Any) -> None:
         """One row of metrics.jsonl at `step`: the known names (train_loss, train_acc, test_loss, test_acc)
-        and any other finite number; the norm, the settings and the clock are filled in here."""
+        and any other finite number; the norm, the settings and the clock are filled in here. Under
+        torch.distributed only rank 0's rows are kept: on another rank this returns at once, and it holds no
+        collective on any rank, so it may be called on rank 0 alone."""
+        if not self._serves:
+            if self._closed:
+                raise ValueError("m.log: the monitor has ended (log inside its with block)")
+            return
         if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or not 0 <= step <= 2**53:
             raise ValueError(f"m.log: step must be an integer >= 0, not {step!r}")
         step = int(step)
@@ -393,6 +455,8 @@ class Monitor:
         self._closed = True
         crashed = error is not None and not isinstance(error, (KeyboardInterrupt, SystemExit))
         try:
+            if not self._serves:
+                return  # another rank's: rank 0 ends the run, and its own hook and group go below
             if crashed:
                 assert error is not None
                 ending, reason = "crashed", report_crash(error, self.run_dir)
@@ -415,26 +479,47 @@ class Monitor:
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
         self._count += 1
+        if self._control.pending:  # all a step with nothing sent costs (a pause is entered only from here)
+            self._take(self._control.drain())
+
+    def _after_step_ranks(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        """The hook under torch.distributed: every rank, every step, one tiny collective (loop/ranks.py)."""
+        self._count += 1
+        if not self._closed:
+            self._take(self._agreed())
+
+    def _agreed(self, timeout: float = 0) -> list[Command]:
+        """Rank 0's commands (waiting up to `timeout` for one), the same on every rank; and the stop, agreed."""
+        assert self._ranks is not None
+        wait = timeout if self._serves else 0.0  # the others wait in the collective instead
+        mine = self._control.drain(wait) if self._control.pending or wait else []
+        commands, stop = self._ranks.agree(mine, self._control.stop_asked.is_set())
+        self._stopping = self._stopping or stop
+        return commands
+
+    def _take(self, commands: list[Command]) -> None:
         if self._closed:
             return
         changed = False
-        command = self._control.get(timeout=0)
-        while command is not None:
+        for command in commands:
             changed = self._apply(command) or changed
-            command = self._control.get(timeout=0)
         if self._paused:
             self._wait_paused()
         elif changed and self._last_row is not None:
             self._emit(self._snapshot(self._last_row))
 
     def _wait_paused(self) -> None:
-        """Block the training thread while paused; commands still apply, and a stop ends the pause."""
+        """Block the training thread while paused; commands still apply, and a stop ends the pause. Under
+        torch.distributed every rank waits here, meeting the others every PAUSE_POLL_S."""
         began = time.monotonic()
         if self._last_row is not None:
             self._emit(self._snapshot(self._last_row))
         while self._paused and not self.should_stop:
-            command = self._control.get(timeout=PAUSE_POLL_S)
-            if command is not None and self._apply(command) and self._last_row is not None:
+            commands = self._control.drain(PAUSE_POLL_S) if self._ranks is None else self._agreed(PAUSE_POLL_S)
+            changed = False
+            for command in commands:
+                changed = self._apply(command) or changed
+            if changed and self._last_row is not None:
                 self._emit(self._snapshot(self._last_row))
         self._paused_s += time.monotonic() - began
         self._rate_mark = None  # the pause is no part of the speed
@@ -604,6 +689,8 @@ class Monitor:
         return {"model": {}, "optimizer": {}, **state, "step": step, "views": views}
 
     def _save_checkpoint(self) -> None:
+        if not self._serves:
+            return
         state = self._state()
 
         def save(log: RunLog) -> None:
@@ -615,7 +702,9 @@ class Monitor:
 
     def _write(self, write: Callable[[RunLog], None]) -> None:
         """One write to the run directory. A failed one (a full disk) is said once on stderr and stays
-        pending for the next: a script's loop is not paused for it."""
+        pending for the next: a script's loop is not paused for it. Rank 0's alone under torch.distributed."""
+        if not self._serves:
+            return
         try:
             write(self._log)
         except WriteError as e:
