@@ -91,11 +91,9 @@ def main() -> None:
     order = torch.randperm(len(pairs))
     n_train = int(args.frac * len(pairs))
     train, test = order[:n_train], order[n_train:]
-
-    def loader(rows: torch.Tensor, forever: bool) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
-        if forever:
-            return DataLoader(FullBatch(pairs[rows], labels[rows]), batch_size=None)
-        return DataLoader(list(zip(pairs[rows], labels[rows], strict=True)), batch_size=len(rows))
+    # batch_size=None: each item is a whole batch already (the training set, endlessly; the test set, once).
+    train_loader = DataLoader(FullBatch(pairs[train], labels[train]), batch_size=None)
+    test_loader = DataLoader([(pairs[test], labels[test])], batch_size=None)
 
     config = {"p": p, "frac": args.frac, "width": args.width, "seed": args.seed, "steps": args.steps}
     callback = GrokTuiCallback(period=p, config=config, run_dir=args.run_dir, log_every_n_steps=args.eval_every)
@@ -115,7 +113,7 @@ def main() -> None:
     with warnings.catch_warnings():
         # Lightning suggests loader workers; the data are one tensor already in memory.
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        trainer.fit(ModAdd(p, args.width, args.lr, args.wd), loader(train, True), loader(test, False))
+        trainer.fit(ModAdd(p, args.width, args.lr, args.wd), train_loader, test_loader)
     print(f"{trainer.global_step} steps; the run is in {callback.run_dir}", flush=True)
 
 

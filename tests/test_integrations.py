@@ -331,16 +331,21 @@ def test_a_framework_metric_name_is_read_as_the_monitor_name_it_means(key, name)
     assert known_name(key) == name
 
 
-@pytest.mark.parametrize("module, extra", [("lightning", "lightning"), ("huggingface", "transformers")])
-def test_a_missing_framework_is_one_line_naming_the_extra(monkeypatch, module, extra):
-    framework = "lightning" if module == "lightning" else "transformers"
+@pytest.mark.parametrize(
+    "module, framework, named",
+    [("lightning", "lightning", "Lightning"), ("huggingface", "transformers", "transformers")],
+)
+def test_a_missing_framework_is_one_line_naming_the_extra(monkeypatch, module, framework, named):
     monkeypatch.setitem(sys.modules, framework, None)  # as if not installed
     monkeypatch.delitem(sys.modules, f"grok_tui.integrations.{module}")
     with pytest.raises(ImportError) as raised:
         importlib.import_module(f"grok_tui.integrations.{module}")
-    assert str(raised.value) == (
-        f"grok_tui.integrations.{module} needs {'Lightning' if module == 'lightning' else 'transformers'}: "
-        f"pip install 'grok-tui[{module}]'"
-    )
-    assert raised.value.__cause__ is None and raised.value.__suppress_context__
-    del extra
+    assert str(raised.value) == f"grok_tui.integrations.{module} needs {named}: pip install 'grok-tui[{module}]'"
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__  # no chain of ours under it
+
+
+def test_bad_callback_arguments_are_one_clear_error_at_once():
+    with pytest.raises(ValueError, match="log_every_n_steps must be an integer >= 1, not 0"):
+        lightning.GrokTuiCallback(log_every_n_steps=0)
+    with pytest.raises(ValueError, match=r"config\['f'\]"):
+        huggingface.GrokTuiCallback(config={"f": print})
