@@ -10,7 +10,8 @@ It is `grok_tui.monitor` (README, "Your own training loop") started on the Train
 when training begins. The Trainer hands its callbacks accelerate's AcceleratedOptimizer, a wrapper whose
 own `step` runs no optimizer hooks: the monitor is given the torch optimizer inside it, whose step runs on
 each real update (not on an accumulation micro-batch, nor on a step the fp16 scaler skips) and whose param
-groups are the very ones the wrapper shows, so the keys reach them.
+groups are the very ones the wrapper shows, so the keys reach them. Under torchrun every rank's callback
+starts its monitor at on_train_begin (rank 0 serves the run; see `monitor` under torch.distributed).
 """
 
 from __future__ import annotations
@@ -94,8 +95,6 @@ class GrokTuiCallback(TrainerCallback):
         **kwargs: Any,
     ) -> None:
         self.close(_last_error())  # a train() before this one that raised (in a notebook) left its run open
-        if args.world_size > 1:
-            raise ValueError(f"GrokTuiCallback watches one process; this Trainer runs {args.world_size}")
         if model is None or optimizer is None:
             raise ValueError("GrokTuiCallback: the Trainer gave its callbacks no model or no optimizer")
         inner = unwrapped(optimizer, "optimizer")

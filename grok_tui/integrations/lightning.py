@@ -9,6 +9,8 @@ It is `grok_tui.monitor` (README, "Your own training loop") started on the Light
 first optimizer (with that optimizer's first LR scheduler) when training starts, so the keys act in that
 optimizer's step hook as in any loop. Its rows are read from `trainer.callback_metrics`, what the module
 logs with `self.log`: see `common.known_name` for the names read as the train and test loss and accuracy.
+Under DDP every rank's callback starts its monitor at on_train_start, as `monitor` under torch.distributed
+wants: rank 0 serves the run, and every rank applies each command, and sets `should_stop`, at the same step.
 """
 
 from __future__ import annotations
@@ -78,8 +80,6 @@ class GrokTuiCallback(pl.Callback):
         return None if self.monitor is None else self.monitor.run_dir
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.world_size > 1:
-            raise ValueError(f"GrokTuiCallback watches one process; this Trainer runs {trainer.world_size}")
         if not trainer.optimizers:
             raise ValueError("GrokTuiCallback: the module's configure_optimizers gave no optimizer to steer")
         optimizer = unwrapped(trainer.optimizers[0], "optimizer")
