@@ -70,7 +70,8 @@ class GrokTuiCallback(pl.Callback):
             period=period, run_dir=run_dir, matrices=matrices, neuron_inputs=neuron_inputs, save=save
         )
         self._config = checked_user_config(config)  # a bad config is one line now, not when training starts
-        self._every = log_every_n_steps
+        self._log_every_n_steps = log_every_n_steps
+        self._every = 1  # the cadence of the fit under way
         self.monitor: Monitor | None = None
         self._rows: Rows | None = None
 
@@ -87,7 +88,7 @@ class GrokTuiCallback(pl.Callback):
         config = {"steps": _budget(trainer), **self._config}
         self.monitor = Monitor(pl_module, optimizer, scheduler=scheduler, config=config, **self._given)
         self._rows = Rows(self.monitor)
-        self._every = self._every or _log_every_n_steps(trainer)
+        self._every = self._log_every_n_steps or _log_every_n_steps(trainer)
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -101,7 +102,7 @@ class GrokTuiCallback(pl.Callback):
         if self._rows is None or self.monitor is None:
             return
         step = trainer.global_step  # optimizer steps taken; several batches share one under accumulation
-        if step > 0 and step % (self._every or 1) == 0:
+        if step > 0 and step % self._every == 0:
             loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
             self._rows.add(step, {"loss": loss, **trainer.callback_metrics})
         if self.monitor.should_stop:
