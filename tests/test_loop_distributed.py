@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -75,42 +76,53 @@ def steps(out: Path, rank: int) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")] if path.exists() else []
 
 
-def last_step(out: Path, rank: int) -> int:
+def last(out: Path, rank: int, what: str) -> float:
     rows = steps(out, rank)
-    return rows[-1]["step"] if rows else 0
+    return rows[-1][what] if rows else 0
 
 
 def test_two_ranks_take_each_command_at_the_same_step_and_only_rank_0_writes_the_run(tmp_path):
     run_dir, out = tmp_path / "run", tmp_path / "out"
     out.mkdir()
     (out / "worker.py").write_text(WORKER)
+    env = dict(os.environ)
+    if sys.platform == "linux":  # gloo's interface: loopback, whatever the host name resolves to
+        env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     ranks = [
         subprocess.Popen(
             [sys.executable, str(out / "worker.py"), str(rank), str(run_dir), str(out)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "GLOO_SOCKET_IFNAME": os.environ.get("GLOO_SOCKET_IFNAME", "lo")},
+            env=env,
         )
         for rank in (0, 1)
     ]
 
     def said() -> str:
         return "\n".join(
-            f"rank {r}: {p.stdout.read().decode() if p.poll() is not None and p.stdout else ''}"
+            f"rank {r} (exit {p.poll()}): {p.stdout.read().decode() if p.poll() is not None and p.stdout else ''}"
             for r, p in enumerate(ranks)
         )
 
+    def running(condition: Callable[[], object]) -> Callable[[], object]:
+        def check() -> object:
+            if any(p.poll() is not None for p in ranks):
+                raise AssertionError(f"a rank ended early\n{said()}")
+            return condition()
+
+        return check
+
     try:
-        wait_until(lambda: is_served(run_dir) and last_step(out, 1) >= 5, timeout=60, what=said)
+        wait_until(running(lambda: is_served(run_dir) and last(out, 1, "step") >= 5), timeout=60, what=said)
         assert ask(run_dir, ScaleHyper("weight_decay", 2.0)).error is None
-        wait_until(lambda: all(steps(out, r)[-1]["wd"] == 1.0 for r in (0, 1)), timeout=20, what="wd unchanged")
+        wait_until(running(lambda: last(out, 0, "wd") == last(out, 1, "wd") == 1.0), timeout=20, what="wd as it was")
         assert ask(run_dir, Pause()).error is None
-        wait_until(lambda: len(read_jsonl(run_dir / "events.jsonl")) == 2, timeout=20, what="not paused")
+        wait_until(running(lambda: len(read_jsonl(run_dir / "events.jsonl")) == 2), timeout=20, what="not paused")
         paused_at = read_jsonl(run_dir / "events.jsonl")[1]["step"]
         # Both ranks are held in optimizer.step() of that step, the line of the step before the last written.
-        held = [last_step(out, r) for r in (0, 1)]
+        held = [last(out, r, "step") for r in (0, 1)]
         time.sleep(0.3)
-        assert held == [last_step(out, r) for r in (0, 1)] == [paused_at - 1] * 2
+        assert held == [last(out, r, "step") for r in (0, 1)] == [paused_at - 1] * 2
         assert ask(run_dir, Stop()).error is None  # during the pause: it releases both
         for rank in ranks:
             assert rank.wait(30) == 0, said()

@@ -23,9 +23,9 @@ attribute read (`_ScriptControl.pending`).
 Under torch.distributed (initialized before `monitor`, more than one rank) the user calls `monitor` on
 every rank. Rank 0 alone writes the run directory and serves the channel; on the other ranks `log`, the
 checkpoints and the files are no-ops. Every rank's hook learns rank 0's commands through one tiny
-collective a step (loop/ranks.py), so each command applies at the same step on every rank, `should_stop`
-turns true on every rank at the same step (at the step after the stop was asked, where a single process
-sees it at once), and a pause holds every rank.
+collective a step (loop/ranks.py), so each command applies at the same step on every rank (one step later
+than in a single process), `should_stop` turns true on every rank at the same step (where a single
+process sees it at once), and a pause holds every rank.
 """
 
 from __future__ import annotations
@@ -382,7 +382,7 @@ class Monitor:
     @property
     def should_stop(self) -> bool:
         """True once `q`, `grok-tui stop` or SIGTERM asked the run to stop: break out of the loop. Under
-        torch.distributed, from the optimizer step after it was asked, on every rank at that same step."""
+        torch.distributed, within two optimizer steps of the asking, on every rank at the same step."""
         if self._ranks is None:
             return self._control.stop_asked.is_set()
         return self._stopping
