@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import time
 
 import torch
 from torch import nn
@@ -71,6 +72,7 @@ def main() -> None:
         watching = grok_tui.monitor(model, optimizer, period=p, config=config, run_dir=args.run_dir)
 
     with watching as m:
+        began, done = time.perf_counter(), 0  # the loop's own time: the monitor's start and end left out
         for step in range(1, args.steps + 1):
             model.train()
             loss = nn.functional.cross_entropy(model(x_train), y_train)
@@ -89,8 +91,12 @@ def main() -> None:
                     m.log(step, train_loss=tl, train_acc=ta, test_loss=vl, test_acc=va)
                 elif step % 500 == 0:
                     print(f"step {step}  train {ta:.1%}  test {va:.1%}", flush=True)
+            done = step
             if m is not None and m.should_stop:
                 break
+        seconds = time.perf_counter() - began
+    # python -m grok_tui.bench --loop reads this line to compare the loop with and without grok-tui.
+    print(f"the loop: {done} steps in {seconds:.3f} s, {done / seconds:.1f} steps/s", flush=True)
 
 
 if __name__ == "__main__":

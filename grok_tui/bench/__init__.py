@@ -43,7 +43,8 @@ training and under 1 KB/s paused or finished. This prints the figures to check t
    share of one core the panes take; the tmux rows measure the whole UI process.
 
 command.py reads the flags and picks the benchmark: this one (monitor.py, printed
-by report.py), `--sweep` (sweep.py) or `--system` (system.py).
+by report.py), `--sweep` (sweep.py), `--system` (system.py) or `--loop` (loop.py:
+what `grok_tui.monitor` costs a training loop of your own).
 
 It is a benchmark, not a test: it prints figures and exits 0 (2 on a bad flag).
 Heavy imports (torch, textual) stay inside functions: the pane profiler's process

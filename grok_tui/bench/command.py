@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure what the system line costs the trainer instead (grok_tui/bench/system.py)",
     )
     parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="measure what grok_tui.monitor costs a loop of your own instead (grok_tui/bench/loop.py)",
+    )
+    parser.add_argument(
         "--refresh",
         type=_refresh,
         default=None,
@@ -133,6 +138,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from grok_tui.bench import sweep
 
         return sweep.main(args)
+    if args.loop:
+        from grok_tui.bench import loop
+
+        return loop.main(args)
     if args.system:
         from grok_tui.bench import system
 
