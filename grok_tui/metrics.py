@@ -83,6 +83,113 @@ def neuron_spectrum(w: np.ndarray, threshold: float = PURITY_THRESHOLD) -> Spect
     return Spectrum(dominant=dominant, purity=purity, power=power.sum(axis=1), threshold=threshold)
 
 
+# How the embedding pane lays the rows out (docs/design.md, "Definitions"): on the top two principal
+# components; on those of a chosen step, held while training goes on; or on the cosine and sine of the
+# dominant frequency, where a grokked modular embedding is a circle (Kitouni, Liu et al. 2022).
+PROJECTIONS = ("pca", "fixed", "fourier")
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The rows of a p × H matrix as p points in a plane, and what the plane holds."""
+
+    points: np.ndarray  # (p, 2): each row, less the rows' mean, on the two axes
+    share: float  # of the rows' variance about their mean, the part in the plane of the two axes
+    basis: np.ndarray  # (H, 2): the axes, unit columns (the PCA's are orthogonal, the Fourier mode's near it)
+    frequency: int | None = None  # the Fourier mode's k
+    mode: str = "pca"
+
+
+def embedding_projection(inputs: np.ndarray, mode: str = "pca", basis: np.ndarray | None = None) -> Projection:
+    """The rows of `inputs` (p × H, one row per residue) on two axes.
+
+    - "pca": the top two principal components. `basis`, where given, is the previous frame's axes: each new
+      axis takes the sign that agrees with it (an SVD's signs are arbitrary, and a picture that flips from one
+      frame to the next says nothing).
+    - "fourier": the normalised real part and minus the imaginary part of the rows' DFT over the input axis at
+      the frequency k with most power, so that a perfect circle at k puts row a at angle 2πka/p.
+    - "fixed": the axes `basis` (H × 2) given, held across frames; it must be given.
+    """
+    x = np.nan_to_num(np.asarray(inputs, dtype=np.float64))
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"expected a p × H matrix with p >= 2, got shape {x.shape}")
+    centred = x - x.mean(axis=0)
+    frequency = None
+    if mode == "pca":
+        axes = _principal_axes(centred, basis)
+    elif mode == "fourier":
+        axes, frequency = _fourier_axes(centred)
+    elif mode == "fixed":
+        if basis is None or basis.shape != (x.shape[1], 2):
+            raise ValueError(f"fixed axes must be {x.shape[1]} × 2, got {None if basis is None else basis.shape}")
+        axes = np.asarray(basis, dtype=np.float64)
+    else:
+        raise ValueError(f"{mode!r} is not a projection; expected one of {', '.join(PROJECTIONS)}")
+    return Projection(centred @ axes, _plane_share(centred, axes), axes, frequency, mode)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(v)
+    return v / norm if norm > 1e-12 else np.zeros_like(v)
+
+
+def _principal_axes(centred: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    h = centred.shape[1]
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = np.zeros((h, 2))
+    axes[:, : min(2, vt.shape[0])] = vt[:2].T
+    for i in range(2):
+        if previous is not None and previous.shape == axes.shape:
+            agree = axes[:, i] @ previous[:, i]
+        else:  # no frame before: the row farthest out along the axis lies on its positive side
+            coords = centred @ axes[:, i]
+            agree = coords[np.argmax(np.abs(coords))] if coords.size else 1.0
+        if agree < 0:
+            axes[:, i] = -axes[:, i]
+    return axes
+
+
+def _fourier_axes(centred: np.ndarray) -> tuple[np.ndarray, int | None]:
+    p = centred.shape[0]
+    if p < 3:
+        return np.zeros((centred.shape[1], 2)), None
+    component = np.fft.rfft(centred, axis=0)[1 : p // 2 + 1]  # (n_freq, H): frequencies 1..p//2
+    power = (np.abs(component) ** 2).sum(axis=1)
+    k = int(power.argmax())
+    # Row a = cos(2πka/p)·u + sin(2πka/p)·v gives the component (p/2)(u - iv): its real part is u, minus its
+    # imaginary part v.
+    axes = np.stack([_unit(component[k].real), _unit(-component[k].imag)], axis=1)
+    return axes, k + 1
+
+
+def _plane_share(centred: np.ndarray, axes: np.ndarray) -> float:
+    total = float(np.sum(centred**2))
+    if total <= 0:
+        return 0.0
+    q, r = np.linalg.qr(axes)
+    q = q[:, np.abs(np.diag(r)) > 1e-9]  # an axis of zeros (or twice the same) spans nothing more
+    return float(np.clip(np.sum((centred @ q) ** 2) / total, 0.0, 1.0))
+
+
+def circle_order(points: np.ndarray) -> tuple[int, float]:
+    """How well the points' angles follow the residues: the frequency k and the score in [0, 1] of the best
+    fit of angle(a) = ±2πka/p + c (1: a perfect circle at k, up to rotation and reflection; ~1/√p: no order).
+
+    The mean resultant length of angle(a) ∓ 2πka/p, as in circular statistics; each point counts alike,
+    whatever its radius."""
+    pts = np.asarray(points, dtype=np.float64)
+    p = pts.shape[0]
+    if p < 3:
+        return 0, 0.0
+    z = pts[:, 0] + 1j * pts[:, 1]
+    phase = np.divide(z, np.abs(z), out=np.zeros_like(z), where=np.abs(z) > 1e-12)
+    ks = np.arange(1, p // 2 + 1)
+    turns = np.exp(2j * np.pi * np.outer(ks, np.arange(p)) / p)  # (n_freq, p)
+    scores = np.maximum(np.abs((phase * turns.conj()).mean(axis=1)), np.abs((phase * turns).mean(axis=1)))
+    best = int(scores.argmax())
+    return int(ks[best]), float(scores[best])
+
+
 @dataclass(frozen=True)
 class ParityMass:
     """How much of the first layer's weight sits on the bits that decide the label."""

@@ -244,6 +244,9 @@ class Snapshot:
     groups: tuple[tuple[float, float], ...] = ()
     # Why the frequencies pane has no spectrum to show, where the run knows (a script's run without period=).
     spectrum_note: str | None = None
+    # The p × H matrix whose rows the embedding pane lays out (GrokModel.neuron_inputs, float32), where the
+    # model has one; a frame pickled by an older grok-tui has none and reads the class default.
+    neuron_inputs: np.ndarray | None = None
 
     @property
     def step(self) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -233,7 +233,7 @@ class Trainer:
             [torch.stack(values), norms]
         ).tolist()
         self._tensor_norms = dict(zip(names, tensor_norms, strict=True))
-        self._matrices, self._spectrum, self._parity = look_inside(self.model, self.cfg)
+        self._matrices, self._spectrum, self._parity, self._neuron_inputs = inspect_model(self.model, self.cfg)
 
         now = time.monotonic()
         mark_step, mark_time = self._rate_mark
@@ -299,6 +299,7 @@ class Trainer:
             settings=self.settings(),
             checkpoint_step=self.checkpoint_step,
             checkpoints=self.checkpoints,
+            neuron_inputs=self._neuron_inputs,
         )
 
     # ---- commands -------------------------------------------------------------
@@ -572,13 +573,36 @@ class Trainer:
         self.save_checkpoint()
 
 
-def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]:
+class Inside(NamedTuple):
+    """What an inspection of the model gives the views."""
+
+    matrices: dict[str, np.ndarray]
+    spectrum: Spectrum | None
+    parity: ParityMass | None
+    neuron_inputs: np.ndarray | None  # p × H, float32; the same array as a matrix where the model shows it
+
+
+def inspect_model(model: GrokModel, cfg: RunConfig) -> Inside:
     """The weights as small numpy arrays, and what they say: the per-neuron spectrum or the parity mass."""
     with torch.no_grad():
-        matrices = {name: w.detach().float().cpu().numpy() for name, w in model.matrices().items()}
-        neuron_inputs = model.neuron_inputs()
-        spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs.detach().float().cpu().numpy())
+        tensors = model.matrices()
+        matrices = {name: w.detach().float().cpu().numpy() for name, w in tensors.items()}
+        inputs = model.neuron_inputs()
+        # Where the model shows that matrix already (sum_mlp's embedding), the frame carries one array, and a
+        # pickled frame stores it once.
+        shown = next((matrices[name] for name, w in tensors.items() if w is inputs), None)
+        if inputs is None or shown is not None:
+            neuron_inputs = shown
+        else:
+            neuron_inputs = inputs.detach().float().cpu().numpy()
+        spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs)
     parity = parity_mass(matrices["hidden"], cfg.k_bits) if cfg.task == "parity" else None
+    return Inside(matrices, spectrum, parity, neuron_inputs)
+
+
+def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]:
+    """The matrices, spectrum and parity mass of `inspect_model` (what a watched run's checkpoint rebuilds)."""
+    matrices, spectrum, parity, _ = inspect_model(model, cfg)
     return matrices, spectrum, parity
 
 

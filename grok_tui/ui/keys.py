@@ -44,6 +44,13 @@ RESTART = key(
 LOG_X = key("g", "log_x", "log-x", "Toggle a log-scale step axis")
 MATRIX = key("m", "cycle_matrix", "matrix", "Cycle the weight matrix shown")
 SORT = key("f", "sort_neurons", "sort", "Sort neurons by dominant frequency")
+EMBEDDING = key(
+    "e",
+    "cycle_projection",
+    "axes",
+    "Cycle the embedding pane's axes: the dominant frequency's cos/sin, the top two PCs, those PCs held from now",
+    show=False,  # the footer is full at 120 columns; the pane's own border names the key
+)
 UNGROK = key("u", "ungrok", "ungrok", "Ungrok: train on a small subset (again: restore the full set)", show=False)
 HOLD_NORM = key(
     "n", "constrain_norm", "fix norm", "Hold the weight norm at its current value (again: release)", show=False
@@ -71,6 +78,7 @@ RUN_KEYS = [
     LOG_X,
     MATRIX,
     SORT,
+    EMBEDDING,
     UNGROK,
     HOLD_NORM,
     SET_NORM,

@@ -1,4 +1,4 @@
-"""The run monitor: five live panes over one source, and the keys that steer it.
+"""The run monitor: six live panes over one source, and the keys that steer it.
 
 The screen never trains and never waits on training. A thread worker runs the
 source (sources/), which drops frames into its Mailbox; a 4 Hz timer takes the
@@ -33,6 +33,7 @@ from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui import keys
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
 from grok_tui.ui.panes.curves import CURVE_SERIES, CurvesPane, Overlay
+from grok_tui.ui.panes.embedding import EmbeddingPane
 from grok_tui.ui.panes.frequencies import FrequenciesPane
 from grok_tui.ui.panes.norm import NormPane
 from grok_tui.ui.panes.status import StatusPane
@@ -43,7 +44,7 @@ from grok_tui.ui.screens.value_input import ValueInput, parse_hyper, parse_norm,
 
 # The longest the screen waits before it looks for a new frame; the panes redraw at their own pace (ui/pacing.py).
 FRAME_INTERVAL_S = 0.25
-# Below this width or height the panes stack and the norm pane folds into the status line.
+# Below this width or height the panes stack, and the norm and embedding panes give way to the others.
 COMPACT_WIDTH, COMPACT_HEIGHT = 100, 30
 # What SIGTERM's exit status is (a process ended by a signal, as a shell reports it).
 TERMINATED = 128 + 15
@@ -64,6 +65,9 @@ class RunScreen(MonitorScreen):
     DEFAULT_CSS = """
     RunScreen #top { height: 1fr; }
     RunScreen #bottom { height: 1fr; }
+    RunScreen #top CurvesPane { width: 2fr; }
+    RunScreen EmbeddingPane { width: 1fr; min-width: 30; }
+    RunScreen.-compact EmbeddingPane { display: none; }
     RunScreen WeightsPane { width: 2fr; }
     RunScreen FrequenciesPane { width: 1fr; min-width: 24; }
     RunScreen NormPane { width: 1fr; }
@@ -101,6 +105,7 @@ class RunScreen(MonitorScreen):
         with Vertical(id="panes"):
             with Horizontal(id="top"):
                 yield CurvesPane()
+                yield EmbeddingPane()
             with Horizontal(id="bottom"):
                 yield WeightsPane()
                 yield FrequenciesPane()
@@ -189,7 +194,8 @@ class RunScreen(MonitorScreen):
         curves = self.query_one(CurvesPane)
         if curves.display and curves.cadence in due:
             self._show_curves(current)
-        for pane in (self.query_one(NormPane), self.query_one(WeightsPane), self.query_one(FrequenciesPane)):
+        inspection = (self.query_one(WeightsPane), self.query_one(FrequenciesPane), self.query_one(EmbeddingPane))
+        for pane in (self.query_one(NormPane), *inspection):
             if pane.display and pane.cadence in due:
                 pane.show(current, self.history)
         if "status" in due:
@@ -341,6 +347,12 @@ class RunScreen(MonitorScreen):
 
     def action_sort_neurons(self) -> None:
         self.query_one(WeightsPane).toggle_sort()
+
+    def action_cycle_projection(self) -> None:
+        pane = self.query_one(EmbeddingPane)
+        pane.cycle()
+        if not pane.display:  # it still turns, to be seen once the terminal is large enough
+            self.notify(f"the embedding pane needs {COMPACT_WIDTH}x{COMPACT_HEIGHT} or more", severity="warning")
 
     def redraw(self) -> None:
         self.draw_frame_now()
