@@ -334,6 +334,7 @@ class Monitor:
                 self._cfg, self.run_dir = self._make_run_dir(given)
                 self._log = RunLog(self.run_dir)
                 self._serve()
+                self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
             except BaseException as e:
                 if ranks is not None:  # the others wait to hear from rank 0: not forever
                     ranks.share(json.dumps({"error": f"{type(e).__name__}: {e}"}))
@@ -354,7 +355,6 @@ class Monitor:
         # A monitor never closed (no with block) still ends its run when the interpreter exits.
         atexit.register(self.close)
         self._stack.callback(atexit.unregister, self.close)
-        self._save_checkpoint()  # at once: watch shows the weights, and a run killed from here has one
 
     def _serve(self) -> None:
         self._server = RunServer(self.run_dir, self._control)
