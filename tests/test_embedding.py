@@ -132,6 +132,14 @@ def test_the_pane_draws_the_rows_and_e_cycles_the_axes_which_fixed_stay_across_f
             drawn = "".join(scatter.render_line(y).text for y in range(scatter.size.height))
             assert drawn.count(POINT) >= 25 and "0" in drawn  # the points, and labels where there is room
 
+            # A new inspection with the same rows is the same picture: nothing is repainted.
+            repaints: list[tuple] = []
+            scatter.refresh = lambda *regions, **kw: repaints.append(regions)  # type: ignore[method-assign]
+            assert first.neuron_inputs is not None
+            pane.show(dataclasses.replace(first, neuron_inputs=first.neuron_inputs.copy()), app.home.history)
+            assert repaints == []
+            del scatter.refresh
+
             await pilot.press("e")
             assert str(pane.border_title).startswith("embedding: PC1+PC2 ")
             await pilot.press("e")
