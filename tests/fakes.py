@@ -53,6 +53,7 @@ def synthetic_run(steps: int = 3000, every: int = 50, p: int = 31, width: int = 
         tensor_norms={"embed.weight": 50.0, "unembed.weight": 40.0},
         matrices={"embedding": embedding, "output": output},
         spectrum=neuron_spectrum(embedding),
+        neuron_inputs=embedding.astype(np.float32),
     )
     return rows, snapshot
 

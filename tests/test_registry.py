@@ -100,7 +100,7 @@ def two_layer(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_a_family_registered_with_one_line_is_validated_built_estimated_and_shown(two_layer: str) -> None:
-    from grok_tui.train.trainer import Trainer, look_inside
+    from grok_tui.train.trainer import Trainer, inspect_model
 
     assert two_layer in models_for("modular")
     cfg = validate(tiny_config(model=two_layer, p=13, width=16))
@@ -115,7 +115,7 @@ def test_a_family_registered_with_one_line_is_validated_built_estimated_and_show
     trainer = Trainer(cfg)
     trainer.train_step()
     trainer.evaluate()
-    matrices, spectrum, parity = look_inside(trainer.model, cfg)
+    matrices, spectrum, parity, _ = inspect_model(trainer.model, cfg)
     assert {k: m.shape for k, m in matrices.items()} == FAMILY.views(cfg, 13)
     assert spectrum is not None and parity is None
     # A task it is not registered for refuses it, naming the models that task takes.

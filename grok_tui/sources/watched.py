@@ -15,14 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import psutil
 
 from grok_tui.compare import labels
 from grok_tui.config import RunConfig
 from grok_tui.history import History
 from grok_tui.loop.record import ScriptConfig
-from grok_tui.metrics import ParityMass, Spectrum, neuron_spectrum
+from grok_tui.metrics import neuron_spectrum
 from grok_tui.models import build_model
 from grok_tui.process import local_pid
 from grok_tui.runlog import CHECKPOINT, EVENTS, METRICS, JsonlFollower, RunDirError, load_checkpoint, load_run_config
@@ -31,13 +30,11 @@ from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.frames import Mailbox
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot, checked
-from grok_tui.train.trainer import look_inside
+from grok_tui.train.trainer import Inside, inspect_model
 
 POLL_S = 0.25
 
 T = TypeVar("T")
-# What the views show of the weights: the matrices, the neurons' spectrum, the parity mass (trainer.look_inside).
-Inside = tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]
 
 
 class WatchedRun:
@@ -73,7 +70,7 @@ class WatchedRun:
         model = build_model(self.cfg) if isinstance(self.cfg, RunConfig) else None
         events: list[Event] = []
         last: Metrics | None = None
-        inside: Inside = ({}, None, None)
+        inside = Inside({}, None, None, None)
         checkpoint_mtime = None
         while not cancelled():
             rows = self._checked(METRICS, metrics.poll(), Metrics.from_dict)
@@ -90,7 +87,7 @@ class WatchedRun:
                     else:
                         check_state(state, dict(model.named_parameters()))
                         model.load_state_dict(state["model"])
-                        inside = look_inside(model, self.cfg)
+                        inside = inspect_model(model, self.cfg)
                 except RunDirError:
                     checkpoint_mtime = None  # caught mid-rename: try again next time
                 except CheckpointError as e:
@@ -145,7 +142,7 @@ class WatchedRun:
             self.mailbox.notice(line)
 
     def _snapshot(self, last: Metrics, events: list[Event], inside: Inside) -> Snapshot:
-        matrices, spectrum, parity = inside
+        matrices, spectrum, parity, neuron_inputs = inside
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
         return Snapshot(
@@ -159,6 +156,7 @@ class WatchedRun:
             matrices=matrices,
             spectrum=spectrum,
             parity=parity,
+            neuron_inputs=neuron_inputs,
             fault=fault,
             system=self._system,
             optimizer=(self.cfg.optimizer or None) if isinstance(self.cfg, ScriptConfig) else None,
@@ -224,7 +222,7 @@ def script_views(state: dict[str, Any]) -> Inside:
 
     views = state.get("views")
     if not isinstance(views, dict):
-        return {}, None, None
+        return Inside({}, None, None, None)
     found = views.get("matrices")
     matrices = {
         str(name): t.detach().float().numpy()
@@ -232,10 +230,10 @@ def script_views(state: dict[str, Any]) -> Inside:
         if isinstance(t, torch.Tensor) and t.dim() == 2 and t.numel() > 0
     }
     inputs = views.get("neuron_inputs")
-    spectrum = None
     if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 and inputs.shape[0] >= 3 and inputs.numel() > 0:
-        spectrum = neuron_spectrum(inputs.float().numpy())
-    return matrices, spectrum, None
+        neuron_inputs = inputs.detach().float().numpy()
+        return Inside(matrices, neuron_spectrum(neuron_inputs), None, neuron_inputs)
+    return Inside(matrices, None, None, None)
 
 
 def _mtime(path: Path) -> float | None:

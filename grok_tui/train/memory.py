@@ -9,7 +9,7 @@ estimate counts what `Trainer` holds and computes on its device:
 - a single run's copy of its last finite state (weights, moments, EMA) to go back to on an overflow;
 - one full-batch forward + backward (every training example at once);
 - one evaluation: a no_grad forward over the whole training set, then the whole test set;
-- `look_inside`: the per-neuron spectrum of the p x H input weights (numpy, float64).
+- `inspect_model`: the per-neuron spectrum of the p x H input weights (numpy, float64).
 
 The model's own part (its parameter count, its activations per example, the p x H matrix it
 is looked inside by) is what its family declares (models/registry.py, in the units of
@@ -116,7 +116,7 @@ def finite_copies(cfg: RunConfig) -> int:
 
 
 def inspection_bytes(cfg: RunConfig) -> int:
-    """What look_inside computes beside the weights it only views."""
+    """What inspect_model computes beside the weights it only views."""
     fam = family(cfg.model)
     if fam.neurons is None:
         return 0

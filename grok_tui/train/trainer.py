@@ -600,12 +600,6 @@ def inspect_model(model: GrokModel, cfg: RunConfig) -> Inside:
     return Inside(matrices, spectrum, parity, neuron_inputs)
 
 
-def look_inside(model: GrokModel, cfg: RunConfig) -> tuple[dict[str, np.ndarray], Spectrum | None, ParityMass | None]:
-    """The matrices, spectrum and parity mass of `inspect_model` (what a watched run's checkpoint rebuilds)."""
-    matrices, spectrum, parity, _ = inspect_model(model, cfg)
-    return matrices, spectrum, parity
-
-
 def _remade(event: Event, cfg: RunConfig) -> Command | None:
     """The command that made `event`, or None for what is not a change to training (pause, fault)."""
     new = event.new

@@ -14,6 +14,8 @@ PANES = """\
   a script's own metrics are named in the legend (on the accuracy plot where every value is in [0, 1])
 [b]weights[/b]  a weight matrix, red positive, blue negative, white-ish zero; sorted, periodic neurons form bands
 [b]frequencies[/b]  each neuron's dominant Fourier frequency over the inputs; purity near 1 means periodic
+[b]embedding[/b]  a point per residue, coloured by it: a cloud that becomes an ordered circle as the model groks;
+  e cycles its axes (the dominant frequency's cos and sin, the top two principal components, those held)
 [b]norm[/b]  the parameter norm: it rises while memorizing and falls as the model generalizes
 """
 
