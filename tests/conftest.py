@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
@@ -17,6 +19,7 @@ import pytest
 import torch
 
 from grok_tui.config import PRESETS, RunConfig
+from grok_tui.process import PROCESS, local_pid
 from grok_tui.sources.in_process import InProcessRun
 from grok_tui.train import new_run
 from grok_tui.ui.app import MonitorApp
@@ -28,6 +31,18 @@ T = TypeVar("T")
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_behind(tmp_path):
+    """A test that fails half-way can leave a run it started training in a session of its own (as every run's
+    process is), for ever: end it, so that it takes no core from the tests after it."""
+    yield
+    for record in tmp_path.rglob(PROCESS):
+        pid = local_pid(record.parent)
+        if pid is not None and pid != os.getpid():  # a monitor in this very process is the test's to close
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
 
 # ---- a tiny run -------------------------------------------------------------------------------------------

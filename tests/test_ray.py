@@ -21,6 +21,9 @@ from grok_tui.sweep.store import MEMBERS
 from tests.processes import wait_while_running
 
 pytest.importorskip("ray")
+# One xdist worker runs every test here, one after another: they find Ray's shard workers by scanning the
+# machine's processes, which would see (and kill) another Ray test's.
+pytestmark = pytest.mark.xdist_group("ray")
 
 SMALL = ["--p", "23", "--width", "32", "--weight-decay", "0.3,1", "--seed", "0,1"]
 MILESTONES = ("train_90", "train_95", "train_99", "test_90", "test_95", "test_99", "phase", "step")
