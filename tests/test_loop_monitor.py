@@ -25,6 +25,7 @@ from grok_tui.train.control import ScaleHyper
 from grok_tui.train.snapshot import Metrics
 from grok_tui.ui.app import MonitorApp
 from grok_tui.ui.panes.curves import CurvesPane
+from grok_tui.ui.panes.embedding import EmbeddingPane
 from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.screens.help import HelpScreen
 from tests.conftest import notes, opened, run, status_text, wait_for, wait_until
@@ -320,12 +321,22 @@ def test_the_frequencies_pane_without_period_says_why_it_is_empty(tmp_path):
     run(watched())
 
 
-def test_with_period_the_frequencies_pane_shows_the_spectrum(tmp_path):
+def test_with_period_the_frequencies_and_embedding_panes_show_the_neurons_inputs(tmp_path):
+    def circle(app):
+        return str(app.query_one(EmbeddingPane).border_title)
+
     async def scenario():
         with script_loop(tmp_path / "run"):
             app = attached(tmp_path / "run")
             async with opened(app, timeout=20) as pilot:
-                await wait_for(pilot, lambda: "purity" in freq_text(app))
+                await wait_for(pilot, lambda: "purity" in freq_text(app) and "cos/sin" in circle(app))
                 await pilot.press("d")
 
     run(scenario())
+
+    async def watched():  # from the checkpoint's views
+        app = MonitorApp.for_run(WatchedRun(tmp_path / "run"), frame_interval=0.05)
+        async with opened(app) as pilot:
+            await wait_for(pilot, lambda: "cos/sin" in circle(app))
+
+    run(watched())

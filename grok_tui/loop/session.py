@@ -234,7 +234,7 @@ class Monitor:
         self._count_at_log = 0
         self._last_row: Metrics | None = None
         self._tensor_norms: dict[str, float] = {}
-        self._views: tuple[dict[str, np.ndarray], Spectrum | None] = ({}, None)
+        self._views: tuple[dict[str, np.ndarray], Spectrum | None, np.ndarray | None] = ({}, None, None)
         self._views_at = -math.inf
         self._rate_mark: tuple[int, float] | None = None
         self._steps_per_s = 0.0
@@ -617,28 +617,30 @@ class Monitor:
         if self._views_at > -math.inf and (self._server.clients == 0 or now - self._views_at < VIEW_INTERVAL_S):
             return None
         self._views_at = now
-        matrices, spectrum = self._read_views()
-        self._views = ({name: t.numpy() for name, t in matrices.items()}, spectrum)
+        matrices, spectrum, inputs = self._read_views()
+        self._views = ({name: t.numpy() for name, t in matrices.items()}, spectrum, inputs)
         return spectrum
 
     @torch.no_grad()
-    def _read_views(self) -> tuple[dict[str, torch.Tensor], Spectrum | None]:
+    def _read_views(self) -> tuple[dict[str, torch.Tensor], Spectrum | None, np.ndarray | None]:
+        """The matrices (cut, on the CPU), the neurons' spectrum, and their inputs (p x H float32) that the
+        embedding pane projects."""
         found = self._matrices()
         if not isinstance(found, Mapping):
             raise ValueError(f"grok_tui.monitor: matrices() must return a dict of 2-D tensors, not {found!r:.60}")
         matrices = {str(n): _cut(t) for n, t in found.items() if isinstance(t, torch.Tensor) and t.dim() == 2}
         inputs = self._neuron_inputs()
-        spectrum = None
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 and inputs.shape[0] >= 3:
-            spectrum = neuron_spectrum(inputs.detach().float().cpu().numpy())
-        return matrices, spectrum
+            rows = inputs.detach().float().cpu().numpy().copy()  # a copy: the frame outlives this step
+            return matrices, neuron_spectrum(rows), rows
+        return matrices, None, None
 
     def _elapsed(self, now: float) -> float:
         return max(0.0, now - self._started - self._paused_s)
 
     def _snapshot(self, row: Metrics) -> Snapshot:
         weight_decay, lr = self._settings()
-        matrices, spectrum = self._views
+        matrices, spectrum, neuron_inputs = self._views
         return Snapshot(
             experiment=self._cfg.experiment,
             device=str(self.device),
@@ -650,6 +652,7 @@ class Monitor:
             tensor_norms=self._tensor_norms,
             matrices=matrices,
             spectrum=spectrum,
+            neuron_inputs=neuron_inputs,
             settings=Settings(weight_decay, lr),
             checkpoint_step=self._checkpoint_step,
             checkpoints=self._checkpoints,
@@ -679,7 +682,7 @@ class Monitor:
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
             if self.scheduler is not None:
                 state["scheduler"] = self.scheduler.state_dict()
-        matrices, _ = self._read_views()
+        matrices, _, _ = self._read_views()
         inputs = self._neuron_inputs()
         views: dict[str, Any] = {"matrices": matrices}
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 2:
