@@ -94,8 +94,9 @@ def test_a_plain_loop_writes_the_run_directory_that_ls_and_watch_read(tmp_path):
     assert (info.state, info.experiment, info.step, info.total) == ("finished", cfg.experiment, 30, 30)
     state = load_checkpoint(run_dir)  # weights_only=True
     assert set(state["model"]) == set(model.state_dict()) and state["step"] == 30
-    matrices, spectrum, _ = script_views(state)
+    matrices, spectrum, _, inputs = script_views(state)
     assert set(matrices) == {"embed.weight", "out.weight"} and spectrum is not None
+    assert inputs is not None and inputs.shape == (P, model.embed.weight.shape[1])  # the embedding pane's
     source = WatchedRun(run_dir)  # watch reads it unchanged
     done = threading.Event()
     threading.Thread(target=source.run, args=(done.is_set,), daemon=True).start()
