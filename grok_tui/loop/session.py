@@ -180,7 +180,12 @@ def _cut(t: torch.Tensor) -> torch.Tensor:
 
 
 class Monitor:
-    """A script's run: its directory, its channel, and the keys applied to its optimizer. Made by `monitor`."""
+    """Watch and steer the training loop of `model` and `optimizer` (README, "Your own training loop"): a
+    script's run, its directory, its channel, and the keys applied to its optimizer.
+
+    The run directory is `run_dir`, else the one `grok-tui run` hands over, else runs/<timestamp>-<script>.
+    Use it as a context manager: leaving the block ends the run (finished, stopped, or crashed with the
+    exception's traceback in crash.log)."""
 
     def __init__(
         self,
@@ -728,34 +733,8 @@ def _rescaled(value: Any, old: float, new: float) -> Any:
     return float(value) * factor_new if factor_new is not None else new
 
 
-def monitor(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    *,
-    run_dir: str | os.PathLike[str] | None = None,
-    scheduler: Any = None,
-    period: int | None = None,
-    matrices: Callable[[], Mapping[str, torch.Tensor]] | None = None,
-    neuron_inputs: Callable[[], torch.Tensor | None] | None = None,
-    config: dict[str, Any] | None = None,
-    save: Callable[[], dict[str, Any]] | None = None,
-) -> Monitor:
-    """Watch and steer the training loop of `model` and `optimizer` (README, "Your own training loop").
-
-    The run directory is `run_dir`, else the one `grok-tui run` hands over, else runs/<timestamp>-<script>.
-    Use it as a context manager: leaving the block ends the run (finished, stopped, or crashed with the
-    exception's traceback in crash.log)."""
-    return Monitor(
-        model,
-        optimizer,
-        run_dir=run_dir,
-        scheduler=scheduler,
-        period=period,
-        matrices=matrices,
-        neuron_inputs=neuron_inputs,
-        config=config,
-        save=save,
-    )
+# The public name (README, "Your own training loop"): `grok_tui.monitor(model, optimizer, ...)` makes a Monitor.
+monitor = Monitor
 
 
 __all__ = ["Monitor", "monitor"]
