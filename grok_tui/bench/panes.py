@@ -75,6 +75,7 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[f
     from grok_tui.sources.manual import ManualSource
     from grok_tui.ui.app import MonitorApp
     from grok_tui.ui.panes.curves import CurvesPane
+    from grok_tui.ui.panes.embedding import EmbeddingPane
     from grok_tui.ui.panes.frequencies import FrequenciesPane
     from grok_tui.ui.panes.norm import NormPane
     from grok_tui.ui.panes.status import StatusPane
@@ -95,7 +96,8 @@ def pane_frame_times(snapshots: list, size: tuple[int, int]) -> dict[str, list[f
             session.mailbox.put(earlier[-1], [s.metrics for s in earlier])
             screen.draw_frame()
             await pilot.pause()
-            panes = [app.query_one(kind) for kind in (CurvesPane, WeightsPane, FrequenciesPane, NormPane, StatusPane)]
+            kinds = (CurvesPane, EmbeddingPane, WeightsPane, FrequenciesPane, NormPane, StatusPane)
+            panes = [app.query_one(kind) for kind in kinds]
             gc.collect()  # start clean: the set-up's garbage is not the frames' cost
             for snapshot in timed:
                 session.mailbox.put(snapshot, [snapshot.metrics])

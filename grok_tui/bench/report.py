@@ -84,6 +84,7 @@ def draws_per_s(name: str, refresh: float | None) -> float:
         "garbage collection": "status",
         "WeightsPane": "inspection",
         "FrequenciesPane": "inspection",
+        "EmbeddingPane": "inspection",
     }.get(name, "plots")
     return 1 / cadence(refresh).interval(group)
 

@@ -7,7 +7,7 @@ curves twice, and the weights and their frequencies move slowly. So the panes co
 three groups, each with its own interval, all set by one number, `--refresh SECONDS`:
 
 - plots (the curves and the norm): every SECONDS (default 0.5);
-- inspection (the weights heatmap and the frequencies): every 4 x SECONDS;
+- inspection (the weights heatmap, the frequencies and the embedding): every 4 x SECONDS;
 - status: every SECONDS / 2, kept between 0.1 and 1 s.
 
 A pane is drawn only when it has news (a new frame arrived since it was last drawn) and
