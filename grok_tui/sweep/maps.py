@@ -51,6 +51,20 @@ MAPS = {
             "teacher-student",
             {"init_scale": [0.5, 1.0, 2.0, 3.0, 5.0], "n_train": [50, 100, 400], "seed": [0, 1], "steps": [6000]},
         ),
+        SweepMap(
+            "lr-wd",
+            "Liu et al.'s four phases, mod-add with half the pairs, learning rate x weight decay, 2 seeds, 2,000 "
+            "steps (60 members): no weight decay memorizes, too much (or too large a learning rate) learns "
+            "nothing, grokking between, comprehension where both are moderate to large",
+            "mod-add",
+            {
+                "lr": [3e-3, 1e-2, 3e-2, 1e-1, 1.0],
+                "weight_decay": [0.0, 0.1, 0.3, 1.0, 3.0, 10.0],
+                "train_frac": [0.5],
+                "seed": [0, 1],
+                "steps": [2000],
+            },
+        ),
     )
 }
 
