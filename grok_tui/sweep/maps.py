@@ -1,8 +1,8 @@
 """The seeds' maps as sweeps: `grok-tui sweep --map NAME` (any flag given beside it overrides that list).
 
 Each map names the experiment, its axes and what the seeds say it should show;
-the README quotes the diagram measured here, and tests/test_sweep.py checks the
-same phases on a smaller grid.
+the README quotes the diagram measured here, and tests/test_sweep.py (lr-wd:
+tests/test_map_lr_wd.py) checks the same phases on a smaller grid.
 """
 
 from __future__ import annotations
