@@ -447,11 +447,17 @@ def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path, live_app):
             burst(app, *["r"] * 10)
             await pilot.pause(0.5)
             await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 20)
+            restarts.extend(n for n in notes(app) if n.startswith("restarted with"))
             await pilot.press("q")
 
+    restarts: list[str] = []
     run(scenario())
     runs = [d for d in tmp_path.iterdir() if d.is_dir()]
-    assert len(runs) == 2  # the first run, and one restart: the other presses came while it restarted
+    assert len(restarts) == len(runs) - 1  # each restart made exactly one run
+    # The first run and at least one restart. Presses that come while a restart is under way, or before its run
+    # has shown a frame, are dropped; on a busy machine the new run's first frame can land between presses, so a
+    # later press may restart again -- but never more than once per press, and never into a half-made run.
+    assert 2 <= len(runs) <= 11, sorted(d.name for d in runs)
     for d in runs:
         assert (d / "checkpoint.pt").exists() and read_jsonl(d / "metrics.jsonl"), sorted(p.name for p in d.iterdir())
 
