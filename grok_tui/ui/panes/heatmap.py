@@ -8,16 +8,15 @@ weight counts, nothing is cropped), nearest neighbour when enlarging.
 
 from __future__ import annotations
 
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
-from textual.events import Resize
-from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
+
+from grok_tui.ui.panes.picture import RGB, Picture, PictureKey
 
 UPPER_HALF = "▀"
 LEVELS = 33  # odd, so that 0 lands exactly on the middle level
@@ -25,7 +24,6 @@ MIN_LINES = 3  # title + one matrix line + colour bar
 MIN_COLS = 8
 BAR_MAX_CELLS = 24
 
-RGB = tuple[int, int, int]
 FALLBACK: dict[str, RGB] = {
     "heatmap--negative": (0x3B, 0x6F, 0xD9),
     "heatmap--zero": (0x1E, 0x1E, 0x1E),
@@ -90,37 +88,12 @@ def format_limit(value: float) -> str:
     return "0" if value == 0 else f"{value:+.3g}"
 
 
-def _cells(strip: Strip) -> list[tuple[str, Style | None]]:
-    return [(char, segment.style) for segment in strip for char in segment.text]
-
-
-def changed_span(before: Strip, after: Strip) -> tuple[int, int] | None:
-    """The first and one past the last cell at which two lines differ; None if they don't."""
-    if before == after:
-        return None
-    old, new = _cells(before), _cells(after)
-    if len(old) != len(new):
-        return 0, max(len(old), len(new))
-    differ = [x for x, (a, b) in enumerate(zip(old, new, strict=True)) if a != b]
-    return (differ[0], differ[-1] + 1) if differ else None
-
-
-class _Key(NamedTuple):
-    version: int
-    width: int
-    height: int
-    colours: tuple[RGB, RGB, RGB]
-    base: Style
-
-
-class Heatmap(Widget):
+class Heatmap(Picture):
     """A signed matrix drawn with half blocks and a diverging colormap."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "heatmap--negative",
-        "heatmap--zero",
-        "heatmap--positive",
-    }
+    COLOUR_CLASSES = ("heatmap--negative", "heatmap--zero", "heatmap--positive")
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COLOUR_CLASSES)
+    FALLBACK = FALLBACK
 
     DEFAULT_CSS = """
     Heatmap {
@@ -136,10 +109,7 @@ class Heatmap(Widget):
         super().__init__(name=name, id=id, classes=classes)
         self._matrix: np.ndarray | None = None
         self._title = ""
-        self._version = 0
-        self._strips: list[Strip] = []
-        self._key: _Key | None = None
-        self._styles_for: tuple[RGB, RGB, RGB] | None = None
+        self._styles_for: tuple[RGB, ...] | None = None
         self._pair_styles: dict[tuple[int, int], Style] = {}
         self._level_colours: list[Color] = []
 
@@ -164,56 +134,9 @@ class Heatmap(Widget):
             return
         self._matrix = data
         self._title = title
-        self._version += 1
-        self._repaint_changes()
+        self._changed()
 
-    def _repaint_changes(self) -> None:
-        """Build the new picture now and repaint the cells that differ from the one on screen."""
-        old, old_key = self._strips, self._key
-        width, height = self.size
-        key = _Key(self._version, width, height, self._colours(), self.rich_style)
-        if old_key is None or old_key._replace(version=key.version) != key:
-            self._invalidate()  # nothing on screen in this size and these colours to compare with
-            return
-        self._key, self._strips = key, self._build(key)
-        if len(old) != len(self._strips):
-            self.refresh()
-            return
-        regions = [
-            Region(span[0], y, span[1] - span[0], 1)
-            for y, (before, after) in enumerate(zip(old, self._strips, strict=True))
-            if (span := changed_span(before, after)) is not None
-        ]
-        if regions:
-            self.refresh(*regions)
-
-    def on_resize(self, event: Resize) -> None:
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        self._key = None
-        self._strips = []
-        self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        width, height = self.size
-        key = _Key(self._version, width, height, self._colours(), self.rich_style)
-        if key != self._key:
-            self._strips = self._build(key)
-            self._key = key
-        if 0 <= y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(width, self.rich_style)
-
-    def _colours(self) -> tuple[RGB, RGB, RGB]:
-        """Current colormap anchors; themes restyle them via component classes."""
-        rgbs = []
-        for name in ("heatmap--negative", "heatmap--zero", "heatmap--positive"):
-            colour = self.get_component_rich_style(name).color
-            rgbs.append(tuple(colour.get_truecolor()) if colour is not None else FALLBACK[name])
-        return tuple(rgbs)  # type: ignore[return-value]
-
-    def _ensure_styles(self, colours: tuple[RGB, RGB, RGB]) -> None:
+    def _ensure_styles(self, colours: tuple[RGB, ...]) -> None:
         if colours == self._styles_for:
             return
         self._level_colours = [Color.from_rgb(*level_rgb(i, LEVELS, *colours)) for i in range(LEVELS)]
@@ -227,7 +150,7 @@ class Heatmap(Widget):
             self._pair_styles[(upper, lower)] = style
         return style
 
-    def _build(self, key: _Key) -> list[Strip]:
+    def _build(self, key: PictureKey) -> list[Strip]:
         width, height, base = key.width, key.height, key.base
         if width <= 0 or height <= 0:
             return []

@@ -3,25 +3,22 @@
 A cell is about twice as tall as it is wide, so a row counts two units of x: a circle
 stays round. The origin sits in the middle, so a cloud centred on its mean (the
 embedding pane's) turns about the centre of the pane. Only the lines whose picture
-changed are repainted, as the heatmap does.
+changed are repainted (a `Picture`, ui/panes/picture.py).
 """
 
 from __future__ import annotations
 
 import colorsys
 import textwrap
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
-from textual.events import Resize
-from textual.geometry import Region
 from textual.strip import Strip
-from textual.widget import Widget
 
-from grok_tui.ui.panes.heatmap import RGB, changed_span
+from grok_tui.ui.panes.picture import RGB, Picture, PictureKey
 
 POINT = "●"
 ORIGIN = "+"
@@ -90,18 +87,12 @@ def layout(
     return dots, written
 
 
-class _Key(NamedTuple):
-    version: int
-    width: int
-    height: int
-    colours: tuple[RGB, ...]
-    base: Style
-
-
-class Scatter(Widget):
+class Scatter(Picture):
     """Points drawn as dots in a cyclic colour ramp (by the position given to each), with labels."""
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {*HUES, "scatter--axis"}
+    COLOUR_CLASSES = (*HUES, "scatter--axis")
+    COMPONENT_CLASSES: ClassVar[set[str]] = set(COLOUR_CLASSES)
+    FALLBACK = FALLBACK
     DEFAULT_CSS = """
     Scatter { height: 1fr; width: 1fr; }
     Scatter > .scatter--hue-0 { color: #ff7b72; }
@@ -116,66 +107,20 @@ class Scatter(Widget):
         self._positions = np.zeros(0)
         self._labels: list[str] = []
         self._note = ""
-        self._version = 0
-        self._strips: list[Strip] = []
-        self._key: _Key | None = None
 
     def set_points(self, points: np.ndarray, positions: np.ndarray, labels: list[str]) -> None:
         """Draw `points` (n × 2), point i in the ramp's colour at `positions[i]` (in [0, 1), going round)."""
         self._points, self._positions, self._labels, self._note = points, positions, labels, ""
-        self._version += 1
-        self._repaint_changes()
+        self._changed()
 
     def set_note(self, note: str) -> None:
         """Nothing to draw, and why."""
         if self._points is None and note == self._note:
             return
         self._points, self._note = None, note
-        self._version += 1
-        self._repaint_changes()
+        self._changed()
 
-    def _repaint_changes(self) -> None:
-        old, old_key = self._strips, self._key
-        key = self._current_key()
-        if old_key is None or old_key._replace(version=key.version) != key:
-            self._invalidate()
-            return
-        self._key, self._strips = key, self._build(key)
-        if len(old) != len(self._strips):
-            self.refresh()
-            return
-        regions = [
-            Region(span[0], y, span[1] - span[0], 1)
-            for y, (before, after) in enumerate(zip(old, self._strips, strict=True))
-            if (span := changed_span(before, after)) is not None
-        ]
-        if regions:
-            self.refresh(*regions)
-
-    def on_resize(self, event: Resize) -> None:
-        self._invalidate()
-
-    def _invalidate(self) -> None:
-        self._key, self._strips = None, []
-        self.refresh()
-
-    def _current_key(self) -> _Key:
-        width, height = self.size
-        colours = []
-        for name in (*HUES, "scatter--axis"):
-            colour = self.get_component_rich_style(name).color
-            colours.append(tuple(colour.get_truecolor()) if colour is not None else FALLBACK[name])
-        return _Key(self._version, width, height, tuple(colours), self.rich_style)  # type: ignore[arg-type]
-
-    def render_line(self, y: int) -> Strip:
-        key = self._current_key()
-        if key != self._key:
-            self._strips, self._key = self._build(key), key
-        if 0 <= y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self.rich_style)
-
-    def _build(self, key: _Key) -> list[Strip]:
+    def _build(self, key: PictureKey) -> list[Strip]:
         width, height, base = key.width, key.height, key.base
         if width <= 0 or height <= 0:
             return []
