@@ -281,7 +281,8 @@ def test_checkpoint_csv_and_screenshot_keys_write_into_the_run_directory(tmp_pat
 
 
 def test_every_key_is_in_the_command_palette_but_help_and_back_on_the_home_screen():
-    from grok_tui.ui.keys import BACK, HELP, RUN_KEYS
+    # and the replay's, over a run trained now (a watched run's are there: tests/test_replay.py)
+    from grok_tui.ui.keys import BACK, HELP, REPLAY_KEYS, RUN_KEYS
 
     async def scenario():
         app = fake_app()
@@ -290,7 +291,7 @@ def test_every_key_is_in_the_command_palette_but_help_and_back_on_the_home_scree
 
     titles = run(scenario())
     for binding in RUN_KEYS:
-        assert (binding.tooltip in titles) == (binding not in (HELP, BACK)), binding.key
+        assert (binding.tooltip in titles) == (binding not in (HELP, BACK, *REPLAY_KEYS)), binding.key
 
 
 def test_status_names_a_run_that_settles_part_way_partly_generalized():

@@ -12,7 +12,8 @@ What the monitor may do follows from the source alone, never from probing its
 type: `control` is None for a read-only view; `can_detach` says whether the run
 goes on without the monitor; `stop` ends what the source does (the run itself,
 where the source may steer it); `restarted` gives the source of a new run; `refused` names the commands its run
-cannot take (a script's loop: no ungrokking, no norm constraint), with why.
+cannot take (a script's loop: no ungrokking, no norm constraint), with why. One member is optional, read with
+`getattr(source, "replay", None)`: a `Replay` where the source can step through the run's recorded views.
 """
 
 from __future__ import annotations
@@ -60,6 +61,25 @@ class Curves(Protocol):
         ...
 
     def take_notices(self) -> list[str]: ...
+
+
+class Replay(Protocol):
+    """A run's recorded steps, stepped through (a watched run that kept RUN/replay.npz, sources/watched.py)."""
+
+    @property
+    def steps(self) -> Sequence[int]:
+        """The recorded steps, in order."""
+        ...
+
+    @property
+    def position(self) -> int | None:
+        """The index in `steps` of the frame shown; None: the run as it is now, not replayed."""
+        ...
+
+    def seek(self, index: int | None) -> None:
+        """Show frame `index` (clamped to those there are), or with None the run as it is now; the source's
+        mailbox has that frame at once."""
+        ...
 
 
 @runtime_checkable
@@ -141,4 +161,4 @@ def next_seed(spec: RunSpec) -> RunSpec:
         raise CannotRestart(str(e)) from None
 
 
-__all__ = ["CannotRestart", "Curves", "Mailbox", "Mode", "Source", "next_seed"]
+__all__ = ["CannotRestart", "Curves", "Mailbox", "Mode", "Replay", "Source", "next_seed"]

@@ -5,11 +5,17 @@ checkpoint whenever it changes to show the weights; it never writes. Every
 record is checked as it is read: a bad one is skipped and named in one line.
 The runs compared with the first (`watch A B`) give only their curves: a
 CurvesFollower each, which reads metrics.jsonl alone.
+
+Where the run kept the history of its views (RUN/replay.npz, train/replay.py),
+`replay` steps through it: the views of a recorded step, with that step's
+metrics, while the curves stay whole. A run without one (an older grok-tui's)
+opens as before; a damaged one is named in one line and the run opens without.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -29,8 +35,9 @@ from grok_tui.sources.base import CannotRestart, Curves, Mode
 from grok_tui.system import SAMPLE_INTERVAL_S, SystemSampler, SystemStats
 from grok_tui.train.checkpoint import CheckpointError, check_state
 from grok_tui.train.frames import Mailbox
+from grok_tui.train.replay import REPLAY, Frame, Recorder, ReplayError, step_index
 from grok_tui.train.snapshot import Event, Metrics, RecordError, Snapshot, checked
-from grok_tui.train.trainer import Inside, inspect_model
+from grok_tui.train.trainer import Inside, inspect_model, read_views
 
 POLL_S = 0.25
 
@@ -63,19 +70,28 @@ class WatchedRun:
         self._sampler: SystemSampler | None = None
         self._sampled_at = -SAMPLE_INTERVAL_S
         self._system: SystemStats | None = None
+        # What a frame is made of, kept for a replayed step's frame too (the worker and a key both make one).
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._last: Metrics | None = None
+        self._rows: dict[int, Metrics] = {}
+        self._inside = Inside({}, None, None, None)
+        self._replay_mtime: float | None = None
+        self.replay: Replayed | None = None
+        self._load_replay()
 
     def run(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         metrics, events_file = JsonlFollower(self.run_dir / METRICS), JsonlFollower(self.run_dir / EVENTS)
         # A script's model cannot be built from its files: its checkpoint carries the views themselves.
         model = build_model(self.cfg) if isinstance(self.cfg, RunConfig) else None
-        events: list[Event] = []
+        events = self._events
         last: Metrics | None = None
         inside = Inside({}, None, None, None)
         checkpoint_mtime = None
         while not cancelled():
             rows = self._checked(METRICS, metrics.poll(), Metrics.from_dict)
             new_events = self._checked(EVENTS, events_file.poll(), Event.from_dict)
-            events += new_events
+            replay_changed = self._load_replay()
             mtime = _mtime(self.run_dir / CHECKPOINT)
             weights_changed = mtime is not None and mtime != checkpoint_mtime
             if weights_changed:
@@ -96,8 +112,12 @@ class WatchedRun:
             if rows:
                 last = rows[-1]
             sampled = self._sample_system()
-            if last is not None and (rows or new_events or weights_changed or sampled):
-                self.mailbox.put(self._snapshot(last, events, inside), rows)
+            with self._lock:
+                events += new_events
+                self._rows.update((row.step, row) for row in rows)
+                self._last, self._inside = last, inside
+                if last is not None and (rows or new_events or weights_changed or sampled or replay_changed):
+                    self.mailbox.put(self._frame(), rows)
             time.sleep(POLL_S)
 
     @property
@@ -141,7 +161,58 @@ class WatchedRun:
             self._bad.add(path)
             self.mailbox.notice(line)
 
-    def _snapshot(self, last: Metrics, events: list[Event], inside: Inside) -> Snapshot:
+    def _load_replay(self) -> bool:
+        """(Re)read the run's history of views when its file changed; whether it did. A damaged one: one line,
+        and no replay (or the last one read, for a file caught being replaced)."""
+        path = self.run_dir / REPLAY
+        mtime = _mtime(path)
+        if mtime == self._replay_mtime:
+            return False
+        self._replay_mtime = mtime
+        try:
+            recorder = Recorder.load(self.run_dir)
+        except ReplayError as e:
+            self._report(path, f"{e}; this run opens without its replay")
+            return False
+        if recorder is None or not len(recorder):
+            return False
+        with self._lock:
+            if self.replay is None:
+                self.replay = Replayed(recorder, self._read_frame, self._show_replayed)
+            else:
+                self.replay.update(recorder)
+        return True
+
+    def _read_frame(self, frame: Frame) -> Inside:
+        """The views of a recorded frame, read as those of a checkpoint are."""
+        if isinstance(self.cfg, RunConfig):
+            return read_views(frame.matrices, frame.neuron_inputs, self.cfg)
+        inputs = frame.neuron_inputs
+        if inputs is not None and inputs.shape[0] >= 3:
+            return Inside(frame.matrices, neuron_spectrum(inputs), None, inputs)
+        return Inside(frame.matrices, None, None, None)
+
+    def _show_replayed(self) -> None:
+        """The frame of the step the replay moved to, at once (called by a key, in the monitor's thread)."""
+        with self._lock:
+            if self._last is not None:
+                self.mailbox.put(self._frame(), [])
+
+    def _frame(self) -> Snapshot:
+        """The frame of now: the newest one, or the replayed step's (its views and its metrics). Under the lock."""
+        assert self._last is not None
+        replayed = self.replay.shown() if self.replay is not None else None
+        if replayed is None:
+            return self._snapshot(self._last, self._events, self._inside)
+        step, inside = replayed
+        row = self._rows.get(step)
+        if row is None:  # a step with no row of its own (a record skipped): the one before it
+            steps = sorted(self._rows)
+            row = self._rows[steps[step_index(steps, step)]] if steps else self._last
+        return self._snapshot(self._last, self._events, inside, row)
+
+    def _snapshot(self, last: Metrics, events: list[Event], inside: Inside, shown: Metrics | None = None) -> Snapshot:
+        """`last`: the newest metrics; `shown`: those the frame shows, where they are another step's (a replay)."""
         matrices, spectrum, parity, neuron_inputs = inside
         paused = next((bool(e.new) for e in reversed(events) if e.kind == "paused"), False)
         fault = next((str(e.new) for e in reversed(events) if e.kind == "fault"), None)
@@ -149,7 +220,7 @@ class WatchedRun:
             experiment=self.cfg.experiment,
             device=self.cfg.device,
             total_steps=self.cfg.steps or last.step,  # a script that names no step budget: as far as it got
-            metrics=last,
+            metrics=shown or last,
             paused=paused,
             finished=last.step >= (self.cfg.steps or last.step),
             events=tuple(events),
@@ -162,6 +233,48 @@ class WatchedRun:
             optimizer=(self.cfg.optimizer or None) if isinstance(self.cfg, ScriptConfig) else None,
             spectrum_note=NO_NEURON_INPUTS if spectrum is None and isinstance(self.cfg, ScriptConfig) else None,
         )
+
+
+class Replayed:
+    """The steps a run recorded (sources/base.py, `Replay`), and the one shown: `position` None is the run as its
+    files say now, else an index into `steps`. A few frames read back are kept, so stepping to and fro reads each
+    once and the panes see the same arrays for the same step."""
+
+    CACHED = 8
+
+    def __init__(self, recorder: Recorder, read: Callable[[Frame], Inside], moved: Callable[[], None]):
+        self._recorder, self._read, self._moved = recorder, read, moved
+        self._steps = recorder.steps
+        self.position: int | None = None
+        self._cache: dict[int, Inside] = {}
+
+    @property
+    def steps(self) -> list[int]:
+        return self._steps
+
+    def seek(self, index: int | None) -> None:
+        """Show the frame at `index` (clamped to the frames there are), or with None the run as it is now."""
+        self.position = None if index is None else max(0, min(index, len(self._steps) - 1))
+        self._moved()
+
+    def shown(self) -> tuple[int, Inside] | None:
+        """The step shown and its views; None: not replaying."""
+        index = self.position
+        if index is None:
+            return None
+        step = self._steps[index]
+        if step not in self._cache:
+            if len(self._cache) >= self.CACHED:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[step] = self._read(self._recorder.frame(index))
+        return step, self._cache[step]
+
+    def update(self, recorder: Recorder) -> None:
+        """A newer history of a run still training: the step shown stays shown (or the nearest before it)."""
+        step = self._steps[self.position] if self.position is not None else None
+        self._recorder, self._steps, self._cache = recorder, recorder.steps, {}
+        if step is not None:
+            self.position = step_index(self._steps, step)
 
 
 # A script's checkpoint without the neurons' inputs: its monitor had no period (or no embedding to cut).
@@ -243,4 +356,4 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-__all__ = ["CurvesFollower", "WatchedRun", "script_views"]
+__all__ = ["CurvesFollower", "Replayed", "WatchedRun", "script_views"]

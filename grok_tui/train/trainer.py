@@ -44,6 +44,7 @@ from grok_tui.train.control import (
 )
 from grok_tui.train.interventions import GrokfastFilter, GrokfastSettings, constrain_norm, global_norm
 from grok_tui.train.objective import example_correct, example_losses
+from grok_tui.train.replay import Recorder, ReplayError
 from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
 
 # How long a paused loop sleeps between looks at the control channel.
@@ -119,6 +120,8 @@ class Trainer:
         self.fault: str | None = None
         self.last: Snapshot | None = None
         self.log = RunLog(run_dir) if run_dir is not None else None
+        # The views at each evaluation, a bounded history of them, saved with each checkpoint (train/replay.py).
+        self.recorder = Recorder() if run_dir is not None else None
         self.checkpoint_step: int | None = None
         self.checkpoints = 0
         # The step of the last metrics row logged: a resumed run does not log its first row twice.
@@ -175,6 +178,8 @@ class Trainer:
             random.setstate(as_rng_state(state["python_rng"]))
         self._logged_step = state.get("logged_step", None)
         self.checkpoint_step = self.step
+        if self.log is not None:
+            self.recorder = _resumed_views(self.log.root, self.step)
 
     # ---- hyperparameters ----------------------------------------------------
 
@@ -418,6 +423,8 @@ class Trainer:
         def save(log: RunLog) -> None:
             log.save_checkpoint(self.state())
             self.checkpoint_step, self.checkpoints = self.step, self.checkpoints + 1
+            if self.recorder is not None:
+                self.recorder.save(log.root)
 
         self._write(save)
 
@@ -506,6 +513,8 @@ class Trainer:
             return self._overflowed(f"AdamW's moments are not finite at step {m.step}", m)
         self._log_metrics(m)
         self._keep_finite()
+        if self.recorder is not None:
+            self.recorder.add(m.step, self._matrices, self._neuron_inputs)
         return m
 
     def _log_metrics(self, metrics: Metrics) -> None:
@@ -595,9 +604,28 @@ def inspect_model(model: GrokModel, cfg: RunConfig) -> Inside:
             neuron_inputs = shown
         else:
             neuron_inputs = inputs.detach().float().cpu().numpy()
-        spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs)
+    return read_views(matrices, neuron_inputs, cfg)
+
+
+def read_views(matrices: dict[str, np.ndarray], neuron_inputs: np.ndarray | None, cfg: RunConfig) -> Inside:
+    """What the views' arrays say: the neurons' spectrum, or for parity the mass on the relevant bits (a frame
+    read back from a run's replay history is read here too)."""
+    spectrum = None if neuron_inputs is None else neuron_spectrum(neuron_inputs)
     parity = parity_mass(matrices["hidden"], cfg.k_bits) if cfg.task == "parity" else None
     return Inside(matrices, spectrum, parity, neuron_inputs)
+
+
+def _resumed_views(run_dir: Path, step: int) -> Recorder:
+    """The history of views a resumed run goes on with: its own up to `step` (those after are trained again);
+    a new one where there is none or it cannot be read (the run's other files are whole all the same)."""
+    try:
+        recorder = Recorder.load(run_dir)
+    except ReplayError:
+        recorder = None
+    if recorder is None:
+        return Recorder()
+    recorder.cut(step)
+    return recorder
 
 
 def _remade(event: Event, cfg: RunConfig) -> Command | None:
@@ -638,4 +666,4 @@ def summarize(
     }
 
 
-__all__ = ["Trainer", "DeviceError", "resolve_device", "summarize"]
+__all__ = ["Trainer", "DeviceError", "read_views", "resolve_device", "summarize"]

@@ -62,6 +62,15 @@ EXPORT_CSV = key("x", "export_csv", "csv", "Export the metrics to CSV (in the ru
 SCREENSHOT = key("s", "screenshot_svg", "svg", "Save an SVG screenshot (in the run directory)", show=False)
 QUIT = key("q", "quit_app", "quit", "Quit: stop training and flush the run directory")
 DETACH = key("d", "detach", "detach", "Detach: leave the run training in the background (grok-tui attach reopens it)")
+# A watched run that kept the history of its views (RUN/replay.npz): its recorded steps, one by one. Not in the
+# footer (it is full); the status line names them where a replay is there.
+REPLAY_BACK = key("left", "replay(-1)", "back", "Replay: the views one recorded step back", display="←", show=False)
+REPLAY_ON = key("right", "replay(1)", "on", "Replay: the views one recorded step on", display="→", show=False)
+REPLAY_BACK_FAR = key("shift+left", "replay(-10)", "back 10", "Replay: ten recorded steps back", show=False)
+REPLAY_ON_FAR = key("shift+right", "replay(10)", "on 10", "Replay: ten recorded steps on", show=False)
+REPLAY_FIRST = key("home", "replay_first", "first", "Replay: the first recorded step", show=False)
+REPLAY_END = key("end", "replay_end", "now", "Replay: back to the run as it is now (the newest frame)", show=False)
+REPLAY_KEYS = [REPLAY_BACK, REPLAY_ON, REPLAY_BACK_FAR, REPLAY_ON_FAR, REPLAY_FIRST, REPLAY_END]
 # Over a sweep's member, opened from the map: back to the map, which kept its place.
 BACK = key("escape", "back", "back", "Back to the sweep's map (q too)", display="esc")
 
@@ -79,6 +88,7 @@ RUN_KEYS = [
     MATRIX,
     SORT,
     EMBEDDING,
+    *REPLAY_KEYS,
     UNGROK,
     HOLD_NORM,
     SET_NORM,

@@ -5,6 +5,9 @@ a restart leaves, the members of a sweep): each is an `Overlay`, drawn in a colo
 of its own with one legend entry, its test curve solid and its train curve dotted.
 With no overlays the pane draws exactly what it always has, at the same cost.
 
+A replayed step (`grok-tui watch` of a run that kept its views) is marked by a vertical line in a colour of
+its own (`.plot--replay`), over the whole height of each plot's data.
+
 A run's own metrics (a script's `m.log(step, grad_norm=...)`, History.custom) are drawn beside its
 curves, each named in the legend: on the accuracy plot where every value so far lies in [0, 1], else on
 the loss plot.
@@ -76,7 +79,7 @@ class Overlay:
 
 
 class CurvesPane(Pane):
-    COMPONENT_CLASSES = {"plot--train", "plot--test", "plot--marker", "plot--fade"} | {
+    COMPONENT_CLASSES = {"plot--train", "plot--test", "plot--marker", "plot--fade", "plot--replay"} | {
         f"plot--run-{i}" for i in range(PALETTE_SIZE)
     }
     # Fallbacks for an app without the theme files; every theme in themes/ sets its own.
@@ -85,6 +88,7 @@ class CurvesPane(Pane):
     CurvesPane > .plot--test { color: orange; }
     CurvesPane > .plot--marker { color: gray; }
     CurvesPane > .plot--fade { color: black; }
+    CurvesPane > .plot--replay { color: $accent; }
     CurvesPane > .plot--run-0 { color: dodgerblue; }
     CurvesPane > .plot--run-1 { color: orange; }
     CurvesPane > .plot--run-2 { color: limegreen; }
@@ -132,6 +136,7 @@ class CurvesPane(Pane):
         *,
         label: str | None = None,
         color: Color | int = 0,
+        at: int | None = None,
     ) -> None:
         """Draw `history` (the run the other panes show; its events mark the plots) and each overlay.
         The snapshot is not read (the curves are all in the histories): None where there is none, as in a sweep.
@@ -139,7 +144,7 @@ class CurvesPane(Pane):
         `label` names the pane's own run in the legend as one of several compared runs, drawn in
         `color` (palette colour 0 unless told) like an overlay; without it the run is drawn as a
         single run is, train and test in their own colours. Faded overlays go behind it, the rest
-        over it, in the order given (which is the legend's).
+        over it, in the order given (which is the legend's). `at`: the step a replay shows, marked.
         """
         markers = event_markers(history)
         if not overlays and label is None:
@@ -154,12 +159,12 @@ class CurvesPane(Pane):
                 plot = self.query_one(f"#{plot_id}", SeriesPlot)
                 if custom[key]:
                     lines = _fitted(lines + custom[key], plot.size.width - LEGEND_MARGIN)
-                plot.set_data(lines, markers)
+                plot.set_data(lines + self._at(lines, at, plot.log_y), markers)
             self._overlaid = False
             self._legend_of_runs = None
             self._set_subtitle()
             return
-        self._legend_of_runs = (history, tuple(overlays), label, color)
+        self._legend_of_runs = (history, tuple(overlays), label, color, at)
         own = Overlay(label, history, color) if label is not None else None
         behind = [o for o in overlays if o.faded]
         front = [o for o in overlays if not o.faded]
@@ -172,14 +177,26 @@ class CurvesPane(Pane):
                 lines += self._lines(own, key)
             lines += [line for o in front for line in self._lines(o, key)]
             plot = self.query_one(f"#{plot_id}", SeriesPlot)
-            plot.set_data(_fitted(lines, plot.size.width - LEGEND_MARGIN), markers)
+            plot.set_data(_fitted(lines, plot.size.width - LEGEND_MARGIN) + self._at(lines, at, plot.log_y), markers)
         self._overlaid = any(o.color is not None for o in (*overlays, *([own] if own else [])))
         self._set_subtitle()
 
     def on_resize(self, event: Resize) -> None:
         if self._legend_of_runs is not None:
-            history, overlays, label, color = self._legend_of_runs
-            self.show(None, history, overlays, label=label, color=color)
+            history, overlays, label, color, at = self._legend_of_runs
+            self.show(None, history, overlays, label=label, color=color, at=at)
+
+    def _at(self, lines: list[Line], step: int | None, log_y: bool) -> list[Line]:
+        """The replayed step's mark: a vertical line from the lowest to the highest value drawn (none where
+        nothing is drawn yet, or on a log axis nothing is above 0)."""
+        if step is None:
+            return []
+        values = [y[np.isfinite(y) & (y > 0 if log_y else True)] for y in (np.asarray(line.y, float) for line in lines)]
+        found = [v for v in values if v.size]
+        if not found:
+            return []
+        lo, hi = min(float(v.min()) for v in found), max(float(v.max()) for v in found)
+        return [Line("", np.array([step, step], float), np.array([lo, hi]), component_rgb(self, "plot--replay"))]
 
     def _custom_lines(self, history: History) -> dict[str, list[Line]]:
         """The run's own metrics (History.custom), each named in the legend in a colour of the run palette

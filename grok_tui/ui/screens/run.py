@@ -7,7 +7,8 @@ due (ui/pacing.py). Keys become commands on the source's control, by meaning
 ("weight decay ×2", "toggle pause"), never by what the screen last showed; the
 trainer applies them to its own state between two steps, and the next frame
 shows what it holds. A read-only source (a watched run) has no control, and a
-key that would steer says so.
+key that would steer says so. A watched run that recorded its views has a replay
+(`Source.replay`): the arrow keys step through it, the curves marked at the step shown.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from grok_tui.files import WriteError
 from grok_tui.history import History
 from grok_tui.runlog import export_csv
 from grok_tui.sources import CannotRestart, Mode, Source
+from grok_tui.sources.base import Replay
+from grok_tui.train.replay import REPLAY
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui import keys
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence, Pacer
@@ -59,6 +62,8 @@ COMMAND_OF_ACTION = {
     "ask_norm": "norm_constraint",
     "grokfast": "grokfast",
 }
+# The actions that move through a replay: disabled, and a press says why, where the source has none.
+REPLAY_ACTIONS = {"replay", "replay_first", "replay_end"}
 
 
 class RunScreen(MonitorScreen):
@@ -140,6 +145,24 @@ class RunScreen(MonitorScreen):
             status.where = str(self.run_dir) if self.run_dir is not None else None
         else:
             status.view = status.where = None
+        replay = self.replay
+        if replay is not None and replay.steps:
+            at = replay.position
+            if at is None:
+                status.view = f"{status.view or mode.value} · ←/→ replay"
+            else:
+                status.view = f"replay: step {replay.steps[at]:,} ({at + 1}/{len(replay.steps)})"
+
+    @property
+    def replay(self) -> Replay | None:
+        """The source's recorded steps, where it has them (an optional member of a Source)."""
+        return getattr(self.source, "replay", None)
+
+    def _replayed_step(self) -> int | None:
+        replay = self.replay
+        if replay is None or replay.position is None or not replay.steps:
+            return None
+        return replay.steps[replay.position]
 
     def _start_worker(self) -> None:
         self.run_worker(self._follow, name="training", group="training", thread=True, exclusive=True)
@@ -152,8 +175,9 @@ class RunScreen(MonitorScreen):
         worker = get_current_worker()
         self.source.run(cancelled=lambda: worker.is_cancelled)
 
-    def draw_frame(self) -> None:
-        """Take the newest frame, if any, and redraw the panes that are due (the timer's only job)."""
+    def draw_frame(self, at_once: bool = False) -> None:
+        """Take the newest frame, if any, and redraw the panes that are due (the timer's only job); `at_once`:
+        every pane now, whatever its turn (a replay moved)."""
         if not self.query(StatusPane):
             return  # the screen is being torn down (a tick can come after its panes have gone)
         snapshot, rows, error = self.source.mailbox.take()
@@ -183,9 +207,10 @@ class RunScreen(MonitorScreen):
             first = self.snapshot is None  # of the app, or of a restarted run: no pane waits its turn
             self.snapshot = snapshot
             self.history.sync_events(snapshot.events)
-            self.pacer.news(at_once=first)
+            self.pacer.news(at_once=first or at_once)
             if first:  # the run's hello has come: what it refuses (Source.refused) is known now
                 self.refresh_bindings()
+            self._describe_source()  # a replay found since, or moved
         # Between two frames a group's news waits for its turn: a pane is never left stale.
         current = self.snapshot
         if current is None:
@@ -206,7 +231,9 @@ class RunScreen(MonitorScreen):
         if self.ghost is not None:
             overlays.insert(0, self.ghost)
         # No overlays and no label: the pane's single-run drawing, exactly as before.
-        self.query_one(CurvesPane).show(snapshot, self.history, overlays, label=self.source.label)
+        self.query_one(CurvesPane).show(
+            snapshot, self.history, overlays, label=self.source.label, at=self._replayed_step()
+        )
 
     # ---- commands ----------------------------------------------------------------------
 
@@ -354,6 +381,31 @@ class RunScreen(MonitorScreen):
         if not pane.display:  # it still turns, to be seen once the terminal is large enough
             self.notify(f"the embedding pane needs {COMPACT_WIDTH}x{COMPACT_HEIGHT} or more", severity="warning")
 
+    def action_replay(self, frames: int) -> None:
+        """Move the replay `frames` recorded steps (back where negative); from the run as it is now, the first
+        step back is the newest recorded one, and stepping on past it comes back to now."""
+        replay = self.replay
+        if replay is None or not replay.steps:
+            return
+        end = len(replay.steps)  # the run as it is now counts as one past the last recorded step
+        at = end if replay.position is None else replay.position
+        to = max(0, min(end, at + frames))
+        self._seek(replay, None if to == end else to)
+
+    def action_replay_first(self) -> None:
+        if (replay := self.replay) is not None:
+            self._seek(replay, 0)
+
+    def action_replay_end(self) -> None:
+        if (replay := self.replay) is not None:
+            self._seek(replay, None)
+
+    def _seek(self, replay: Replay, index: int | None) -> None:
+        if index == replay.position:
+            return
+        replay.seek(index)  # the source puts that step's frame in its mailbox at once: drawn now
+        self.draw_frame(at_once=True)
+
     def redraw(self) -> None:
         self.draw_frame_now()
 
@@ -375,6 +427,10 @@ class RunScreen(MonitorScreen):
         # `esc` only over a sweep's map (the home screen has nowhere to go back to).
         if action == "back":
             return not self.is_home
+        if action.partition("(")[0] in REPLAY_ACTIONS and self.replay is None:  # as Textual names it, or a binding
+            # A run read from its directory without a history: disabled, and a press says why (on_key); a run
+            # trained now has nothing recorded to step through: no such keys.
+            return None if self.source.mode.read_only else False
         # A command the run cannot take: shown disabled (None), and a press says why (on_key).
         return None if self._refused(action, parameters) is not None else True
 
@@ -387,9 +443,18 @@ class RunScreen(MonitorScreen):
 
     def _refused(self, action: str, parameters: tuple[object, ...]) -> str | None:
         """Why the source's run cannot take what `action` sends (Source.refused), or None."""
+        if action in REPLAY_ACTIONS:
+            return self._no_replay()
         command = parameters[0] if action in ("scale", "ask") and parameters else COMMAND_OF_ACTION.get(action)
         refused = self.source.refused
         return refused.get(command) if isinstance(command, str) else None
+
+    def _no_replay(self) -> str | None:
+        """Why the arrow keys do nothing over a run read from its directory, or None (a replay is there, or the
+        run trains now: the keys are not there at all)."""
+        if self.replay is not None or not self.source.mode.read_only:
+            return None
+        return f"{self.run_dir} holds no readable {REPLAY} (a run of an older grok-tui): its newest frame is shown"
 
     def on_key(self, event: events.Key) -> None:
         """A disabled key is never silently ignored: Textual does not run its action, and this says why."""
