@@ -22,31 +22,11 @@ from grok_tui.integrations import huggingface, lightning
 from grok_tui.integrations.common import known_name
 from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
-from grok_tui.train.channel import Client
 from grok_tui.train.control import Command, ScaleHyper, Stop
-from grok_tui.train.messages import Reply
-from tests.conftest import wait_until
+from tests.loops import P, ask
 
-P = 7
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "lightning_mod_add.py"
-
-
-def ask(run_dir: Path, command: Command) -> Reply:
-    """Send one command over the run's channel and wait for its reply (from the channel's thread: the
-    training thread that sends it here goes on to its next step, where the command is applied)."""
-    replies: list[Reply] = []
-
-    def replied() -> bool:
-        message = client.receive(0.1)
-        if isinstance(message, Reply):
-            replies.append(message)
-        return bool(replies)
-
-    with Client.connect(run_dir) as client:
-        client.send(command)
-        wait_until(replied, timeout=10, every=0, what="no reply")
-    return replies[0]
 
 
 def mod_add() -> tuple[torch.Tensor, torch.Tensor]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,22 +17,9 @@ from grok_tui.runs import describe
 from grok_tui.sources.attached import AttachedRun
 from grok_tui.sources.base import CannotRestart
 from grok_tui.sources.watched import WatchedRun, script_views
-from grok_tui.train.channel import Client
 from grok_tui.train.control import Pause, Resume, ScaleHyper, SetHyper, Stop, Toggle
-from grok_tui.train.messages import Reply
 from tests.conftest import wait_until
-
-P = 7
-
-
-class Tiny(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(P, 8)
-        self.out = nn.Linear(8, P)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.embed(x).sum(dim=1)))
+from tests.loops import P, Tiny, ask
 
 
 def setup(lr: float | torch.Tensor = 1e-2) -> tuple[nn.Module, torch.optim.Optimizer, torch.Tensor, torch.Tensor]:
@@ -56,22 +42,6 @@ def step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y:
     loss.backward()
     optimizer.step()
     return float(loss.detach())
-
-
-def ask(run_dir: Path, command: object) -> Reply:
-    """Send one command over the run's channel and wait for its reply."""
-    replies: list[Reply] = []
-
-    def replied() -> bool:
-        message = client.receive(0.1)
-        if isinstance(message, Reply):
-            replies.append(message)
-        return bool(replies)
-
-    with Client.connect(run_dir) as client:
-        client.send(command)  # type: ignore[arg-type]
-        wait_until(replied, timeout=10, every=0, what="no reply")
-    return replies[0]
 
 
 def test_a_plain_loop_writes_the_run_directory_that_ls_and_watch_read(tmp_path):

@@ -15,10 +15,10 @@ import torch
 
 from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
-from grok_tui.train.channel import Client, is_served
+from grok_tui.train.channel import is_served
 from grok_tui.train.control import Pause, ScaleHyper, Stop
-from grok_tui.train.messages import Reply
 from tests.conftest import wait_until
+from tests.loops import ask
 
 # Each rank trains its own data through DDP (so the replicas stay equal only through its all-reduce) until
 # the monitor says stop, writing after every step its weight decay to OUT/rankN.jsonl, and its final
@@ -53,22 +53,6 @@ torch.save([p.detach() for p in model.parameters()], f"{out}/rank{rank}.pt")
 dist.destroy_process_group()
 os._exit(0)  # all is written; torch's own exit after gloo takes seconds on a small box
 """
-
-
-def ask(run_dir: Path, command: object) -> Reply:
-    """Send one command over the run's channel and wait for its reply (the command is then queued)."""
-    replies: list[Reply] = []
-
-    def replied() -> bool:
-        message = client.receive(0.1)
-        if isinstance(message, Reply):
-            replies.append(message)
-        return bool(replies)
-
-    with Client.connect(run_dir) as client:
-        client.send(command)  # type: ignore[arg-type]
-        wait_until(replied, timeout=10, every=0, what="no reply")
-    return replies[0]
 
 
 def steps(out: Path, rank: int) -> list[dict]:

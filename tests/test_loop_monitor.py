@@ -30,18 +30,7 @@ from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.screens.help import HelpScreen
 from tests.conftest import notes, opened, run, status_text, wait_for, wait_until
 from tests.fakes import synthetic_run
-
-P = 7
-
-
-class Tiny(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.embed = nn.Embedding(P, 8)
-        self.out = nn.Linear(8, P)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(torch.relu(self.embed(x).sum(dim=1)))
+from tests.loops import P, Tiny
 
 
 @contextlib.contextmanager
