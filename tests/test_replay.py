@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import io
+import threading
 import zipfile
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
+import grok_tui
 from grok_tui.metrics import neuron_spectrum
 from grok_tui.sources.watched import WatchedRun
 from grok_tui.train import new_run
@@ -20,7 +24,7 @@ from grok_tui.ui.panes.curves import CurvesPane
 from grok_tui.ui.panes.embedding import EmbeddingPane
 from grok_tui.ui.panes.plot import SeriesPlot
 from grok_tui.ui.panes.weights import WeightsPane
-from tests.conftest import notes, one_line, opened, run, status_text, tiny_config, wait_for
+from tests.conftest import notes, one_line, opened, run, status_text, tiny_config, wait_for, wait_until
 
 
 def views(seed: int, p: int = 7, h: int = 5) -> dict[str, np.ndarray]:
@@ -285,3 +289,38 @@ def test_a_damaged_history_is_one_line_and_the_run_opens_without_replay(finished
             await pilot.press("q")
 
     run(scenario())
+
+
+def test_a_scripts_run_keeps_its_views_at_each_checkpoint_and_watch_replays_them(tmp_path):
+    torch.manual_seed(0)
+    p = 7
+    model = nn.Sequential(nn.Embedding(p, 8), nn.Flatten(), nn.Linear(16, p))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-1, weight_decay=0.5)
+    x = torch.cartesian_prod(torch.arange(p), torch.arange(p))
+    y = (x[:, 0] + x[:, 1]) % p
+    run_dir = tmp_path / "run"
+    at_start = model[0].weight.detach().clone().numpy()
+    with grok_tui.monitor(model, optimizer, run_dir=run_dir, neuron_inputs=lambda: model[0].weight) as m:
+        for i in range(1, 31):
+            loss = nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if i % 10 == 0:
+                m.log(i, train_loss=loss.item(), train_acc=0.5, test_loss=loss.item(), test_acc=0.5)
+    recorder = Recorder.load(run_dir)
+    assert recorder is not None and recorder.steps == [0, 30]  # its first checkpoint and its last
+    np.testing.assert_allclose(recorder.frame(0).neuron_inputs, at_start, rtol=1e-3, atol=1e-3)
+    source = WatchedRun(run_dir)
+    done = threading.Event()
+    reader = threading.Thread(target=source.run, args=(done.is_set,), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: source.mailbox.take()[0] is not None, timeout=10)
+        source.replay.seek(0)
+        snapshot = source.mailbox.take()[0]
+    finally:
+        done.set()
+        reader.join()
+    np.testing.assert_array_equal(snapshot.neuron_inputs, recorder.frame(0).neuron_inputs)
+    assert snapshot.spectrum is not None  # the frequencies of that step, from its inputs

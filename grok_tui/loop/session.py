@@ -84,6 +84,7 @@ from grok_tui.train.control import (
     scaled,
 )
 from grok_tui.train.frames import Batcher
+from grok_tui.train.replay import Recorder
 from grok_tui.train.server import RunServer
 from grok_tui.train.snapshot import MAX_EXTRA, MAX_EXTRA_NAME, Event, Metrics, Settings, Snapshot
 
@@ -246,6 +247,8 @@ class Monitor:
         self._paused_s = 0.0
         self._checkpoints = 0
         self._checkpoint_step: int | None = None
+        # The views at each checkpoint, the history `grok-tui watch` replays (train/replay.py).
+        self._recorder = Recorder()
         self._warned = False
         self._started = time.monotonic()
         self._last_checkpoint = self._started
@@ -693,6 +696,10 @@ class Monitor:
         if isinstance(inputs, torch.Tensor) and inputs.dim() == 2:
             views["neuron_inputs"] = inputs.detach().float().cpu().clone()
         step = self._last_step if self._last_step is not None else self._count
+        given = views.get("neuron_inputs")
+        self._recorder.add(
+            step, {name: t.numpy() for name, t in matrices.items()}, None if given is None else given.numpy()
+        )
         # "model" and "optimizer" are what makes a checkpoint a checkpoint to its readers (runlog.load_checkpoint).
         return {"model": {}, "optimizer": {}, **state, "step": step, "views": views}
 
@@ -704,6 +711,7 @@ class Monitor:
         def save(log: RunLog) -> None:
             log.save_checkpoint(state)
             self._checkpoint_step, self._checkpoints = self._last_step, self._checkpoints + 1
+            self._recorder.save(log.root)
 
         self._write(save)
         self._last_checkpoint = time.monotonic()

@@ -120,6 +120,9 @@ class Recorder:
         """Offer the views at `step`. A frame at or before a step already kept replaces what follows it (a run
         resumed from its checkpoint, or gone back to its last finite state); one whose matrices changed shape
         is not kept (the history's arrays are one block per matrix)."""
+        # An empty matrix has nothing to draw (a script's views may hold one): left out.
+        matrices = {name: m for name, m in matrices.items() if np.size(m)}
+        neuron_inputs = neuron_inputs if neuron_inputs is not None and np.size(neuron_inputs) else None
         layout = _layout(matrices, neuron_inputs)
         if self._layout is None:
             self._layout = layout
