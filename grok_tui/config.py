@@ -94,6 +94,9 @@ class RunConfig:
     beta1: float = 0.9
     beta2: float = 0.98
     l1: float = 0.0
+    # The lr ramps up linearly over the first warmup_steps steps, from 0 at the first (LambdaLR
+    # min(step / warmup_steps, 1), as Nanda et al.'s code does over 10); 0: no warm-up.
+    warmup_steps: int = 0
     # Interventions at the start (all can also be changed live).
     train_size: int = 0  # 0: the whole training set
     constrain_norm: float = 0.0  # 0: off
@@ -217,6 +220,7 @@ HYPER_RANGES = {"weight_decay": WEIGHT_DECAY, "lr": LR, "l1": L1}
 # How many of the training examples to keep while ungrokking: a command's size (None: all of them), a typed
 # one (below the set's size), a config's train_size (0: all of them).
 TRAIN_SUBSET = Range(1, math.inf, integer=True)
+WARMUP_STEPS = Range(0, math.inf, integer=True)
 
 
 # Each field's own rule: a predicate and the words that say what is allowed.
@@ -248,6 +252,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "beta1": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
     "beta2": (lambda v: is_finite(v) and 0 <= v < 1, "a number in [0, 1)"),
     "l1": (L1, L1.allowed),
+    "warmup_steps": (WARMUP_STEPS, WARMUP_STEPS.allowed),
     "train_size": (
         lambda v: (is_int(v) and v == 0) or TRAIN_SUBSET(v),
         f"0 (the whole training set) or {TRAIN_SUBSET.allowed}",
@@ -511,6 +516,7 @@ PRESETS: dict[str, Preset] = {
                 width=512,
                 lr=1e-3,
                 weight_decay=1.0,
+                warmup_steps=10,
                 steps=25_000,
                 eval_every=100,
             ),

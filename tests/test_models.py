@@ -6,8 +6,13 @@ from grok_tui.models import ConcatMLP, OneLayerTransformer, ParityMLP, SumMLP, b
 
 def test_model_shapes_and_neuron_inputs():
     x = torch.tensor([[1, 2], [3, 4], [0, 6]])
-    for model in (SumMLP(7, 16), ConcatMLP(7, 8, 16), OneLayerTransformer(7, d_model=16, n_heads=4, d_mlp=32)):
-        assert model(x).shape == (3, 7)
+    # The transformer has the paper's p + 1 outputs: "=" has a logit too, though it is never an answer.
+    for model, outputs in (
+        (SumMLP(7, 16), 7),
+        (ConcatMLP(7, 8, 16), 7),
+        (OneLayerTransformer(7, d_model=16, n_heads=4, d_mlp=32), 8),
+    ):
+        assert model(x).shape == (3, outputs)
         assert model.neuron_inputs().shape[0] == 7
         assert all(m.dim() == 2 for m in model.matrices().values())
     parity = ParityMLP(10, 16)

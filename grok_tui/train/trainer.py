@@ -101,6 +101,13 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.beta1, cfg.beta2)
         )
+        # The warm-up (Nanda et al.'s): the lr is 0 at the first step and the set one from step warmup_steps
+        # on. The set lr is the scheduler's base: the lr keys move it (see _set_hyper).
+        self.scheduler = (
+            torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: min(step / cfg.warmup_steps, 1.0))
+            if cfg.warmup_steps
+            else None
+        )
         self.l1 = cfg.l1
         self._params: list[torch.Tensor] = list(self.model.parameters())
         self._l1_params = [p for p in self._params if p.dim() >= 2]
@@ -180,20 +187,40 @@ class Trainer:
         self.checkpoint_step = self.step
         if self.log is not None:
             self.recorder = _resumed_views(self.log.root, self.step)
+        if self.scheduler is not None:
+            # The set lr is the groups' initial_lr, which the optimizer's state carries.
+            self.scheduler.base_lrs = [g.get("initial_lr", g["lr"]) for g in self.optimizer.param_groups]
+            self._warm_up()
 
     # ---- hyperparameters ----------------------------------------------------
 
     def hyper(self, name: str) -> float:
         if name == "l1":
             return self.l1
+        if name == "lr" and self.scheduler is not None:
+            return float(self.scheduler.base_lrs[0])  # the set lr, not the warm-up's ramp of it
         return float(self.optimizer.param_groups[0][name])
 
     def _set_hyper(self, name: str, value: float) -> None:
         if name == "l1":
             self.l1 = value
+        elif name == "lr" and self.scheduler is not None:
+            # The scheduler's base and each group's initial_lr, or its next step would put the old lr back.
+            self.scheduler.base_lrs = [value] * len(self.optimizer.param_groups)
+            for group in self.optimizer.param_groups:
+                group["initial_lr"] = value
+            self._warm_up()
         else:
             for group in self.optimizer.param_groups:
                 group[name] = value
+
+    def _warm_up(self) -> None:
+        """The lr the next step takes: the set lr times the warm-up's factor at this step."""
+        if self.scheduler is not None:
+            self.scheduler.last_epoch = self.step
+            factor = self.scheduler.lr_lambdas[0](self.step)
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+                group["lr"] = base * factor
 
     # ---- one step, one evaluation -----------------------------------------
 
@@ -217,6 +244,8 @@ class Trainer:
         if self.grokfast is not None:
             self.grokfast.apply()
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         if self.norm_target is not None:
             constrain_norm(self._params, self.norm_target)
         self.step += 1
@@ -575,6 +604,7 @@ class Trainer:
         if self.grokfast is not None:
             self.grokfast.ema = None if good.ema is None else [t.clone() for t in good.ema]
         self.step = good.step
+        self._warm_up()
         self._rate_mark = (self.step, time.monotonic())
 
     def close(self) -> None:
