@@ -444,7 +444,6 @@ NOT_IN_A_SWEEP: dict[str, str] = {
     "--grokfast-alpha": _GROKFAST_TUNES,
     "--grokfast-lamb": _GROKFAST_TUNES,
     "--train-size": _INTERVENTION.format(flag="--train-size"),
-    "--constrain-norm": _INTERVENTION.format(flag="--constrain-norm"),
     "--run-dir": "a sweep is written to --sweep-dir DIR (default sweeps/<timestamp>-<experiment>)",
 }
 # The run flags a sweep takes, each a value or a comma list (an axis).

@@ -355,7 +355,6 @@ def test_a_sweep_axis_with_a_negative_value_is_refused_for_its_member(capsys, tm
         (["--grokfast-alpha", "0.9"], "it tunes the Grokfast filter"),
         (["--grokfast-lamb", "2"], "it tunes the Grokfast filter"),
         (["--train-size", "100"], "a sweep does not batch this intervention"),
-        (["--constrain-norm", "-1"], "a sweep does not batch this intervention"),
         (["--run-dir", "elsewhere"], "a sweep is written to --sweep-dir DIR"),
     ],
 )

@@ -51,6 +51,9 @@ def assert_rows_close(batched, single, n_test):
         # A regression task with MSE, and parity with its L1 penalty (per member).
         ("teacher-student", [dict(seed=0), dict(seed=1, weight_decay=0.5)]),
         ("parity", [dict(l1=3e-5, seed=0), dict(l1=1e-4, seed=1, n_train=600)]),
+        # A weight norm held per member (Omnigrok's LU sweep), beside a member that holds none.
+        ("mod-add", [dict(constrain_norm=40.0), dict(seed=1), dict(constrain_norm=150.0, weight_decay=0.0, seed=1)]),
+        ("teacher-student", [dict(constrain_norm=4.0, weight_decay=0.0), dict(constrain_norm=20.0, seed=1)]),
     ],
 )
 def test_batched_members_equal_single_runs(preset, members):

@@ -40,6 +40,7 @@ from grok_tui.crash import report_crash
 from grok_tui.files import WriteError, write_atomic
 from grok_tui.process import mark_ended, mark_running, stop_on_signals
 from grok_tui.runlog import METRICS, RunLog, read_jsonl
+from grok_tui.sweep.axis import axis_points, axis_table, line_axis
 from grok_tui.sweep.grid import Member
 from grok_tui.sweep.shard import ShardSpec, train_shard
 from grok_tui.sweep.store import (
@@ -264,6 +265,10 @@ class Driver:
         self._progress(records, time.monotonic() - started)
         if all(r["finished"] or r["failed"] for r in records):
             print(diagram(self.info, records), file=self.out, flush=True)
+            axis = line_axis(self.info.grid.axes)
+            if axis is not None:  # one axis: the figures against it (Omnigrok's LU curves, for a norm axis)
+                points = axis_points(axis, ((r["values"], r) for r in records))
+                print(axis_table(axis, points), file=self.out, flush=True)
         for error in self.errors:
             print(f"grok-tui: error: {error}", file=sys.stderr, flush=True)
         if received:

@@ -20,10 +20,23 @@ from grok_tui.compare import SHORT_NAMES
 from grok_tui.config import PRESETS, ConfigError, Range, RunConfig, flag_name
 from grok_tui.train.batched import UNBATCHED
 
-# What a member may hold of its own inside a batch: AdamW's settings, L1, the seed, the init scale and
-# how much data it sees. Anything else (the model's shape, the task) splits members into batches.
+# What a member may hold of its own inside a batch: AdamW's settings, L1, the weight norm it is held at,
+# the seed, the init scale and how much data it sees. Anything else (the model's shape, the task) splits
+# members into batches.
 PER_MEMBER = frozenset(
-    {"seed", "lr", "weight_decay", "beta1", "beta2", "l1", "init_scale", "train_frac", "n_train", "n_test"}
+    {
+        "seed",
+        "lr",
+        "weight_decay",
+        "beta1",
+        "beta2",
+        "l1",
+        "constrain_norm",
+        "init_scale",
+        "train_frac",
+        "n_train",
+        "n_test",
+    }
 )
 # More members than any machine here could hold at once (~8 MB each even at mod-add's size), and about
 # a minute just to list: a grid past it is a typo, or a damaged sweep.json, not a sweep.

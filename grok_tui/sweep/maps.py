@@ -2,7 +2,8 @@
 
 Each map names the experiment, its axes and what the seeds say it should show;
 the README quotes the diagram measured here, and tests/test_sweep.py (lr-wd:
-tests/test_map_lr_wd.py) checks the same phases on a smaller grid.
+tests/test_map_lr_wd.py; norm-lu and norm-lu-ts: tests/test_norm_lu.py) checks the same phases, or
+the same curves, on a smaller grid.
 """
 
 from __future__ import annotations
@@ -61,6 +62,33 @@ MAPS = {
                 "lr": [3e-3, 1e-2, 3e-2, 1e-1, 1.0],
                 "weight_decay": [0.0, 0.1, 0.3, 1.0, 3.0, 10.0],
                 "train_frac": [0.5],
+                "seed": [0, 1],
+                "steps": [2000],
+            },
+        ),
+        SweepMap(
+            "norm-lu",
+            "Omnigrok's LU landscape on mod-add: the weight norm held at 10 to 300 (the init's is ~93) after every "
+            "step, no weight decay, 2 seeds, 2,000 steps (18 members): train loss L-shaped against the norm (high "
+            "below ~45, near zero from 90 up), test loss U-shaped (lowest at 90; memorizes from 135 up)",
+            "mod-add",
+            {
+                "constrain_norm": [10.0, 20.0, 30.0, 45.0, 60.0, 90.0, 135.0, 200.0, 300.0],
+                "weight_decay": [0.0],
+                "seed": [0, 1],
+                "steps": [2000],
+            },
+        ),
+        SweepMap(
+            "norm-lu-ts",
+            "Omnigrok's LU landscape on its teacher-student toy: the weight norm held at 1 to 50 around the "
+            "standard init's ~8.7, no weight decay, 2 seeds, 2,000 steps (20 members): train loss L-shaped (fits "
+            "from 4 up), test loss U-shaped with its lowest at 6-8.7, about the standard init's norm",
+            "teacher-student",
+            {
+                "constrain_norm": [1.0, 2.0, 4.0, 6.0, 8.7, 12.0, 17.0, 25.0, 35.0, 50.0],
+                "init_scale": [1.0],
+                "weight_decay": [0.0],
                 "seed": [0, 1],
                 "steps": [2000],
             },

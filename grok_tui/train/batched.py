@@ -4,11 +4,13 @@ Every member is the run `Trainer` would train from the same config: its own data
 (train fraction and split seed may differ, so each member's examples are padded
 to the longest and weighted, padding by zero), its own init (built with its seed,
 then stacked with torch.func.stack_module_state), its own learning rate, weight
-decay, betas and L1 as tensors of shape (N,). One step is one forward of the
+decay, betas, L1 and held weight norm as tensors of shape (N,). One step is one forward of the
 whole batch through `torch.func.vmap(functional_call)`, the sum of the members'
 mean losses, one backward (members share no parameter, so each gradient is its
-own member's) and one AdamW update written for stacked tensors. Nothing is read
-back from the device between evaluations.
+own member's) and one AdamW update written for stacked tensors; then each member
+whose `constrain_norm` is set is rescaled to it, by one factor over its own slice
+of every tensor, as Trainer rescales its run. Nothing is read back from the device
+between evaluations.
 
 Members must share the model's shape (a width axis makes several batches: see
 sweep/grid.py) and its kind of data (task, p, op, pairs, n_bits...).
@@ -31,7 +33,7 @@ from grok_tui.train.objective import example_correct, example_losses
 from grok_tui.train.snapshot import Metrics
 
 # Run settings a batch cannot hold per member (they steer one run's loop, not its objective).
-UNBATCHED = {"train_size": 0, "constrain_norm": 0.0, "grokfast": False}
+UNBATCHED = {"train_size": 0, "grokfast": False}
 
 
 class Split(NamedTuple):
@@ -137,6 +139,9 @@ class BatchedTrainer:
             beta2=per_member("beta2"),
         )
         self.l1 = per_member("l1")
+        # The global weight norm each member is held at after every step (0: not held), as Trainer holds it.
+        self.norm_target = per_member("constrain_norm")
+        self._holds_norm = bool((self.norm_target > 0).any())
         # L1 on the matrices (dim >= 2 per member), as Trainer does; skipped outright where no member has it.
         self._l1_params = [n for n in self.names if self.params[n].dim() >= 3] if bool((self.l1 > 0).any()) else []
         self.step = 0
@@ -179,14 +184,29 @@ class BatchedTrainer:
             total = total + (self.l1 * l1).sum()
         grads = torch.autograd.grad(total, list(self.params.values()))
         self.optimizer.step(grads)
+        if self._holds_norm:
+            self._hold_norms()
         self.step += 1
+
+    def _norms(self) -> torch.Tensor:
+        """Each member's global L2 weight norm (all its tensors together): shape (N,)."""
+        norms: torch.Tensor = sum(p.flatten(1).square().sum(dim=1) for p in self.params.values()).sqrt()
+        return norms
+
+    @torch.no_grad()
+    def _hold_norms(self) -> None:
+        """Rescale each held member to its target norm (interventions.constrain_norm, per member); the
+        others by 1."""
+        scale = torch.where(self.norm_target > 0, self.norm_target / self._norms().clamp_min(1e-12), 1.0)
+        for p in self.params.values():
+            p.mul_(scale.view((-1,) + (1,) * (p.dim() - 1)))
 
     @torch.no_grad()
     def evaluate(self) -> list[Metrics]:
         """Every member's metrics row, read back in one transfer."""
         train_loss, train_acc = self._losses(self.train)
         test_loss, test_acc = self._losses(self.test)
-        norm = sum(p.flatten(1).square().sum(dim=1) for p in self.params.values()).sqrt()
+        norm = self._norms()
         table = torch.stack([train_loss, train_acc, test_loss, test_acc, norm], dim=1).tolist()
         now = time.monotonic()
         mark_step, mark_time = self._rate_mark
@@ -241,6 +261,7 @@ class BatchedTrainer:
             "step": self.step,
             "elapsed_s": self.elapsed_s,
             "l1": cfg.l1,
+            "norm_target": cfg.constrain_norm or None,
         }
 
     def state(self) -> dict[str, Any]:
