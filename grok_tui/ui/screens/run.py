@@ -454,7 +454,10 @@ class RunScreen(MonitorScreen):
         run trains now: the keys are not there at all)."""
         if self.replay is not None or not self.source.mode.read_only:
             return None
-        return f"{self.run_dir} holds no readable {REPLAY} (a run of an older grok-tui): its newest frame is shown"
+        return (
+            f"{self.run_dir} holds no readable {REPLAY}: this run kept no history of its views (a run of an older "
+            "grok-tui, a sweep's member); its newest frame is shown"
+        )
 
     def on_key(self, event: events.Key) -> None:
         """A disabled key is never silently ignored: Textual does not run its action, and this says why."""
