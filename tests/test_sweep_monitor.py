@@ -343,3 +343,62 @@ def test_a_damaged_members_record_is_named_once_and_the_map_goes_on(finished_swe
             assert "M" in map_text(app) and "G" in map_text(app)
 
     run(scenario())
+
+
+def axis_line(app, plot_id: str, label: str):
+    from grok_tui.ui.panes.axis_plot import AxisPlot
+
+    return next(line for line in app.query_one(f"#{plot_id}", AxisPlot)._lines if line.label == label)
+
+
+def test_a_one_axis_sweep_draws_its_latest_figures_against_the_axis_as_they_come(tmp_path):
+    from grok_tui.ui.panes.axis_plot import AxisPlot, AxisPlotPane, Points
+
+    info = make_sweep(tmp_path / "sweep", constrain_norm=[5.0, 20.0, 80.0], seed=[0, 1])
+    shape = {5.0: "confusion", 20.0: "comprehension", 80.0: "memorization"}  # test loss: a U over the norm
+
+    async def scenario():
+        app = app_for(info.root)
+        async with app.run_test(size=(100, 40)) as pilot:
+            await wait_for(pilot, lambda: app.home.view is not None)
+            pane = app.query_one(AxisPlotPane)
+            assert "against constrain_norm" in str(pane.border_title)
+            assert app.query_one("#axis-loss", AxisPlot).labels == ["5", "20", "80"]
+            rows = {
+                m.index: write_member(info, m, shape[m.values["constrain_norm"]], upto=50) for m in info.grid.members
+            }
+            await wait_for(pilot, lambda: len(axis_line(app, "axis-loss", "test").x) == 3)
+            # Half-way: each value's latest row, while the members train.
+            assert list(axis_line(app, "axis-acc", "train").y) == pytest.approx([0.2, 1.0, 1.0])
+            for m in info.grid.members:
+                rows[m.index] += write_member(info, m, shape[m.values["constrain_norm"]])[6:]
+            finish(info, rows)
+            await wait_for(pilot, lambda: axis_line(app, "axis-acc", "test").y[1] == pytest.approx(1.0))
+            test = axis_line(app, "axis-loss", "test")
+            assert list(test.x) == [0.0, 1.0, 2.0] and list(test.y) == pytest.approx([0.955, 0.1, 0.955])
+            seeds = [line for line in app.query_one("#axis-loss", AxisPlot)._lines if isinstance(line, Points)]
+            assert [len(line.x) for line in seeds] == [6, 6]  # every member's own point, train and test
+            assert app.query_one("#axis-loss", AxisPlot)._markers == [0.0]  # the cursor's value
+            await pilot.press("right")
+            await wait_for(pilot, lambda: app.query_one("#axis-loss", AxisPlot)._markers == [1.0])
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+            assert app.screen.source.run_dir.name == "constrain_norm=20,seed=0"
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is app.home)
+            await pilot.press("q")
+        assert app.return_value == 0
+
+    run(scenario())
+
+
+def test_a_two_axis_sweep_has_no_plot_against_an_axis(finished_sweep):
+    from grok_tui.ui.panes.axis_plot import AxisPlotPane
+
+    async def scenario():
+        app = app_for(finished_sweep.root)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await wait_for(pilot, lambda: app.home.view is not None)
+            assert not app.query(AxisPlotPane) and app.query_one(CurvesPane).display
+
+    run(scenario())

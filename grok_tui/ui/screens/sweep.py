@@ -1,5 +1,9 @@
 """The sweep monitor: the phase map of a sweep as it trains, and the curves of the cell under the cursor.
 
+A sweep with one axis besides its seeds (`--map norm-lu`) shows, under its one row of cells, its
+members' latest losses and accuracies against that axis (ui/panes/axis_plot.py): the figure the sweep
+is for, filling in as it trains.
+
 Like the run monitor it never trains: the sweep's own process does, and this
 screen reads the sweep directory through its source (sources/sweep.py) in a
 thread worker, at the pace `--refresh` sets, so a slow disk never freezes the
@@ -21,17 +25,20 @@ from typing import Any
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.widgets import Footer, ProgressBar, Static
 
 from grok_tui.runlog import RunDirError
 from grok_tui.sources.sweep import State, SweepFrame, SweepSource
 from grok_tui.sources.watched import CurvesFollower
+from grok_tui.sweep.axis import axis_points, line_axis
 from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepView
 from grok_tui.sweep.text import LETTERS, duration
 from grok_tui.ui import keys
 from grok_tui.ui.pacing import DEFAULT_REFRESH_S, Cadence
+from grok_tui.ui.panes.axis_plot import AxisPlotPane
 from grok_tui.ui.panes.curves import CurvesPane, Overlay
 from grok_tui.ui.panes.phase_map import Cell, PhaseMapPane, cell_key
 from grok_tui.ui.screens.help import HelpScreen
@@ -41,6 +48,9 @@ from grok_tui.ui.screens.run import RunScreen
 PROG = "grok-tui"
 # At least this wide, the map and the curves sit side by side.
 WIDE = 140
+# Below this many lines, and narrower than WIDE, a one-axis sweep shows the map and the plot against its
+# axis only: three panes stacked would leave each too few lines to read (a member's curves: enter).
+SHORT = 32
 
 PANES = """\
 [b]phase map[/b]  one cell per pair of values of the first two axes (first across, second up); \
@@ -49,6 +59,9 @@ A decided member shows its phase's colour and letter: C comprehension, G grokkin
 M memorization, X confusion; an undecided one a shade from dim to bright by its test accuracy (and the \
 accuracy itself where there is room).
 [b]curves[/b]  the loss and accuracy of the selected cell's members, one colour each (test solid, train dotted)
+[b]against the axis[/b]  a sweep with one axis besides its seeds (grok-tui sweep --map norm-lu): each value's \
+latest train and test loss (log) and accuracy, a line through the means over its seeds and a point per seed; \
+the selected value marked. With the weight norm held as the axis it is Omnigrok's LU figure.
 [b]q[/b]  over a sweep this monitor started, q stops it (its shards checkpoint; grok-tui sweep --resume \
 continues it). Over a sweep watched with grok-tui watch SWEEP_DIR, q only closes the monitor: the sweep \
 trains on, as d leaves it.
@@ -71,6 +84,11 @@ class SweepScreen(MonitorScreen):
     SweepScreen.-wide #body { layout: horizontal; }
     SweepScreen PhaseMapPane { height: 1fr; width: 1fr; }
     SweepScreen CurvesPane { height: 1fr; width: 1fr; }
+    SweepScreen #side { height: 2fr; width: 1fr; }
+    SweepScreen.-wide #side { height: 1fr; }
+    SweepScreen #side PhaseMapPane { height: 7; }
+    SweepScreen.-short.-one-axis CurvesPane { display: none; }
+    SweepScreen AxisPlotPane { height: 1fr; width: 1fr; }
     SweepStatus > .status--alert { color: red; text-style: bold; }
     """
     KEYS = keys.SWEEP_KEYS
@@ -86,6 +104,8 @@ class SweepScreen(MonitorScreen):
         self.cadence = Cadence.for_refresh(refresh)
         self.state = State("training" if source.process is not None else "reading")
         self.view: SweepView | None = None
+        # The sweep's one axis besides its seeds, if that is all it has: drawn against as well as mapped.
+        self.line_axis = line_axis(self.info.grid.axes)
         self.curves: list[CurvesFollower] = []
         self._polling = False
         self._again = False  # the selection changed during a poll: poll again at once
@@ -101,7 +121,12 @@ class SweepScreen(MonitorScreen):
             yield ProgressBar(total=max(1, self.source.follower.view().total_steps), show_eta=False)
             yield Static("", id="eta")
         with Horizontal(id="body"):
-            yield PhaseMapPane(self.info.grid.axes, self.info.names)
+            if self.line_axis is None:
+                yield PhaseMapPane(self.info.grid.axes, self.info.names)
+            else:
+                with Vertical(id="side"):
+                    yield PhaseMapPane(self.info.grid.axes, self.info.names)
+                    yield AxisPlotPane(self.line_axis)
             yield CurvesPane()
         yield Footer()
 
@@ -122,10 +147,13 @@ class SweepScreen(MonitorScreen):
         self._tick()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._apply_size(event.size.width)
+        self._apply_size(event.size)
 
-    def _apply_size(self, width: int | None = None) -> None:
-        self.set_class((width or self.app.size.width) >= WIDE, "-wide")
+    def _apply_size(self, size: Size | None = None) -> None:
+        width, height = size or self.app.size
+        self.set_class(width >= WIDE, "-wide")
+        self.set_class(self.line_axis is not None, "-one-axis")
+        self.set_class(width < WIDE and height < SHORT, "-short")
 
     # ---- reading the sweep ---------------------------------------------------------------------
 
@@ -158,6 +186,7 @@ class SweepScreen(MonitorScreen):
             self.notify(line, severity="warning")
         if frame.changed or first:
             self.map.show(view)
+            self._draw_axis()
         if curves == self.curves:  # still the selected cell's
             for follower in curves:
                 for notice in follower.take_notices():
@@ -184,6 +213,7 @@ class SweepScreen(MonitorScreen):
             self._tick()
 
     def on_phase_map_pane_selected(self, message: PhaseMapPane.Selected) -> None:
+        self._draw_axis()
         if not self.curves or Path(self.curves[0].run_dir) not in self._cell_dirs(message.cell):
             self._follow_cell()
 
@@ -193,6 +223,13 @@ class SweepScreen(MonitorScreen):
         return [self.info.member_dir(v.member) for v in views if cell_key(axes, v.member.values) == cell]
 
     # ---- drawing -----------------------------------------------------------------------------------
+
+    def _draw_axis(self) -> None:
+        """The latest figures against the one axis, the cursor's value marked (a sweep with one axis only)."""
+        if self.line_axis is None or self.view is None:
+            return
+        latest = ((m.member.values, m.rows[-1]) for m in self.view.members if m.rows)
+        self.query_one(AxisPlotPane).show_points(axis_points(self.line_axis, latest), self.map.cursor[0])
 
     def _draw_curves(self) -> None:
         self._curves_news = False
@@ -279,6 +316,7 @@ class SweepScreen(MonitorScreen):
         # Colours drawn into the map's text and the curves come from the theme: draw them again.
         self.map.refresh()
         self.call_after_refresh(self._draw_curves)
+        self.call_after_refresh(self._draw_axis)
         self.call_after_refresh(self._draw_status)
 
     def action_help(self) -> None:
