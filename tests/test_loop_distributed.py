@@ -135,6 +135,7 @@ def test_two_ranks_take_each_command_at_the_same_step_and_only_rank_0_writes_the
         "events.jsonl",
         "process.json",
         "checkpoint.pt",
+        "replay.npz",  # the views at each checkpoint, for watch to step through
     }
     rows = [row["step"] for row in read_jsonl(run_dir / "metrics.jsonl")]
     assert rows == list(range(10, rows[-1] + 1, 10)) and rows
