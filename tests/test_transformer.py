@@ -1,11 +1,15 @@
 """The one-layer transformer of Nanda et al. as the `transformer-add` preset trains it: its last-position
 forward against the full computation, the paper's 114 outputs and its 10-step warm-up."""
 
+import json
+import math
+
 import pytest
 import torch
 
 from grok_tui.config import PRESETS, ConfigError, RunConfig
-from grok_tui.models import OneLayerTransformer
+from grok_tui.models import OneLayerTransformer, fourier_measures
+from grok_tui.models.fourier_measures import key_frequencies, progress_measures, read_model
 from grok_tui.train.control import ScaleHyper, SetHyper
 from grok_tui.train.trainer import Trainer, inspect_model
 
@@ -124,3 +128,68 @@ def test_a_bad_warm_up_is_one_line_naming_the_field_and_what_is_allowed(value):
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("warmup_steps: ") and message.endswith("expected an integer >= 0")
+
+
+def test_the_progress_measures_see_a_fourier_circuit_and_its_absence():
+    p, keys = 17, [3, 5]
+    n = torch.arange(p, dtype=torch.float64)
+    a, b = n.repeat_interleave(p), n.repeat(p)
+    labels = ((a + b) % p).long()
+    is_train = torch.rand(p * p, generator=torch.Generator().manual_seed(0)) < 0.3
+    # The circuit: logits cos(k(a + b - c)) summed over the key frequencies, and a constant per output.
+    circuit = sum(torch.cos(2 * math.pi * k * ((a + b)[:, None] - n[None, :]) / p) for k in keys)
+    logits = 4 * circuit + n[None, :] * 0.1
+    restricted, excluded = progress_measures(logits, p, is_train, keys)
+    full = -logits.log_softmax(-1).gather(-1, labels[:, None]).mean().item()
+    assert restricted == pytest.approx(full, rel=1e-9)  # nothing but the key frequencies and a bias
+    # Without them each pair's logits are the bias alone, the same for every pair: the loss of that one guess.
+    guess = -(n * 0.1).log_softmax(-1)[labels[is_train]].mean().item()
+    assert excluded == pytest.approx(guess, rel=1e-9)
+    # A memorizing table (random logits) loses nothing when they are taken out, and is not them.
+    table = torch.randn(p * p, p, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 4
+    memorized = progress_measures(table, p, is_train, keys)
+    assert memorized.restricted_loss > math.log(p) * 0.9
+    assert memorized.excluded_loss == pytest.approx(progress_measures(table, p, is_train, []).excluded_loss, rel=0.2)
+
+    # The key frequencies are those of the neurons: 20 on frequency 3, 12 on 5, and 1 alone on 7.
+    neurons = torch.stack(
+        [torch.relu(torch.cos(2 * math.pi * k * (a + b) / p + phase)) for k, count in ((3, 20), (5, 12), (7, 1))
+         for phase in torch.linspace(0, 3, count).tolist()],
+        dim=1,
+    )  # fmt: skip
+    found, counts = key_frequencies(neurons, p, min_share=0.05)
+    assert found == [3, 5] and counts[3] == 20 and counts[5] == 12 and counts[7] == 1
+
+
+def test_the_progress_measures_read_the_transformer_on_every_pair():
+    torch.manual_seed(0)
+    model = OneLayerTransformer(11, d_model=16, n_heads=4, d_mlp=24)
+    logits, neurons = read_model(model, 11)
+    assert logits.shape == (121, 11) and neurons.shape == (121, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(logits[3 * 11 + 7], model(torch.tensor([[3, 7]]))[0, :11])
+    assert not model.mlp_in._forward_hooks  # the hook is gone
+
+
+def test_the_measures_command_reads_a_runs_checkpoints_and_refuses_other_runs_in_one_line(tmp_path, capsys):
+    cfg = PRESETS["transformer-add"].config(**SMALL)
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    trainer = Trainer(cfg)
+    for step in (2, 5):
+        while trainer.step < step:
+            trainer.train_step()
+        torch.save(trainer.state(), tmp_path / f"ck{step}.pt")
+    fourier_measures.main([str(tmp_path), str(tmp_path / "ck5.pt"), str(tmp_path / "ck2.pt")])
+    head, *rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert head["step"] == 5 and set(head["key_frequencies"]) <= {str(k) for k in range(1, 12)}
+    assert [row["step"] for row in rows] == [2, 5]
+    assert all(row["restricted_loss"] > 0 and row["excluded_loss"] > 0 for row in rows)
+
+    (tmp_path / "bad.pt").write_text("not a checkpoint")
+    (tmp_path / "mod").mkdir()
+    (tmp_path / "mod" / "config.json").write_text(json.dumps(PRESETS["mod-add"].config().to_dict()))
+    for argv in ([str(tmp_path), str(tmp_path / "bad.pt")], [str(tmp_path / "mod"), str(tmp_path / "ck2.pt")]):
+        with pytest.raises(SystemExit):
+            fourier_measures.main(argv)
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "Traceback" not in error and error.startswith("python -m grok_tui.models.fourier_measures: error:")
