@@ -332,6 +332,23 @@ def test_map_parity_l1_data_puts_the_phases_where_pair_does(capsys, tmp_path):
     assert phase == {0.0: "memorization", 1e-5: "grokking", 1e-4: "comprehension", 1e-2: "confusion"}
 
 
+def test_map_parity_pair_puts_the_phases_where_pair_does(capsys, tmp_path):
+    """PAIR's own sweep (weight decay, not L1), cut to four members and 1,500 steps: at the same weight
+    decay a narrow model groks where a wide one still memorizes; far more weight decay leaves the
+    narrow one learning nothing. Grokking is contingent on size and weight decay alike."""
+    root = tmp_path / "s"
+    code, _, err = run_cli(
+        capsys,
+        *("sweep", "--headless", "--map", "parity-pair", "--sweep-dir", str(root), "--seed", "0"),
+        *("--weight-decay", "0.03,3", "--width", "16,128", "--n-train", "1500", "--steps", "1500"),
+    )
+    assert code == 0, err
+    phase = {(r["values"]["weight_decay"], r["values"]["width"]): r["phase"] for r in read_jsonl(root / MEMBERS)}
+    assert phase[0.03, 16] == "grokking"
+    assert phase[0.03, 128] == "memorization"
+    assert phase[3.0, 16] == "confusion"
+
+
 def test_map_init_data_puts_the_phases_where_omnigrok_does(capsys, tmp_path):
     """Omnigrok: at the standard init the student generalizes as it fits; a large init makes it grok;
     a much larger one memorizes for the whole budget."""

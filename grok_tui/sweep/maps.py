@@ -93,6 +93,27 @@ MAPS = {
                 "steps": [2000],
             },
         ),
+        SweepMap(
+            "parity-pair",
+            "PAIR's own sparse-parity sweep at its size: 30 bits, the first 3, AdamW (lr 0.003, betas 0.99, 0.98, "
+            "no L1), weight decay 0.01-1 x width 16-258 x 750-1,750 training sequences x 9 seeds, 20,000 steps "
+            "(1,125 members; hours on a CPU, see the README): too little weight decay memorizes, more groks, more "
+            "still generalizes at once, too much learns nothing; fewer sequences or a narrower model, later",
+            "parity",
+            {
+                "weight_decay": [0.01, 0.03, 0.1, 0.3, 1.0],
+                "width": [16, 32, 64, 128, 258],
+                "n_train": [750, 1000, 1250, 1500, 1750],
+                "seed": list(range(9)),
+                "steps": [20000],
+                "eval_every": [100],
+                "lr": [3e-3],
+                "beta1": [0.99],
+                "beta2": [0.98],
+                "l1": [0.0],
+                "n_test": [5000],
+            },
+        ),
     )
 }
 
