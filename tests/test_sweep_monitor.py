@@ -402,3 +402,22 @@ def test_a_two_axis_sweep_has_no_plot_against_an_axis(finished_sweep):
             assert not app.query(AxisPlotPane) and app.query_one(CurvesPane).display
 
     run(scenario())
+
+
+def test_a_one_axis_sweep_at_80x24_keeps_the_map_and_the_plot_and_leaves_the_curves_to_enter(tmp_path):
+    from grok_tui.ui.panes.axis_plot import AxisPlotPane
+
+    info = make_sweep(tmp_path / "sweep", constrain_norm=[5.0, 20.0, 80.0, 320.0], seed=[0, 1])
+    finish(info, {m.index: write_member(info, m, "grokking") for m in info.grid.members})
+
+    async def scenario():
+        app = app_for(info.root)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: "G" in map_text(app) and len(axis_line(app, "axis-acc", "test").x) == 4)
+            assert map_text(app).count("G") >= 8  # every member's block
+            assert not app.query_one(CurvesPane).display
+            assert app.query_one(AxisPlotPane).size.height >= 12  # the plot has the room the curves left
+            await pilot.resize_terminal(100, 40)
+            await wait_for(pilot, lambda: app.query_one(CurvesPane).display)
+
+    run(scenario())
