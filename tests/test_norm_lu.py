@@ -43,6 +43,21 @@ def test_a_bad_norm_is_one_line_naming_the_member():
     assert "\n" not in line
 
 
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("-1", "--constrain-norm: -1.0 is not allowed; expected 0 (off) or a finite number > 0"),
+        ("10,-1", "--constrain-norm: -1.0 is not allowed for the member constrain_norm=-1; expected 0 (off)"),
+        ("10,x", "--constrain-norm: 'x' is not allowed"),
+    ],
+)
+def test_a_bad_norm_on_the_command_line_is_one_line_and_status_2(capsys, tmp_path, value, words):
+    code = main(["sweep", "--headless", "--sweep-dir", str(tmp_path / "s"), "--constrain-norm", value])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
+
+
 def test_the_maps_are_one_norm_axis_around_the_init_norm_with_no_weight_decay():
     for name, init_norm in (("norm-lu", 93.0), ("norm-lu-ts", 8.7)):  # measured: the presets' models at init
         values = MAPS[name].values
