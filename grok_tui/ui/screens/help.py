@@ -11,7 +11,8 @@ from textual.widgets import Static
 
 PANES = """\
 [b]curves[/b]  train (blue) and test (orange) loss, log scale, and accuracy; grey lines mark each change you made;
-  a script's own metrics are named in the legend (on the accuracy plot where every value is in [0, 1])
+  a script's own metrics are named in the legend (on the accuracy plot where every value is in [0, 1]); in a
+  replay (←/→ over a watched run) a line of its own colour marks the step the other panes show
 [b]weights[/b]  a weight matrix, red positive, blue negative, white-ish zero; sorted, periodic neurons form bands
 [b]frequencies[/b]  each neuron's dominant Fourier frequency over the inputs; purity near 1 means periodic
 [b]embedding[/b]  a point per residue, coloured by it: a cloud that becomes an ordered circle as the model groks;
