@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 import grok_tui
+from grok_tui.files import WriteError
 from grok_tui.metrics import neuron_spectrum
 from grok_tui.sources.watched import WatchedRun
-from grok_tui.train import new_run
+from grok_tui.train import new_run, replay
 from grok_tui.train.replay import REPLAY, Recorder, ReplayError, capacity_for
 from grok_tui.train.spec import resume_run
 from grok_tui.ui.app import MonitorApp
@@ -113,6 +114,25 @@ def test_a_frame_whose_matrices_changed_shape_is_not_kept():
     recorder.add(0, views(0))
     recorder.add(10, views(1, p=9))
     assert recorder.steps == [0]
+
+
+def test_a_failed_write_leaves_the_last_history_whole_and_is_tried_again(tmp_path, monkeypatch):
+    recorder = Recorder(8)
+    recorder.add(0, views(0))
+    recorder.save(tmp_path)
+    before = (tmp_path / REPLAY).read_bytes()
+    recorder.add(10, views(1))
+
+    def full_disk(path, data):
+        raise WriteError(path, OSError(28, "No space left on device"))
+
+    monkeypatch.setattr(replay, "write_atomic", full_disk)
+    with pytest.raises(WriteError):
+        recorder.save(tmp_path)
+    assert (tmp_path / REPLAY).read_bytes() == before and recorder.dirty
+    monkeypatch.undo()
+    recorder.save(tmp_path)  # the next checkpoint's write
+    assert Recorder.load(tmp_path).steps == [0, 10] and not recorder.dirty
 
 
 def pickled_archive() -> bytes:
