@@ -23,6 +23,12 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _rounds(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= 50):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed; expected a whole number of rounds from 1 to 50")
+    return int(text)
+
+
 def _size(text: str) -> tuple[int, int]:
     width, sep, height = text.lower().partition("x")
     if not (sep and width.isdigit() and height.isdigit()) or int(width) < 40 or int(height) < 12:
@@ -85,7 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--sweep",
         action="store_true",
-        help="measure batched sweeps instead (grok_tui/bench/sweep.py): N = 1, 8, 64, 256 members against one run",
+        help="measure sweeps instead (grok_tui/bench/sweep.py): the engine against a Pool of single runs, on "
+        "two grids of 64 members",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=_rounds,
+        default=None,
+        metavar="N",
+        help="alternated rounds of each contender for --sweep (default 3) and --loop (default 7)",
     )
     parser.add_argument(
         "--system",

@@ -151,7 +151,7 @@ def main(args: Any) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="grok-tui-bench-loop-") as workdir:
         try:
-            timings = measure(Path(workdir))
+            timings = measure(Path(workdir), args.rounds or ROUNDS)
         except LoopBenchError as e:
             print(f"python -m grok_tui.bench: error: {e}", file=sys.stderr)
             return 1
