@@ -137,11 +137,12 @@ class History:
     def nbytes(self) -> int:
         return self._data.nbytes
 
-    def phase(self) -> str | None:
-        """Where the run stands, from its curves: test accuracy now against a while back, and at the fit."""
+    def phase(self, at: int | None = None) -> str | None:
+        """Where the run stands, from its curves: test accuracy now against a while back, and at the fit; `at`:
+        where it stood at that step (a replay's), from the curves up to it."""
         if not self._n:
             return None
-        step = self.last_step
+        step = self.last_step if at is None else at
         assert step is not None
         train_acc, test_acc = self.value_at("train_acc", step), self.value_at("test_acc", step)
         if train_acc is None or test_acc is None:
@@ -149,7 +150,7 @@ class History:
         window = max(200, step // 10)
         earlier = self.value_at("test_acc", step - window) if step >= window else None
         train = self.series("train_acc")
-        fit = np.flatnonzero(train.values >= FIT_ACC)
+        fit = np.flatnonzero((train.values >= FIT_ACC) & (train.steps <= step))
         at_fit = None if fit.size == 0 else self.value_at("test_acc", train.steps[fit[0]])
         return phase(train_acc, test_acc, earlier, at_fit)
 

@@ -214,7 +214,7 @@ def test_watch_steps_through_the_recorded_views_with_the_arrow_keys(finished):
         app = MonitorApp.for_run(WatchedRun(finished), frame_interval=0.05)
         async with opened(app) as pilot:
             await wait_for(pilot, lambda: app.home.snapshot.step == 200)
-            assert "←/→ replay" in status_text(app)
+            assert "←/→ replay" in status_text(app) and "LEARNING" not in status_text(app)
             assert all(b.tooltip in palette(app) for b in REPLAY_KEYS)  # and so in help, each with its key
             await pilot.press("left", "left")  # from now: the newest recorded step, then the one before
             back = steps[-2]
@@ -238,6 +238,7 @@ def test_watch_steps_through_the_recorded_views_with_the_arrow_keys(finished):
             await pilot.press("home")
             await wait_for(pilot, lambda: shown_at(app, 0))
             assert marked_at(app) == 0
+            assert "LEARNING" in status_text(app)  # the phase as it was then, read from the curves up to it
             await pilot.press("right")
             await wait_for(pilot, lambda: shown_at(app, steps[1]))
             await pilot.press("end")  # back to the run as it is now: no replay, no mark

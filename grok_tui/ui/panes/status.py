@@ -87,7 +87,9 @@ class StatusPane(LeanLines, Static):
         elif snapshot.paused:
             state, state_style = "PAUSED", alert
         else:
-            word = history.phase() or "learning"  # the phase from the curves (history.py)
+            # The phase from the curves (history.py): as it was at the step shown, where that is an earlier one
+            # (a replay).
+            word = history.phase(m.step if m.step < (history.last_step or 0) else None) or "learning"
             state = word.upper() + (" · finished" if snapshot.finished else "")
             state_style = (
                 self.get_component_rich_style(f"status--{word.replace(' ', '-')}") if word != "learning" else value
