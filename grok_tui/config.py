@@ -504,8 +504,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "transformer-add",
-            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0: "
-            "a GPU experiment (about 4 steps/s on a 2-core CPU)",
+            "a+b mod 113, one-layer transformer (Nanda et al.), 30% train, wd 1.0, their 10-step warm-up: "
+            "memorizes by ~200, test 99% by ~8,200 (~20 minutes of one CPU core)",
             dict(
                 task="modular",
                 op="+",

@@ -5,7 +5,8 @@ import pytest
 from grok_tui.config import DEFAULT_EXPERIMENT, PRESETS
 from grok_tui.train import Control, Trainer, summarize
 
-# The default has its own test (test_trainer.py); the transformer is a GPU experiment.
+# The default has its own test (test_trainer.py); the transformer takes ~20 minutes of a core to grok
+# (README, "Nanda et al.'s transformer"; test_transformer.py checks its setting).
 # The alpha-1 twins show no delay on purpose: they are the control (test_omnigrok.py checks them).
 # semi-grok stops part-way on purpose (test_semigrok.py). The PAIR article's model takes 50,000
 # steps; test_article.py checks its story on a shortened schedule, and its unfactored control.
