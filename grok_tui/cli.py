@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"`{PROG} attach [RUN_DIR]` opens a run training in the background, `{PROG} ls [DIR]` lists runs, "
         f"`{PROG} stop RUN_DIR` stops one, `{PROG} watch RUN_DIR [RUN_DIR ...]` follows run directories read-only "
         f"(several: their curves overlaid), `{PROG} run SCRIPT.py` watches and steers a training script of your own "
-        "(grok_tui.monitor in its loop).",
+        f"(grok_tui.monitor in its loop), `{PROG} forecast RUN_DIR` says whether and when it will grok.",
     )
     parser.add_argument(
         "--experiment", default=None, metavar="NAME", help=f"preset to run (default {DEFAULT_EXPERIMENT})"
@@ -721,8 +721,101 @@ def _run_script(argv: list[str]) -> int:
     return status
 
 
+def _forecast(argv: list[str]) -> int:
+    """`grok-tui forecast RUN_DIR [--at STEP]`: will it grok, and when (grok_tui/forecast);
+    `grok-tui forecast --score SWEEP_DIR...`: how well that is foretold on members the fit never saw."""
+    import json
+
+    from grok_tui.forecast import FitError, forecast, load_fit
+
+    parser = _Parser(
+        prog=f"{PROG} forecast",
+        description="Print, as one JSON line, the probability that a run's test accuracy reaches 90% within its "
+        "step budget and the step at which it is expected to, from its rows up to STEP alone: "
+        '{"step": S, "p_generalize": P, "expected_step": N or null}. With --score, the forecast\'s AUROC, steps '
+        "within 2x and earliness on the sweeps' members held out from the fit, beside a settings-only baseline.",
+    )
+    parser.add_argument("paths", metavar="RUN_DIR", nargs="+", help="a run directory (a sweep's member too)")
+    parser.add_argument("--at", metavar="STEP", help="forecast from the rows up to this step (default: the last)")
+    parser.add_argument("--score", action="store_true", help="score the fit on the members of the sweeps named")
+    parser.add_argument("--fit", metavar="FILE", help="a fit file (default: the one shipped)")
+    args = parser.parse_args(argv)
+    try:
+        fit = load_fit(Path(args.fit) if args.fit else None)
+    except FitError as e:
+        raise UsageError(f"forecast --fit: {e}") from None
+    if args.score:
+        return _forecast_score(args, fit)
+    if len(args.paths) > 1:
+        raise UsageError("forecast: one RUN_DIR at a time (several sweeps go with --score)")
+    from grok_tui.forecast.data import read_run
+    from grok_tui.sweep.store import is_sweep
+
+    text = args.paths[0]
+    if is_sweep(Path(text)):
+        raise UsageError(
+            f"forecast {text!r}: a sweep, not a run; forecast one of its members ({Path(text) / 'members' / 'NAME'}), "
+            f"or score the fit on it with {PROG} forecast --score {text}"
+        )
+    at = None
+    if args.at is not None:
+        try:
+            at = int(args.at)
+        except ValueError:
+            raise UsageError(f"--at: {args.at!r} is not a step; expected an integer >= 0") from None
+        if at < 0:
+            raise UsageError(f"--at: {at} is not a step; expected an integer >= 0")
+    try:
+        config, rows = read_run(Path(text), lambda _, line: print(f"{PROG}: warning: {line}", file=sys.stderr))
+    except RunDirError as e:
+        raise UsageError(f"forecast {text!r}: {e}") from None
+    kept = rows if at is None else [r for r in rows if int(r["step"]) <= at]
+    if not rows:
+        raise UsageError(f"forecast {text!r}: the run has no evaluation yet; a forecast needs at least one")
+    if not kept:
+        raise UsageError(
+            f"forecast {text!r}: no evaluation at or before step {at}; its first is at step {rows[0]['step']:,}"
+        )
+    try:
+        result = forecast(kept, config, fit)
+    except FitError as e:
+        raise UsageError(f"forecast {text!r}: {e}") from None
+    print(json.dumps(result.to_json()))
+    return 0
+
+
+def _forecast_score(args: argparse.Namespace, fit: Any) -> int:
+    from grok_tui.forecast.data import check_sweep, sweep_examples
+    from grok_tui.forecast.score import held_out, score_all, table
+
+    roots = [Path(text) for text in args.paths]
+    for root in roots:
+        problem = check_sweep(root)
+        if problem:
+            raise UsageError(f"forecast --score: {problem}")
+    if args.at is not None:
+        raise UsageError("forecast --score: --at goes with one RUN_DIR; a score forecasts at each forecast point")
+    notices: list[str] = []
+    examples, skipped = sweep_examples(roots, lambda _, line: notices.append(line))
+    for line in dict.fromkeys(notices):
+        print(f"{PROG}: warning: {line}", file=sys.stderr)
+    scores, notes = score_all(examples, fit)
+    for line in notes:
+        print(f"{PROG}: warning: not scored: {line}", file=sys.stderr)
+    shown = len(held_out(examples, fit))
+    print(
+        f"{shown} members held out from the fit at their forecast point ({len(examples) - shown} fitted on, "
+        f"left out); skipped: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))
+    )
+    if not scores:
+        raise UsageError("forecast --score: no held-out member with a forecast point in an experiment with a fit")
+    print(table(scores))
+    return 0
+
+
 # The subcommands, each a function of its arguments (the rest of the command line is a run's flags).
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "forecast": _forecast,
     "watch": _watch,
     "attach": _attach,
     "ls": _ls,
