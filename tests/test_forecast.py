@@ -286,3 +286,15 @@ def test_a_members_example_is_its_forecast_point_and_its_later_open_points(tmp_p
     assert steps == sorted(steps) and all(b >= 1.5 * a for a, b in zip(steps, steps[1:], strict=False))
     open_rows = {row["step"]: row["test_acc"] for row in r}
     assert found.later and all(open_rows[t] < 0.5 and t < found.step_90 for t, _ in found.later)
+
+
+def test_a_score_skips_a_damaged_member_with_a_line(capsys, tmp_path):
+    from grok_tui.sweep.phases import PhaseRule
+    from grok_tui.sweep.store import create_sweep
+
+    info = create_sweep(tmp_path / "s", "mod-add", {"seed": [0, 1], "steps": [10]}, PhaseRule(), 1)
+    (info.root / "members" / "seed=1" / "config.json").write_text("{not json")
+    code = main(["forecast", "--score", str(info.root)])
+    out, err = capsys.readouterr()
+    assert "config.json is not valid JSON; member skipped" in err and len(err.splitlines()) == 2
+    assert code == 2 and err.splitlines()[-1].startswith("grok-tui: error: forecast --score: no held-out member")

@@ -12,7 +12,7 @@ from typing import Any
 
 from grok_tui.forecast.features import features
 from grok_tui.forecast.point import OPEN_ACC, forecast_index, label, value
-from grok_tui.runlog import CONFIG, METRICS, load_run_config, read_config, read_jsonl
+from grok_tui.runlog import CONFIG, METRICS, RunDirError, load_run_config, read_config, read_jsonl
 from grok_tui.sweep.store import MEMBER_DIRS, is_sweep, member_rows
 
 # Config fields that do not change a run's course: two runs that differ only here share their trajectory,
@@ -123,8 +123,12 @@ def sweep_examples(roots: list[Path], report: Report = _ignore) -> tuple[list[Ex
     skipped: dict[str, Skipped] = {}
     for root in roots:
         for run_dir in sweep_members(root):
-            experiment = str(read_config(run_dir).get("experiment"))
-            found = example(run_dir, skipped.setdefault(experiment, Skipped()), report)
+            try:
+                experiment = str(read_config(run_dir).get("experiment"))
+                found = example(run_dir, skipped.setdefault(experiment, Skipped()), report)
+            except RunDirError as e:  # a damaged member: said, and left out
+                report(run_dir, f"{e}; member skipped")
+                continue
             if found is not None:
                 out.append(found)
     return out, skipped
