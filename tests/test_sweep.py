@@ -48,6 +48,8 @@ def assert_rows_close(batched, single, n_test):
     [
         # Members differing in weight decay, seed and train fraction (so in data, padded to the longest).
         ("mod-add", [dict(weight_decay=0.3, seed=0), dict(weight_decay=1.0, seed=1, train_frac=0.4), dict(lr=3e-3)]),
+        # Kitouni's concat MLP: its own stacked forward (models/concat.py), as sum_mlp has.
+        ("concat-sub", [dict(seed=0), dict(seed=1, train_frac=0.5, weight_decay=1.0)]),
         # A regression task with MSE, and parity with its L1 penalty (per member).
         ("teacher-student", [dict(seed=0), dict(seed=1, weight_decay=0.5)]),
         ("parity", [dict(l1=3e-5, seed=0), dict(l1=1e-4, seed=1, n_train=600)]),

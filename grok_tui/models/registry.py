@@ -29,11 +29,30 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from grok_tui.config import RunConfig
     from grok_tui.models.base import GrokModel
     from grok_tui.models.footprint import Activations
 
 Shape = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Stacked:
+    """A family's forward over many members at once, for the batched engine (train/batched.py), where it
+    is faster than torch.func.vmap of the model's own: each parameter has a leading member axis, as
+    torch.func.stack_module_state stacks it, and is named as in the model's state_dict.
+
+    `inputs` turns one member's examples (rows, ...) into what `forward` takes, once, as the data is fixed
+    (an embedding lookup as one-hot counts, say, so that it and its backward are matmuls, not a gather and
+    a scatter into zeros); an all-zero row is padding. `forward` maps the stacked parameters and inputs
+    (N, rows, ...) to the outputs (N, rows, classes). tests/test_batched.py holds each to the vmapped
+    model: outputs and gradients.
+    """
+
+    inputs: Callable[[RunConfig, Tensor], Tensor]
+    forward: Callable[[dict[str, Tensor], Tensor], Tensor]
 
 
 @dataclass(frozen=True)
@@ -61,6 +80,8 @@ class Family:
     # How many float32 copies of that matrix a look inside makes and keeps, where it is a product of
     # weights rather than a weight itself.
     neuron_copies: int = 0
+    # Its forward over stacked members, where it has one (None: the batched engine vmaps the model's own).
+    stacked: Stacked | None = None
 
 
 @dataclass(frozen=True)
@@ -101,4 +122,4 @@ def modular_classes(cfg: RunConfig) -> int:
     return cfg.p
 
 
-__all__ = ["REGISTRY", "Entry", "Family", "Shape", "family", "modular_classes", "models_for"]
+__all__ = ["REGISTRY", "Entry", "Family", "Shape", "Stacked", "family", "modular_classes", "models_for"]

@@ -5,12 +5,15 @@ Every member is the run `Trainer` would train from the same config: its own data
 to the longest and weighted, padding by zero), its own init (built with its seed,
 then stacked with torch.func.stack_module_state), its own learning rate, weight
 decay, betas, L1 and held weight norm as tensors of shape (N,). One step is one forward of the
-whole batch through `torch.func.vmap(functional_call)`, the sum of the members'
-mean losses, one backward (members share no parameter, so each gradient is its
+whole batch, the sum of the members' mean losses, one backward (members share no parameter, so each gradient is its
 own member's) and one AdamW update written for stacked tensors; then each member
 whose `constrain_norm` is set is rescaled to it, by one factor over its own slice
 of every tensor, as Trainer rescales its run. Nothing is read back from the device
 between evaluations.
+
+The forward is the family's own over stacked members where it declares one (its `stacked`,
+models/registry.py: for mod-add's models, batched matmuls on one-hot inputs fixed once, 1.6x the
+vmapped model on a CPU, docs/design.md), else `torch.func.vmap(functional_call)` of the model.
 
 Members must share the model's shape (a width axis makes several batches: see
 sweep/grid.py) and its kind of data (task, p, op, pairs, n_bits...).
@@ -28,6 +31,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from grok_tui.config import RunConfig
 from grok_tui.models import GrokModel, build_model
+from grok_tui.models.registry import Stacked, family
 from grok_tui.tasks import Dataset, build_dataset
 from grok_tui.train.objective import example_correct, example_losses
 from grok_tui.train.snapshot import Metrics
@@ -108,9 +112,12 @@ def _padded(parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class BatchedTrainer:
-    """N members with one model shape, trained in lockstep on one device."""
+    """N members with one model shape, trained in lockstep on one device.
 
-    def __init__(self, cfgs: Sequence[RunConfig], device: torch.device):
+    `generic`: vmap the model's forward even where its family has a stacked one (to compare the two).
+    """
+
+    def __init__(self, cfgs: Sequence[RunConfig], device: torch.device, generic: bool = False):
         if not cfgs:
             raise ValueError("a batch needs at least one member")
         self.cfgs = list(cfgs)
@@ -124,7 +131,8 @@ class BatchedTrainer:
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
         # The model's code, on the meta device: functional_call runs it with the stacked tensors.
         self.base = copy.deepcopy(models[0]).to("meta")
-        self._forward = vmap(self._one, in_dims=(0, 0, 0))
+        self.stacked: Stacked | None = None if generic else family(cfgs[0].model).stacked
+        self._forward = vmap(self._one, in_dims=(0, 0, 0)) if self.stacked is None else self._stacked
         self.train = self._stack(data, "train")
         self.test = self._stack(data, "test")
 
@@ -159,12 +167,19 @@ class BatchedTrainer:
             return build_model(cfg)
 
     def _stack(self, data: Sequence[Dataset], split: str) -> Split:
-        x, mask = _padded([getattr(d, f"x_{split}") for d in data])
+        xs = [getattr(d, f"x_{split}") for d in data]
+        if self.stacked is not None:  # the inputs its forward takes, made once: the data are fixed
+            xs = [self.stacked.inputs(cfg, x) for cfg, x in zip(self.cfgs, xs, strict=True)]
+        x, mask = _padded(xs)
         y, _ = _padded([getattr(d, f"y_{split}") for d in data])
         return Split(x.to(self.device), y.to(self.device), mask.to(self.device), mask.sum(dim=1).to(self.device))
 
     def _one(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> Any:
         return functional_call(self.base, (params, buffers), (x,))
+
+    def _stacked(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> Any:
+        assert self.stacked is not None
+        return self.stacked.forward(params, x)
 
     def _mean(self, per_example: torch.Tensor, split: Split) -> torch.Tensor:
         """Each member's mean over its real rows: shape (N,)."""
