@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from grok_tui.cli import main
 from grok_tui.config import PRESETS
 from grok_tui.runlog import read_jsonl
 from grok_tui.sweep.grid import GridError, build_grid
+from grok_tui.sweep.shard import ShardSpec, train_shard
 from grok_tui.sweep.store import MEMBERS, SweepFollower, read_sweep
 from grok_tui.sweep.text import diagram
 from grok_tui.train.batched import BatchedTrainer
@@ -467,3 +469,40 @@ def test_ctrl_c_in_the_terminal_stops_the_sweep_cleanly(tmp_path):
     ).returncode
     assert code == 0
     assert all(r["finished"] and r["step"] == 3000 for r in read_jsonl(root / MEMBERS))
+
+
+def test_a_shard_trains_members_of_one_data_size_in_one_chunk_and_each_row_is_its_own_members():
+    # Four members of two fractions, interleaved, in chunks of two: each chunk holds one fraction (no
+    # padding), and each member's rows are its own single run's.
+    torch.set_num_threads(1)
+    base = PRESETS["mod-add"].config(p=23, width=32, steps=20, eval_every=10)
+    cfgs = tuple(base.replace(seed=i, train_frac=(0.3, 0.6)[i % 2]) for i in range(4))
+    messages: list = []
+    train_shard(ShardSpec(0, (10, 11, 12, 13), cfgs, chunk=2), messages.append)
+    rows = {member: row for kind, _, *rest in messages if kind == "rows" for member, row in rest[0]}
+    assert sorted(rows) == [10, 11, 12, 13]
+    for member, cfg in zip((10, 11, 12, 13), cfgs, strict=True):
+        single = Trainer(cfg)
+        for _ in range(20):
+            single.train_step()
+        want = single.evaluate()
+        assert rows[member]["train_size"] == want.train_size
+        assert_rows_close(Metrics.from_dict(rows[member]), want, len(single.data.y_test))
+
+
+def test_a_shard_checkpoint_whose_chunks_hold_other_members_is_named_and_not_loaded(tmp_path):
+    torch.set_num_threads(1)
+    base = PRESETS["mod-add"].config(p=23, width=32, steps=10, eval_every=10)
+    cfgs = tuple(base.replace(seed=i, train_frac=(0.3, 0.6)[i % 2]) for i in range(4))
+    spec = ShardSpec(0, (0, 1, 2, 3), cfgs, checkpoint=tmp_path / "shard-0.pt", chunk=2)
+    messages: list = []
+    train_shard(spec, messages.append)
+    state = torch.load(io.BytesIO(next(m[2] for m in messages if m[0] == "checkpoint")), weights_only=True)
+    assert state["grouping"] == [[0, 2], [1, 3]]
+    # Chunks of equal shapes, so only the grouping tells that member 1's weights would land on member 2.
+    torch.save({**state, "grouping": [[0, 1], [2, 3]]}, spec.checkpoint)
+    messages.clear()
+    train_shard(spec, messages.append, stopped=lambda: True)
+    warnings = [m[2] for m in messages if m[0] == "warning"]
+    assert len(warnings) == 1 and "holds this shard's members in other chunks" in warnings[0]
+    assert ("start", 0, 0) in messages

@@ -59,7 +59,7 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
     device = resolve_device(cfg.device)  # here, on the worker: a Ray task's node may have a GPU the driver lacks
     if device.type == "cuda":
         spec = dataclasses.replace(spec, chunk=len(spec.cfgs))  # a GPU wants one large batch
-    chunks = [BatchedTrainer(spec.cfgs[i : i + spec.chunk], device) for i in range(0, len(spec.cfgs), spec.chunk)]
+    chunks = [BatchedTrainer([spec.cfgs[i] for i in chunk], device) for chunk in _chunks(spec)]
     step = _restore(spec, chunks, emit)
     emit(("start", spec.index, step))
     # The rows an uninterrupted shard has: a checkpoint written at a stop between two evaluations
@@ -111,8 +111,17 @@ def _saved(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+def _chunks(spec: ShardSpec) -> list[list[int]]:
+    """The shard cut into chunks of members, as positions in spec: members of one data size together
+    (a chunk pads each member's data to its longest, so a member of 20% beside one of 50% would train
+    on 2.5 times its rows), in shard order otherwise."""
+    order = sorted(range(len(spec.cfgs)), key=lambda i: (spec.cfgs[i].train_frac, spec.cfgs[i].n_train))
+    return [order[i : i + spec.chunk] for i in range(0, len(order), spec.chunk)]
+
+
 def _split(spec: ShardSpec) -> list[tuple[int, ...]]:
-    return [spec.members[i : i + spec.chunk] for i in range(0, len(spec.members), spec.chunk)]
+    """Each chunk's members, as sweep member indices."""
+    return [tuple(spec.members[i] for i in chunk) for chunk in _chunks(spec)]
 
 
 def _evaluate(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
@@ -129,7 +138,8 @@ def _save(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> None:
     checkpoint is never ahead of the members' logs (resuming then loses no row)."""
     if spec.checkpoint is None:
         return
-    emit(("checkpoint", spec.index, _saved({"members": list(spec.members), "chunks": [t.state() for t in chunks]})))
+    state = {"members": list(spec.members), "grouping": _chunks(spec), "chunks": [t.state() for t in chunks]}
+    emit(("checkpoint", spec.index, _saved(state)))
 
 
 def _restore(spec: ShardSpec, chunks: list[BatchedTrainer], emit: Emit) -> int:
@@ -159,6 +169,12 @@ def _problem(state: Any, spec: ShardSpec, chunks: list[BatchedTrainer]) -> str |
         return "is not a shard checkpoint (no list of chunks)"
     if state.get("members") != list(spec.members):
         return f"holds other members than this shard's {list(spec.members)}"
+    # A checkpoint without its grouping was written when chunks were cut in shard order.
+    written = state.get(
+        "grouping", [list(range(i, min(i + spec.chunk, len(spec.cfgs)))) for i in range(0, len(spec.cfgs), spec.chunk)]
+    )
+    if written != _chunks(spec):
+        return f"holds this shard's members in other chunks ({written}, not {_chunks(spec)})"
     if len(state["chunks"]) != len(chunks):
         return f"holds {len(state['chunks'])} chunks, not this shard's {len(chunks)}"
     steps = set()
