@@ -33,8 +33,9 @@ from grok_tui.train.batched import BatchedTrainer
 from grok_tui.train.checkpoint import is_dense, run_checkpoint
 from grok_tui.train.trainer import resolve_device
 
-# Members per batched trainer: past about eight, a mod-add batch's activations leave the processor's
-# caches and a member-step gets slower, not faster (measured: bench --sweep).
+# Members per batched trainer on a CPU. On mod-add's stacked forward a member-step costs the same CPU time
+# at 2, 4, 8 or 16 a chunk and 15% more trained alone (one thread, docs/design.md), so there is nothing
+# to choose at start-up; on the vmapped forward past about eight a batch's activations leave the caches.
 CHUNK = 8
 
 Emit = Callable[[tuple[Any, ...]], None]
