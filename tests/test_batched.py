@@ -10,7 +10,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from grok_tui.config import PRESETS
 from grok_tui.models import build_model
-from grok_tui.models.registry import REGISTRY, family
+from grok_tui.models.registry import ONE_HOT_MAX_P, REGISTRY, family
 from grok_tui.tasks import build_dataset
 from grok_tui.train.batched import BatchedTrainer
 
@@ -81,3 +81,10 @@ def test_a_batch_on_the_stacked_forward_trains_as_the_generic_path_does(model):
             assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-3, abs=1e-5), key
         assert abs(a.test_acc - b.test_acc) <= 2 / len(generic.test.y[0])
     assert rows[0].train_acc > 0.5  # it learned: the comparison is not of two untrained batches
+
+
+def test_past_the_p_where_one_hot_pays_a_batch_vmaps_the_model():
+    small, large = (PRESETS["mod-add"].config(p=p, width=8) for p in (ONE_HOT_MAX_P - 1, ONE_HOT_MAX_P + 3))
+    assert BatchedTrainer([small], torch.device("cpu")).stacked is not None
+    batch = BatchedTrainer([large], torch.device("cpu"))
+    assert batch.stacked is None and batch.train.x.shape[-1] == 2  # the operands themselves, not p one-hots

@@ -10,7 +10,7 @@ from torch import nn
 
 from grok_tui.models.base import GrokModel
 from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
-from grok_tui.models.registry import Family, Stacked, modular_classes
+from grok_tui.models.registry import Family, Stacked, modular_classes, one_hot_pays
 
 if TYPE_CHECKING:
     from grok_tui.config import RunConfig
@@ -93,5 +93,5 @@ FAMILY = Family(
     # The neuron inputs are a product, made twice per look (for the heatmap and for the spectrum), and the
     # previous look's copy is still held by the last snapshot.
     neuron_copies=3,
-    stacked=Stacked(operands_one_hot, stacked_forward),
+    stacked=Stacked(operands_one_hot, stacked_forward, one_hot_pays),
 )

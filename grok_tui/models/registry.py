@@ -48,11 +48,12 @@ class Stacked:
     (an embedding lookup as one-hot counts, say, so that it and its backward are matmuls, not a gather and
     a scatter into zeros); an all-zero row is padding. `forward` maps the stacked parameters and inputs
     (N, rows, ...) to the outputs (N, rows, classes). tests/test_batched.py holds each to the vmapped
-    model: outputs and gradients.
+    model: outputs and gradients. `pays`: whether it is worth it at a config's size (else vmap is used).
     """
 
     inputs: Callable[[RunConfig, Tensor], Tensor]
     forward: Callable[[dict[str, Tensor], Tensor], Tensor]
+    pays: Callable[[RunConfig], bool] = lambda cfg: True
 
 
 @dataclass(frozen=True)
@@ -122,4 +123,27 @@ def modular_classes(cfg: RunConfig) -> int:
     return cfg.p
 
 
-__all__ = ["REGISTRY", "Entry", "Family", "Shape", "Stacked", "family", "modular_classes", "models_for"]
+# Up to this p an embedding lookup written as a matmul on one-hot operands is cheaper than the gather and
+# the scatter it replaces: the matmul's work grows with p, the lookup's does not (one thread here: the
+# gather ~3.3 ns an element, a batched matmul ~42 GFLOP/s; they break even near p = 140). The one-hot
+# rows, p floats each, stand in memory for two int64 indices a row, so it is kept to small p.
+ONE_HOT_MAX_P = 128
+
+
+def one_hot_pays(cfg: RunConfig) -> bool:
+    """Whether a modular model's stacked forward on one-hot operands pays at this p."""
+    return cfg.p <= ONE_HOT_MAX_P
+
+
+__all__ = [
+    "ONE_HOT_MAX_P",
+    "REGISTRY",
+    "Entry",
+    "Family",
+    "Shape",
+    "Stacked",
+    "family",
+    "modular_classes",
+    "models_for",
+    "one_hot_pays",
+]

@@ -10,7 +10,7 @@ from torch import nn
 
 from grok_tui.models.base import GrokModel
 from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
-from grok_tui.models.registry import Family, Stacked, modular_classes
+from grok_tui.models.registry import Family, Stacked, modular_classes, one_hot_pays
 
 if TYPE_CHECKING:
     from grok_tui.config import RunConfig
@@ -71,5 +71,5 @@ FAMILY = Family(
     views=lambda cfg, classes: {"embedding": (cfg.p, cfg.width), "output": (cfg.width, classes)},
     drivers=("p", "width"),
     neurons=lambda cfg: (cfg.p, cfg.width),
-    stacked=Stacked(operand_counts, stacked_forward),
+    stacked=Stacked(operand_counts, stacked_forward, one_hot_pays),
 )

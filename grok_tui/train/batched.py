@@ -131,7 +131,10 @@ class BatchedTrainer:
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
         # The model's code, on the meta device: functional_call runs it with the stacked tensors.
         self.base = copy.deepcopy(models[0]).to("meta")
-        self.stacked: Stacked | None = None if generic else family(cfgs[0].model).stacked
+        stacked = family(cfgs[0].model).stacked  # members share the model's shape: its p too
+        self.stacked: Stacked | None = (
+            stacked if stacked is not None and stacked.pays(cfgs[0]) and not generic else None
+        )
         self._forward = vmap(self._one, in_dims=(0, 0, 0)) if self.stacked is None else self._stacked
         self.train = self._stack(data, "train")
         self.test = self._stack(data, "test")
