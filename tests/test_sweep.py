@@ -58,6 +58,8 @@ def assert_rows_close(batched, single, n_test):
         # A weight norm held per member (Omnigrok's LU sweep), beside a member that holds none.
         ("mod-add", [dict(constrain_norm=40.0), dict(seed=1), dict(constrain_norm=150.0, weight_decay=0.0, seed=1)]),
         ("teacher-student", [dict(constrain_norm=4.0, weight_decay=0.0), dict(constrain_norm=20.0, seed=1)]),
+        # A learning-rate warm-up per member (transformer-add's, Nanda et al.'s), beside a member with none.
+        ("mod-add", [dict(warmup_steps=10), dict(warmup_steps=30, seed=1, lr=3e-3), dict(seed=2)]),
     ],
 )
 def test_batched_members_equal_single_runs(preset, members):

@@ -54,7 +54,9 @@ class Split(NamedTuple):
 
 class BatchedAdamW:
     """torch.optim.AdamW's update (decoupled decay, bias correction) for stacked parameters, with a
-    learning rate, weight decay and betas per member: tensors of shape (N,)."""
+    learning rate, weight decay and betas per member: tensors of shape (N,). A member with a warm-up of w
+    steps (`warmup`, 0: none) takes its learning rate times min((t - 1) / w, 1) at its t-th step, as the
+    single run's LambdaLR(min(step / w, 1)) gives it."""
 
     def __init__(
         self,
@@ -64,9 +66,11 @@ class BatchedAdamW:
         beta1: torch.Tensor,
         beta2: torch.Tensor,
         eps: float = 1e-8,
+        warmup: torch.Tensor | None = None,
     ):
         self.params = list(params)
         self.lr, self.weight_decay, self.beta1, self.beta2, self.eps = lr, weight_decay, beta1, beta2, eps
+        self.warmup = torch.zeros_like(lr) if warmup is None else warmup
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
         self.steps = 0
@@ -78,8 +82,10 @@ class BatchedAdamW:
         t = self.steps
         correction1 = (1 - self.beta1.double() ** t).to(self.lr.dtype)
         correction2_sqrt = (1 - self.beta2.double() ** t).sqrt().to(self.lr.dtype)
-        step_size = self.lr / correction1
-        decay = 1 - self.lr * self.weight_decay
+        ramp = ((t - 1) / self.warmup.clamp(min=1)).clamp(max=1)
+        lr = torch.where(self.warmup > 0, self.lr * ramp, self.lr)
+        step_size = lr / correction1
+        decay = 1 - lr * self.weight_decay
         for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
             shape = (-1,) + (1,) * (p.dim() - 1)
             p.mul_(decay.view(shape))
@@ -148,6 +154,7 @@ class BatchedTrainer:
             weight_decay=per_member("weight_decay"),
             beta1=per_member("beta1"),
             beta2=per_member("beta2"),
+            warmup=per_member("warmup_steps"),
         )
         self.l1 = per_member("l1")
         # The global weight norm each member is held at after every step (0: not held), as Trainer holds it.
