@@ -5,7 +5,9 @@ The sweep trains in a process of its own (sweep/launch.py); the monitor only
 reads what it writes (sweep/store.py SweepFollower), in a thread worker, at the
 pace `--refresh` sets, and follows the curves of the members it is shown
 (sources/watched.py CurvesFollower). A member opened from the map is a run
-directory like any other: `member` gives its read-only source.
+directory like any other: `member` gives its read-only source. Each reading also
+forecasts the undecided members whose rows moved (forecast/live.py), there in
+the thread, so the map can shade them by what they are expected to become.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from __future__ import annotations
 import subprocess
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grok_tui.compare import labels
+from grok_tui.forecast.live import MemberForecasts, Outlook
 from grok_tui.sources.base import Mode
 from grok_tui.sources.watched import CurvesFollower, WatchedRun
 from grok_tui.sweep.launch import State, start_sweep, stop_own, sweep_state
@@ -33,6 +36,7 @@ class SweepFrame:
     state: State
     problem: str | None  # the directory could not be read this time (said once)
     notices: list[str]  # records that could not be read, one line each
+    forecasts: dict[str, Outlook] = field(default_factory=dict)  # by member name: the undecided it speaks for
 
 
 class SweepSource:
@@ -45,6 +49,7 @@ class SweepSource:
         self.process = process
         self.mode = Mode.OWN if process is not None else Mode.WATCHED
         self._lock = threading.Lock()  # one reading at a time
+        self.forecasts = MemberForecasts()
 
     @classmethod
     def start(cls, root: Path, engine_args: Sequence[str] = ()) -> SweepSource:
@@ -82,9 +87,10 @@ class SweepSource:
             added = any([c.poll() for c in curves])
             state = self.state()
             view = self.follower.view()
+            forecasts = self.forecasts.update(view.members)
         if state.word == "not started" and view.finished:
             state = State("finished")  # a sweep directory written without a process record (by hand, or copied)
-        return SweepFrame(view, changed, added, state, problem, notices)
+        return SweepFrame(view, changed, added, state, problem, notices, forecasts)
 
     def state(self) -> State:
         return sweep_state(self.run_dir, self.process)

@@ -6,7 +6,8 @@ of its own with one legend entry, its test curve solid and its train curve dotte
 With no overlays the pane draws exactly what it always has, at the same cost.
 
 A replayed step (`grok-tui watch` of a run that kept its views) is marked by a vertical line in a colour of
-its own (`.plot--replay`), over the whole height of each plot's data.
+its own (`.plot--replay`), over the whole height of each plot's data; so is the step at which the forecast
+(grok_tui/forecast/live.py) expects test accuracy to reach 90% (`.plot--forecast`), while that lies ahead.
 
 A run's own metrics (a script's `m.log(step, grad_norm=...)`, History.custom) are drawn beside its
 curves, each named in the legend: on the accuracy plot where every value so far lies in [0, 1], else on
@@ -79,9 +80,14 @@ class Overlay:
 
 
 class CurvesPane(Pane):
-    COMPONENT_CLASSES = {"plot--train", "plot--test", "plot--marker", "plot--fade", "plot--replay"} | {
-        f"plot--run-{i}" for i in range(PALETTE_SIZE)
-    }
+    COMPONENT_CLASSES = {
+        "plot--train",
+        "plot--test",
+        "plot--marker",
+        "plot--fade",
+        "plot--replay",
+        "plot--forecast",
+    } | {f"plot--run-{i}" for i in range(PALETTE_SIZE)}
     # Fallbacks for an app without the theme files; every theme in themes/ sets its own.
     DEFAULT_CSS = """
     CurvesPane > .plot--train { color: dodgerblue; }
@@ -89,6 +95,7 @@ class CurvesPane(Pane):
     CurvesPane > .plot--marker { color: gray; }
     CurvesPane > .plot--fade { color: black; }
     CurvesPane > .plot--replay { color: $accent; }
+    CurvesPane > .plot--forecast { color: teal; }
     CurvesPane > .plot--run-0 { color: dodgerblue; }
     CurvesPane > .plot--run-1 { color: orange; }
     CurvesPane > .plot--run-2 { color: limegreen; }
@@ -101,6 +108,7 @@ class CurvesPane(Pane):
         super().__init__("curves: loss and accuracy", **kwargs)
         self.log_x = False
         self._overlaid = False  # whether the last frame drew other runs (its subtitle says how to read them)
+        self._forecast = False  # whether the last frame marked a forecast step (its subtitle says what the line is)
         # What the last call of `show` with a legend of runs drew: drawn again when the pane is resized,
         # since its labels were cut to the width the plots had then.
         self._legend_of_runs: tuple | None = None
@@ -119,6 +127,7 @@ class CurvesPane(Pane):
 
     def _set_subtitle(self) -> None:
         parts = (["log step"] if self.log_x else []) + (["solid: test, dotted: train"] if self._overlaid else [])
+        parts += ["line: forecast grokking"] if self._forecast else []
         subtitle = " · ".join(parts)
         # Only a new subtitle is set: each assignment repaints the whole pane.
         if (self.border_subtitle or "") != subtitle:
@@ -137,6 +146,7 @@ class CurvesPane(Pane):
         label: str | None = None,
         color: Color | int = 0,
         at: int | None = None,
+        forecast: int | None = None,
     ) -> None:
         """Draw `history` (the run the other panes show; its events mark the plots) and each overlay.
         The snapshot is not read (the curves are all in the histories): None where there is none, as in a sweep.
@@ -144,9 +154,11 @@ class CurvesPane(Pane):
         `label` names the pane's own run in the legend as one of several compared runs, drawn in
         `color` (palette colour 0 unless told) like an overlay; without it the run is drawn as a
         single run is, train and test in their own colours. Faded overlays go behind it, the rest
-        over it, in the order given (which is the legend's). `at`: the step a replay shows, marked.
+        over it, in the order given (which is the legend's). `at`: the step a replay shows, marked;
+        `forecast`: the step the forecast expects the run to generalize at, marked in a colour of its own.
         """
         markers = event_markers(history)
+        self._forecast = forecast is not None
         if not overlays and label is None:
             # The single run, as it has always been drawn: nothing here costs more than before.
             train, test = component_rgb(self, "plot--train"), component_rgb(self, "plot--test")
@@ -159,12 +171,12 @@ class CurvesPane(Pane):
                 plot = self.query_one(f"#{plot_id}", SeriesPlot)
                 if custom[key]:
                     lines = _fitted(lines + custom[key], plot.size.width - LEGEND_MARGIN)
-                plot.set_data(lines + self._at(lines, at, plot.log_y), markers)
+                plot.set_data(lines + self._marks(lines, at, forecast, plot.log_y), markers)
             self._overlaid = False
             self._legend_of_runs = None
             self._set_subtitle()
             return
-        self._legend_of_runs = (history, tuple(overlays), label, color, at)
+        self._legend_of_runs = (history, tuple(overlays), label, color, at, forecast)
         own = Overlay(label, history, color) if label is not None else None
         behind = [o for o in overlays if o.faded]
         front = [o for o in overlays if not o.faded]
@@ -177,18 +189,24 @@ class CurvesPane(Pane):
                 lines += self._lines(own, key)
             lines += [line for o in front for line in self._lines(o, key)]
             plot = self.query_one(f"#{plot_id}", SeriesPlot)
-            plot.set_data(_fitted(lines, plot.size.width - LEGEND_MARGIN) + self._at(lines, at, plot.log_y), markers)
+            fitted = _fitted(lines, plot.size.width - LEGEND_MARGIN)
+            plot.set_data(fitted + self._marks(lines, at, forecast, plot.log_y), markers)
         self._overlaid = any(o.color is not None for o in (*overlays, *([own] if own else [])))
         self._set_subtitle()
 
     def on_resize(self, event: Resize) -> None:
         if self._legend_of_runs is not None:
-            history, overlays, label, color, at = self._legend_of_runs
-            self.show(None, history, overlays, label=label, color=color, at=at)
+            history, overlays, label, color, at, forecast = self._legend_of_runs
+            self.show(None, history, overlays, label=label, color=color, at=at, forecast=forecast)
 
-    def _at(self, lines: list[Line], step: int | None, log_y: bool) -> list[Line]:
-        """The replayed step's mark: a vertical line from the lowest to the highest value drawn (none where
-        nothing is drawn yet, or on a log axis nothing is above 0)."""
+    def _marks(self, lines: list[Line], at: int | None, forecast: int | None, log_y: bool) -> list[Line]:
+        """The forecast step's mark, and the replayed step's over it."""
+        forecast_mark = self._vertical(lines, forecast, "plot--forecast", log_y)
+        return forecast_mark + self._vertical(lines, at, "plot--replay", log_y)
+
+    def _vertical(self, lines: list[Line], step: int | None, component: str, log_y: bool) -> list[Line]:
+        """A step's mark: a vertical line from the lowest to the highest value drawn (none where nothing is
+        drawn yet, or on a log axis nothing is above 0), in the component class's colour."""
         if step is None:
             return []
         values = [y[np.isfinite(y) & (y > 0 if log_y else True)] for y in (np.asarray(line.y, float) for line in lines)]
@@ -196,7 +214,7 @@ class CurvesPane(Pane):
         if not found:
             return []
         lo, hi = min(float(v.min()) for v in found), max(float(v.max()) for v in found)
-        return [Line("", np.array([step, step], float), np.array([lo, hi]), component_rgb(self, "plot--replay"))]
+        return [Line("", np.array([step, step], float), np.array([lo, hi]), component_rgb(self, component))]
 
     def _custom_lines(self, history: History) -> dict[str, list[Line]]:
         """The run's own metrics (History.custom), each named in the legend in a colour of the run palette

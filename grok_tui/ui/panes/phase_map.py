@@ -3,9 +3,13 @@
 The first axis runs across (its values label the columns), the second up (larger
 values higher, as a plot reads); every other axis, seeds included, splits a cell
 into one block per member, in member (axis) order. A block takes its phase's
-colour once the phase is decided, and until then a shade of the undecided ramp by
-its test accuracy (dim: near 0, bright: near 1). Every block carries its phase
-letter (sweep/text.py LETTERS), so the map reads on a monochrome terminal too.
+colour once the phase is decided, and until then a shade of the undecided ramp:
+by its forecast once its train accuracy has fitted (forecast/live.py: the
+probability that it generalizes, dim near 0, bright near 1), so the map reads out
+its phases before they happen; before that, or for an experiment the forecaster has
+no fit for, by its test accuracy. Every block carries its phase letter (sweep/text.py
+LETTERS), or the letter of the phase its forecast expects in lower case (g, m), so the
+map reads on a monochrome terminal too.
 
 The pane draws from a frozen copy of the numbers it shows (`show` takes it), so
 the sweep's follower may go on reading in a thread while the pane is on screen;
@@ -15,7 +19,7 @@ it repaints only when that copy or the cursor changed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +29,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
+from grok_tui.forecast.live import Outlook
 from grok_tui.sweep.grid import Axis, value_text
 from grok_tui.sweep.phases import PHASES
 from grok_tui.sweep.store import SweepView
@@ -33,8 +38,11 @@ from grok_tui.ui.panes.lean import LeanLines
 
 # The member `enter` opens, within the selected cell: marked by shape, whatever the theme's colours.
 CHOSEN = Style(bold=True, underline=True)
-# Shades of the undecided ramp (test accuracy 0 to 1), each a component class the themes colour.
+# Shades of the undecided ramp (a forecast's probability, or test accuracy, 0 to 1), each a component class
+# the themes colour.
 RAMP = 5
+# The letter a forecast block carries: the phase it expects (a run that fits and generalizes later groks).
+FORECAST_LETTERS = {True: LETTERS["grokking"].lower(), False: LETTERS["memorization"].lower()}
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,7 @@ class Block:
     phase: str | None
     test_acc: float | None
     finished: bool
+    forecast: Outlook | None = None  # what it is expected to become, while undecided and after its fit
 
 
 Cell = tuple[Any, Any]  # (x value, y value); None where there is no such axis
@@ -143,8 +152,10 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
 
     # ---- data ------------------------------------------------------------------------------
 
-    def show(self, view: SweepView) -> bool:
-        """Take the sweep as it is now; repaint (and say so) only if what the map shows changed."""
+    def show(self, view: SweepView, forecasts: Mapping[str, Outlook] | None = None) -> bool:
+        """Take the sweep as it is now, and the forecasts of its undecided members (by name); repaint (and
+        say so) only if what the map shows changed."""
+        forecasts = forecasts or {}
         blocks: dict[Cell, list[Block]] = {}
         for m in view.members:
             values = m.member.values
@@ -154,6 +165,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
                 m.phase,
                 m.test_acc,
                 m.finished,
+                forecasts.get(m.name) if m.phase is None else None,
             )
             blocks.setdefault(cell_key(self.axes, values), []).append(block)
         if blocks == self.blocks:
@@ -207,7 +219,8 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     def block_style(self, block: Block) -> Style:
         if block.phase is not None:
             return self._style(block.phase)
-        return self._style(f"ramp-{ramp_level(block.test_acc)}")
+        shade = block.test_acc if block.forecast is None else block.forecast.p_generalize
+        return self._style(f"ramp-{ramp_level(shade)}")
 
     def render(self) -> Text:
         width, height = self.content_size.width, self.content_size.height
@@ -287,7 +300,9 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
             mark = ""
             if within == mid:
                 mark = LETTERS.get(block.phase, "?")
-                if block.phase is None:
+                if block.phase is None and block.forecast is not None:
+                    mark = FORECAST_LETTERS[block.forecast.groks]
+                elif block.phase is None:
                     acc = block.test_acc
                     mark = f"{min(acc, 0.99):.0%}" if acc is not None and bw >= 3 else "·"
             text.append(f"{mark[:bw]:^{bw}}", style=style)
@@ -304,6 +319,8 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
             who = " ".join(f"{short}={value_text(v)}" for short, v in block.values)
             acc = f"{block.test_acc:.0%}" if block.test_acc is not None else "–"
             what = block.phase or f"test {acc}"
+            if block.forecast is not None:
+                what += f", {block.forecast.text}"
             style = CHOSEN if i == self.chosen and len(blocks) > 1 else Style()
             text.append(f"{who + ' ' if who else ''}{what}", style=style)
         if not blocks:
@@ -317,10 +334,12 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
             Text.assemble((f" {LETTERS[p]} ", self._style(p)), (f" {p if full else ''}", self._style("label")))
             for p in PHASES
         ]
-        ramp = Text.assemble(
-            *((" ", self._style(f"ramp-{i}")) for i in range(RAMP)),
-            (" undecided: test acc 0→1" if full else " test acc", self._style("label")),
-        )
+        forecast = any(b.forecast is not None for blocks in self.blocks.values() for b in blocks)
+        if forecast:  # the undecided that have fitted are shaded by their forecast
+            words = " undecided: forecast p(groks) 0→1 (g, m), test acc before" if full else " p(groks)"
+        else:
+            words = " undecided: test acc 0→1" if full else " test acc"
+        ramp = Text.assemble(*((" ", self._style(f"ramp-{i}")) for i in range(RAMP)), (words, self._style("label")))
         items.append(ramp)
         rows, line = [], Text()
         for item in items:

@@ -1,4 +1,5 @@
-"""One glance: where the run is, how fast, with which settings, and in which phase."""
+"""One glance: where the run is, how fast, with which settings, in which phase, and what it is forecast to do
+(grok_tui/forecast/live.py: from the fit until test accuracy settles)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
+from grok_tui.forecast.live import Outlook
 from grok_tui.history import History
 from grok_tui.train.snapshot import Snapshot
 from grok_tui.ui.panes.lean import LeanLines
@@ -56,6 +58,7 @@ class StatusPane(LeanLines, Static):
         "status--generalized",
         "status--partly-generalized",
         "status--alert",
+        "status--forecast",
     }
 
     def __init__(self, **kwargs) -> None:
@@ -64,6 +67,8 @@ class StatusPane(LeanLines, Static):
         # How this run is seen ("watch", "comparing 3 runs") and from where (its directory), when not trained here.
         self.view: str | None = None
         self.where: str | None = None
+        # The forecast to show beside the phase (its wording is Outlook.text), set by the screen; None: nothing.
+        self.forecast: Outlook | None = None
         self._shown: tuple[Snapshot, History, str | None] | None = None
 
     def on_resize(self) -> None:
@@ -108,10 +113,13 @@ class StatusPane(LeanLines, Static):
             # a finished run's process has ended, and its last figures would be read as today's.
             "system": [(f"{snapshot.system.describe()}  ", label)] if snapshot.system and not snapshot.finished else [],
             "state": [(state, state_style)],
+            "forecast": [("  ", label), (self.forecast.text, self.get_component_rich_style("status--forecast"))]
+            if self.forecast is not None
+            else [],
         }
         # A narrow terminal drops the least telling pieces rather than wrapping
         # the phase onto the second line, which has no room for it.
-        for optional in ("", "system", "speed", "device", "time"):  # "": first try with every piece
+        for optional in ("", "system", "speed", "device", "time", "forecast"):  # "": first try with every piece
             pieces.pop(optional, None)
             first = Text.assemble(*(part for parts in pieces.values() for part in parts))
             if not self.content_size.width or first.cell_len <= self.content_size.width:

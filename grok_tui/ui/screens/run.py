@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, g
 
 from grok_tui.compare import labels
 from grok_tui.files import WriteError
+from grok_tui.forecast.live import LiveForecast, Outlook
 from grok_tui.history import History
 from grok_tui.runlog import export_csv
 from grok_tui.sources import CannotRestart, Mode, Source
@@ -102,6 +103,9 @@ class RunScreen(MonitorScreen):
         self.error: str | None = None
         self._restarting = False
         self._checkpoint_asked: int | None = None  # the checkpoint count when `c` was pressed
+        # Will it grok, and when: shown on the status line and marked on the curves (grok_tui/forecast/live.py).
+        self.forecast = LiveForecast()
+        self.outlook: Outlook | None = None
 
     # ---- layout -------------------------------------------------------------------
 
@@ -215,6 +219,8 @@ class RunScreen(MonitorScreen):
         current = self.snapshot
         if current is None:
             return
+        if self._update_forecast(current):
+            self.pacer.news()  # the forecast moved (at most once a second), maybe after the frame that brought it
         due = self.pacer.due()
         curves = self.query_one(CurvesPane)
         if curves.display and curves.cadence in due:
@@ -226,13 +232,26 @@ class RunScreen(MonitorScreen):
         if "status" in due:
             self.query_one(StatusPane).show(current, self.history, self.error)
 
+    def _update_forecast(self, snapshot: Snapshot) -> bool:
+        """The forecast from the curves so far (as they stood at a replayed step), for the panes to show
+        (worked out again only on news, at most once a second: forecast/live.py); whether it changed."""
+        before = self.outlook
+        self.outlook = self.forecast.update(self.history, snapshot, self.source.config, at=self._replayed_step())
+        self.query_one(StatusPane).forecast = self.outlook
+        return self.outlook != before
+
     def _show_curves(self, snapshot: Snapshot) -> None:
         overlays = [Overlay(other.label, other.history, i + 1) for i, other in enumerate(self.source.others)]
         if self.ghost is not None:
             overlays.insert(0, self.ghost)
         # No overlays and no label: the pane's single-run drawing, exactly as before.
         self.query_one(CurvesPane).show(
-            snapshot, self.history, overlays, label=self.source.label, at=self._replayed_step()
+            snapshot,
+            self.history,
+            overlays,
+            label=self.source.label,
+            at=self._replayed_step(),
+            forecast=self.outlook.marker_step if self.outlook is not None else None,
         )
 
     # ---- commands ----------------------------------------------------------------------
@@ -494,6 +513,7 @@ class RunScreen(MonitorScreen):
                 previous = labels([before, after])[0]
                 self.ghost = Overlay(f"{previous} (previous)", self.history.freeze(CURVE_SERIES), faded=True)
             self.history = History()
+            self.forecast, self.outlook = LiveForecast(), None
             self.snapshot, self.error = None, None
             self._start_worker()
             where = f" in {source.run_dir}" if source.run_dir is not None else ""

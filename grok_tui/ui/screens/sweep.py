@@ -56,7 +56,8 @@ PANES = """\
 [b]phase map[/b]  one cell per pair of values of the first two axes (first across, second up); \
 a block per member inside it, for the other axes and the seeds, in their order. \
 A decided member shows its phase's colour and letter: C comprehension, G grokking, S semi-grokking, \
-M memorization, X confusion; an undecided one a shade from dim to bright by its test accuracy (and the \
+M memorization, X confusion; an undecided one a shade from dim to bright by its forecast once it has fitted \
+(the probability that it generalizes; g or m, the phase expected), else by its test accuracy (and the \
 accuracy itself where there is room).
 [b]curves[/b]  the loss and accuracy of the selected cell's members, one colour each (test solid, train dotted)
 [b]against the axis[/b]  a sweep with one axis besides its seeds (grok-tui sweep --map norm-lu): each value's \
@@ -185,7 +186,7 @@ class SweepScreen(MonitorScreen):
         for line in frame.notices:  # records that could not be read: named once each
             self.notify(line, severity="warning")
         if frame.changed or first:
-            self.map.show(view)
+            self.map.show(view, frame.forecasts)
             self._draw_axis()
         if curves == self.curves:  # still the selected cell's
             for follower in curves:
