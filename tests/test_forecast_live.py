@@ -152,18 +152,23 @@ def test_the_live_forecast_is_worked_out_at_most_once_a_second_and_only_on_news(
     watcher = LiveForecast(shipped_fit, interval_s=1.0, clock=lambda: now[0])
     rows = rows_of(300)
     history = History()
-    for r in rows[:11]:
+    for r in rows[:6]:
         history.add(r.to_dict())
-    first = watcher.update(history, snapshot_at(rows[:11]), MOD_ADD)
+    assert watcher.update(history, snapshot_at(rows[:6]), MOD_ADD) is None and not worked_out  # not fitted
+    for r in rows[6:11]:
+        history.add(r.to_dict())
+    now[0] = 0.1
+    first = watcher.update(history, snapshot_at(rows[:11]), MOD_ADD)  # fitted: said at once
     assert first is not None and first.step == 100 and len(worked_out) == 1
     assert watcher.update(history, snapshot_at(rows[:11]), MOD_ADD) is first and len(worked_out) == 1  # nothing new
     history.add(rows[11].to_dict())
-    now[0] = 0.5
+    now[0] = 0.6
     assert watcher.update(history, snapshot_at(rows[:12]), MOD_ADD) is first and len(worked_out) == 1  # too soon
-    now[0] = 1.1
+    now[0] = 1.2
     second = watcher.update(history, snapshot_at(rows[:12]), MOD_ADD)
     assert second is not None and second.step == 110 and len(worked_out) == 2
-    # A replay's step answers at once, from the rows up to it; and back to now.
+    # A replay's step answers at once, from the rows up to it (at step 80 fitted, at 50 not); and back to now.
+    assert watcher.update(history, snapshot_at(rows[:12]), MOD_ADD, at=80).step == 80 and len(worked_out) == 3
     assert watcher.update(history, snapshot_at(rows[:12]), MOD_ADD, at=50) is None and len(worked_out) == 3
     assert watcher.update(history, snapshot_at(rows[:12]), MOD_ADD).step == 110 and len(worked_out) == 4
     # The settings the trainer holds are read: a new weight decay is news.

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from grok_tui.forecast.model import Fit, FitError, forecast, load_fit
-from grok_tui.forecast.point import LABEL_ACC, Row, first_step, fit_step
+from grok_tui.forecast.point import FIT_ACC, LABEL_ACC, Row, first_step, fit_step
 from grok_tui.history import History
 from grok_tui.train.snapshot import Snapshot
 
@@ -122,6 +122,13 @@ def history_rows(history: History, upto: int | None = None) -> list[dict[str, fl
     return [{"step": int(steps[i]), **{name: float(s.values[i]) for name, s in series.items()}} for i in range(count)]
 
 
+def _open_in(history: History, upto: int | None) -> bool:
+    """`open_question` of a History's rows up to step `upto`, read off its arrays (no rows are built)."""
+    train, test = history.series("train_acc"), history.series("test_acc")
+    kept = slice(None) if upto is None else train.steps <= upto
+    return bool((train.values[kept] >= FIT_ACC).any() and not (test.values[kept] >= LABEL_ACC).any())
+
+
 def run_settings(snapshot: Snapshot, config: Mapping[str, Any] | None) -> dict[str, Any]:
     """A run's settings as they stand: its config, with the budget, the experiment, and the values the
     trainer holds now (a key changes them) and the training-set size from the last row."""
@@ -148,7 +155,8 @@ def shipped_fit() -> Fit | None:
 
 class LiveForecast:
     """One run's forecast, worked out again when a new row has come (or the settings moved), at most once
-    every `interval_s`: in between, the last one stands. A replay's step moved is answered at once."""
+    every `interval_s`: in between, the last one stands. The first, once train accuracy fits, is worked out
+    at once, and so is a replay's step moved."""
 
     def __init__(
         self,
@@ -169,6 +177,9 @@ class LiveForecast:
         """What to show of the run in `history` now (`at`: as it stood at that step, a replay's)."""
         if snapshot.finished and at is None:
             self._key, self.shown = None, None  # the run has ended: its outcome is what happened
+            return None
+        if not _open_in(history, at):
+            self._key, self.shown = None, None  # nothing to say yet, or any more: nothing to work out
             return None
         settings = run_settings(snapshot, config)
         key = (history.last_step, len(history), at, tuple(sorted((k, str(v)) for k, v in settings.items())))
