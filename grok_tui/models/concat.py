@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grok_tui.models.base import GrokModel
 from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
-from grok_tui.models.registry import Family, Stacked, modular_classes, one_hot_pays
+from grok_tui.models.registry import Family, modular_classes
+from grok_tui.models.stacked import lookup
 
 if TYPE_CHECKING:
     from grok_tui.config import RunConfig
@@ -57,21 +57,10 @@ def _activations(cfg: RunConfig, classes: int) -> Activations:
     return Activations(train, forward)
 
 
-def operands_one_hot(cfg: RunConfig, x: torch.Tensor) -> torch.Tensor:
-    """Each example's two operands one-hot, side by side (rows, 2p): each embedding lookup is then a
-    matmul, exactly, and its backward a matmul, not a scatter into zeros."""
-    return F.one_hot(x, cfg.p).flatten(1).to(torch.get_default_dtype())
-
-
-def stacked_forward(params: dict[str, torch.Tensor], one_hot: torch.Tensor) -> torch.Tensor:
-    """ConcatMLP.forward for N stacked members: one_hot (N, rows, 2p) from operands_one_hot."""
-    p = params["embed_a.weight"].shape[1]
-    h = torch.cat(
-        [torch.bmm(one_hot[..., :p], params["embed_a.weight"]), torch.bmm(one_hot[..., p:], params["embed_b.weight"])],
-        dim=-1,
-    )
-    # relu in place: one activation-sized buffer fewer (a fresh one costs more than the relu on a CPU).
-    h = torch.baddbmm(params["hidden.bias"].unsqueeze(1), h, params["hidden.weight"].transpose(1, 2)).relu_()
+def stacked_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """ConcatMLP.forward for N stacked members: x (N, rows, 2) operands."""
+    h = torch.cat([lookup(params["embed_a.weight"], x[..., 0]), lookup(params["embed_b.weight"], x[..., 1])], dim=-1)
+    h = torch.relu(torch.baddbmm(params["hidden.bias"].unsqueeze(1), h, params["hidden.weight"].transpose(1, 2)))
     return torch.baddbmm(params["out.bias"].unsqueeze(1), h, params["out.weight"].transpose(1, 2))
 
 
@@ -93,5 +82,5 @@ FAMILY = Family(
     # The neuron inputs are a product, made twice per look (for the heatmap and for the spectrum), and the
     # previous look's copy is still held by the last snapshot.
     neuron_copies=3,
-    stacked=Stacked(operands_one_hot, stacked_forward, one_hot_pays),
+    stacked=stacked_forward,
 )

@@ -29,31 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torch import Tensor
-
     from grok_tui.config import RunConfig
     from grok_tui.models.base import GrokModel
     from grok_tui.models.footprint import Activations
+    from grok_tui.models.stacked import StackedForward
 
 Shape = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Stacked:
-    """A family's forward over many members at once, for the batched engine (train/batched.py), where it
-    is faster than torch.func.vmap of the model's own: each parameter has a leading member axis, as
-    torch.func.stack_module_state stacks it, and is named as in the model's state_dict.
-
-    `inputs` turns one member's examples (rows, ...) into what `forward` takes, once, as the data is fixed
-    (an embedding lookup as one-hot counts, say, so that it and its backward are matmuls, not a gather and
-    a scatter into zeros); an all-zero row is padding. `forward` maps the stacked parameters and inputs
-    (N, rows, ...) to the outputs (N, rows, classes). tests/test_batched.py holds each to the vmapped
-    model: outputs and gradients. `pays`: whether it is worth it at a config's size (else vmap is used).
-    """
-
-    inputs: Callable[[RunConfig, Tensor], Tensor]
-    forward: Callable[[dict[str, Tensor], Tensor], Tensor]
-    pays: Callable[[RunConfig], bool] = lambda cfg: True
 
 
 @dataclass(frozen=True)
@@ -81,8 +62,9 @@ class Family:
     # How many float32 copies of that matrix a look inside makes and keeps, where it is a product of
     # weights rather than a weight itself.
     neuron_copies: int = 0
-    # Its forward over stacked members, where it has one (None: the batched engine vmaps the model's own).
-    stacked: Stacked | None = None
+    # Its forward over stacked members (models/stacked.py), where it has one (None: the batched engine
+    # vmaps the model's own).
+    stacked: StackedForward | None = None
 
 
 @dataclass(frozen=True)
@@ -123,27 +105,12 @@ def modular_classes(cfg: RunConfig) -> int:
     return cfg.p
 
 
-# Up to this p an embedding lookup written as a matmul on one-hot operands is cheaper than the gather and
-# the scatter it replaces: the matmul's work grows with p, the lookup's does not (one thread here: the
-# gather ~3.3 ns an element, a batched matmul ~42 GFLOP/s; they break even near p = 140). The one-hot
-# rows, p floats each, stand in memory for two int64 indices a row, so it is kept to small p.
-ONE_HOT_MAX_P = 128
-
-
-def one_hot_pays(cfg: RunConfig) -> bool:
-    """Whether a modular model's stacked forward on one-hot operands pays at this p."""
-    return cfg.p <= ONE_HOT_MAX_P
-
-
 __all__ = [
-    "ONE_HOT_MAX_P",
     "REGISTRY",
     "Entry",
     "Family",
     "Shape",
-    "Stacked",
     "family",
     "modular_classes",
     "models_for",
-    "one_hot_pays",
 ]

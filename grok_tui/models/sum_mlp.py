@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from grok_tui.models.base import GrokModel
 from grok_tui.models.footprint import INDEX, Activations, linear, loss_floats
-from grok_tui.models.registry import Family, Stacked, modular_classes, one_hot_pays
+from grok_tui.models.registry import Family, modular_classes
+from grok_tui.models.stacked import lookup
 
 if TYPE_CHECKING:
     from grok_tui.config import RunConfig
@@ -50,16 +50,10 @@ def summed_activations(cfg: RunConfig, classes: int) -> Activations:
     return Activations(train, forward)
 
 
-def operand_counts(cfg: RunConfig, x: torch.Tensor) -> torch.Tensor:
-    """Each example as how often each residue is one of its operands (rows, p): E[a] + E[b] is then
-    counts @ E, exactly, and the embedding's gradient counts.T @ grad, a matmul, not a scatter into zeros."""
-    return F.one_hot(x, cfg.p).sum(dim=1).to(torch.get_default_dtype())
-
-
-def stacked_forward(params: dict[str, torch.Tensor], counts: torch.Tensor) -> torch.Tensor:
-    """SumMLP.forward for N stacked members: counts (N, rows, p) from operand_counts."""
-    # relu in place: one activation-sized buffer fewer (a fresh one costs more than the relu on a CPU).
-    hidden = torch.bmm(counts, params["embed.weight"]).relu_()
+def stacked_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """SumMLP.forward for N stacked members: x (N, rows, 2) operands."""
+    table = params["embed.weight"]
+    hidden = torch.relu(lookup(table, x[..., 0]) + lookup(table, x[..., 1]))
     return torch.bmm(hidden, params["unembed.weight"].transpose(1, 2))
 
 
@@ -71,5 +65,5 @@ FAMILY = Family(
     views=lambda cfg, classes: {"embedding": (cfg.p, cfg.width), "output": (cfg.width, classes)},
     drivers=("p", "width"),
     neurons=lambda cfg: (cfg.p, cfg.width),
-    stacked=Stacked(operand_counts, stacked_forward, one_hot_pays),
+    stacked=stacked_forward,
 )

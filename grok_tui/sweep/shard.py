@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from grok_tui.config import RunConfig, is_int
+from grok_tui.train.allocator import keep_freed_memory
 from grok_tui.train.batched import BatchedTrainer
 from grok_tui.train.checkpoint import is_dense, run_checkpoint
 from grok_tui.train.trainer import resolve_device
@@ -56,6 +57,7 @@ class ShardSpec:
 def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambda: False) -> str:
     """Train the shard's members to their step budget, or until `stopped()`; returns how it ended."""
     torch.set_num_threads(spec.threads)
+    keep_freed_memory()
     cfg = spec.cfgs[0]
     device = resolve_device(cfg.device)  # here, on the worker: a Ray task's node may have a GPU the driver lacks
     if device.type == "cuda":

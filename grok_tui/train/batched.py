@@ -12,8 +12,8 @@ of every tensor, as Trainer rescales its run. Nothing is read back from the devi
 between evaluations.
 
 The forward is the family's own over stacked members where it declares one (its `stacked`,
-models/registry.py: for mod-add's models, batched matmuls on one-hot inputs fixed once, 1.6x the
-vmapped model on a CPU, docs/design.md), else `torch.func.vmap(functional_call)` of the model.
+models/stacked.py: for mod-add's models, one gather over the members' embeddings and batched matmuls),
+else `torch.func.vmap(functional_call)` of the model.
 
 Members must share the model's shape (a width axis makes several batches: see
 sweep/grid.py) and its kind of data (task, p, op, pairs, n_bits...).
@@ -31,7 +31,8 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from grok_tui.config import RunConfig
 from grok_tui.models import GrokModel, build_model
-from grok_tui.models.registry import Stacked, family
+from grok_tui.models.registry import family
+from grok_tui.models.stacked import StackedForward
 from grok_tui.tasks import Dataset, build_dataset
 from grok_tui.train.objective import example_correct, example_losses
 from grok_tui.train.snapshot import Metrics
@@ -137,10 +138,7 @@ class BatchedTrainer:
         self.buffers = {k: v.to(device) for k, v in buffers.items()}
         # The model's code, on the meta device: functional_call runs it with the stacked tensors.
         self.base = copy.deepcopy(models[0]).to("meta")
-        stacked = family(cfgs[0].model).stacked  # members share the model's shape: its p too
-        self.stacked: Stacked | None = (
-            stacked if stacked is not None and stacked.pays(cfgs[0]) and not generic else None
-        )
+        self.stacked: StackedForward | None = None if generic else family(cfgs[0].model).stacked
         self._forward = vmap(self._one, in_dims=(0, 0, 0)) if self.stacked is None else self._stacked
         self.train = self._stack(data, "train")
         self.test = self._stack(data, "test")
@@ -177,10 +175,7 @@ class BatchedTrainer:
             return build_model(cfg)
 
     def _stack(self, data: Sequence[Dataset], split: str) -> Split:
-        xs = [getattr(d, f"x_{split}") for d in data]
-        if self.stacked is not None:  # the inputs its forward takes, made once: the data are fixed
-            xs = [self.stacked.inputs(cfg, x) for cfg, x in zip(self.cfgs, xs, strict=True)]
-        x, mask = _padded(xs)
+        x, mask = _padded([getattr(d, f"x_{split}") for d in data])
         y, _ = _padded([getattr(d, f"y_{split}") for d in data])
         return Split(x.to(self.device), y.to(self.device), mask.to(self.device), mask.sum(dim=1).to(self.device))
 
@@ -189,7 +184,7 @@ class BatchedTrainer:
 
     def _stacked(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> Any:
         assert self.stacked is not None
-        return self.stacked.forward(params, x)
+        return self.stacked(params, x)
 
     def _mean(self, per_example: torch.Tensor, split: Split) -> torch.Tensor:
         """Each member's mean over its real rows: shape (N,)."""
