@@ -32,7 +32,9 @@ FEATURES = SETTINGS + CURVES
 
 
 def _log10(x: float, floor: float) -> float:
-    return math.log10(x + floor) if math.isfinite(x) and x >= 0 else math.nan
+    """log10(x + floor), NaN (unknown) where that is not a positive number: a config's `train_size` 0, say,
+    means the whole training set, whose size the config does not hold."""
+    return math.log10(x + floor) if math.isfinite(x) and x >= 0 and x + floor > 0 else math.nan
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> float:
