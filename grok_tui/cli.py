@@ -495,6 +495,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--shard-cpus", metavar="N", help="with --ray: CPUs (and torch threads) a shard (default 1)")
     parser.add_argument("--shard-gpus", metavar="N", help="with --ray: GPUs a shard (default 0; 1 a shard on GPUs)")
+    parser.add_argument(
+        "--prune", metavar="P", help="end members whose forecast p(generalize) falls below P after their forecast point"
+    )
     parser.add_argument("--theme", metavar="NAME")
     _add_refresh(parser)
     for name, setting in SETTINGS.items():
@@ -529,6 +532,7 @@ def _sweep(argv: list[str]) -> int:
         rule_flags={name: text for name, text in rule_flags.items() if text is not None},
         workers_text=args.workers,
         sweep_dir=args.sweep_dir,
+        prune_text=args.prune,
     )
     try:
         if args.resume:

@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import resource_tracker
@@ -53,7 +53,7 @@ from grok_tui.sweep.store import (
     read_sweep,
     write_members,
 )
-from grok_tui.sweep.text import diagram, progress_line
+from grok_tui.sweep.text import diagram, progress_line, pruned_line
 
 # How often the headless driver prints a progress line.
 PROGRESS_EVERY_S = 2.0
@@ -67,6 +67,7 @@ def shard_specs(info: SweepInfo) -> list[ShardSpec]:
             members=tuple(m.index for m in shard),
             cfgs=tuple(m.cfg for m in shard),
             checkpoint=info.root / SHARDS / f"shard-{i}.pt",
+            prune=info.prune,
         )
         for i, shard in enumerate(info.grid.shards(info.workers))
     ]
@@ -221,6 +222,7 @@ class Driver:
         self.rows: dict[int, list[dict[str, Any]]] = {m.index: [] for m in self.members}
         self.finished: set[int] = set()
         self.failed: dict[int, str] = {}  # member -> why its shard was lost
+        self.pruned: dict[int, dict[str, Any]] = {}  # member -> the forecast its shard pruned it at (prune.py)
         self.errors: list[str] = []
         self._notices = Notices()  # bad records in the members' logs, each file named once
         self._stop = threading.Event()
@@ -269,6 +271,8 @@ class Driver:
             if axis is not None:  # one axis: the figures against it (Omnigrok's LU curves, for a norm axis)
                 points = axis_points(axis, ((r["values"], r) for r in records))
                 print(axis_table(axis, points), file=self.out, flush=True)
+        if self.info.prune is not None:
+            print(pruned_line(records, self.info.grid.base.steps, self.info.prune), file=self.out, flush=True)
         for error in self.errors:
             print(f"grok-tui: error: {error}", file=sys.stderr, flush=True)
         if received:
@@ -285,13 +289,15 @@ class Driver:
     def _take(self, message: tuple[Any, ...], specs: list[ShardSpec], ended: dict[int, str]) -> None:
         kind, shard = message[0], message[1]
         if kind == "start":
-            self._rewind(specs[shard], int(message[2]))
+            self._start(specs[shard], int(message[2]), message[3] if len(message) > 3 else {})
         elif kind == "rows":
             for member, row in message[2]:
                 self.rows[member].append(row)
                 self._write(member, partial(RunLog.metrics, record=row))
         elif kind == "checkpoint":
             self._checkpoint(specs[shard], message[2])
+        elif kind == "pruned":
+            self._prune(message[2])
         elif kind == "weights":
             for member, state in message[2].items():
                 self._save_weights(member, state)
@@ -328,13 +334,29 @@ class Driver:
         except WriteError as e:
             self._fail(str(e))
 
-    def _rewind(self, spec: ShardSpec, step: int) -> None:
-        """A shard (re)starts at `step`: its members' logs keep what came before it, no more."""
+    def _prune(self, pruned: dict[int, dict[str, Any]]) -> None:
+        """Members their shard pruned, for good: finished, with the forecast that ended them."""
+        self.pruned.update(pruned)
+        self.finished.update(pruned)
+        self._flush()
+
+    def _start(self, spec: ShardSpec, step: int, pruned: dict[int, dict[str, Any]]) -> None:
+        """A shard (re)starts at `step` with the members it had pruned before it (the others train again)."""
+        for member in spec.members:
+            self.pruned.pop(member, None)
+            self.finished.discard(member)
+        self._rewind(spec, step, pruned)
+        self._prune(pruned)
+
+    def _rewind(self, spec: ShardSpec, step: int, pruned: Container[int] = ()) -> None:
+        """A shard (re)starts at `step`: its members' logs keep what came before it, no more; a pruned
+        member's log is final (it may end at `step`)."""
         for member in spec.members:
             log = self.logs[member]
             # A retried shard's first attempt may have rows not yet written: on disk first, then cut.
             self._write(member, lambda log: log.flush())
-            self._write(member, lambda log: log.rewind({"step": step} if step else None))
+            if member not in pruned:
+                self._write(member, lambda log: log.rewind({"step": step} if step else None))
             path = log.root / METRICS
             self.rows[member] = member_rows(read_jsonl(path), path, self._notices.report)
         for line in self._notices.take():
@@ -366,7 +388,14 @@ class Driver:
 
     def _snapshot(self) -> list[dict[str, Any]]:
         return [
-            member_record(self.info, m, self.rows[m.index], m.index in self.finished, self.failed.get(m.index))
+            member_record(
+                self.info,
+                m,
+                self.rows[m.index],
+                m.index in self.finished,
+                self.failed.get(m.index),
+                self.pruned.get(m.index),
+            )
             for m in self.members
         ]
 

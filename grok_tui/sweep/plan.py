@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from grok_tui.config import DEFAULT_EXPERIMENT, Range, clip, flag_name
+from grok_tui.forecast import FitError, load_fit
 from grok_tui.runlog import default_run_dir
 from grok_tui.sweep.grid import WORKERS, Grid, GridError, build_grid
 from grok_tui.sweep.maps import MAPS
 from grok_tui.sweep.phases import SETTINGS, PhaseRule, rule_from_flags
+from grok_tui.sweep.prune import ALLOWED, prune_problem
 from grok_tui.sweep.store import SweepDirError, SweepInfo, create_sweep
 from grok_tui.train.memory import WontFit, check_sweep_fits
 from grok_tui.train.trainer import DeviceError, resolve_device
@@ -68,12 +70,20 @@ def check_resume(
     rule_flags: Mapping[str, str] | None = None,
     workers_text: str | None = None,
     sweep_dir: str | None = None,
+    prune_text: str | None = None,
 ) -> None:
     """A resumed sweep is the sweep as it was created: PlanError naming the first of what `plan_sweep`
-    takes (its values, by field; experiment or map, rule, workers, directory) that was given all the same."""
+    takes (its values, by field; experiment or map, rule, workers, directory, pruning) that was given all
+    the same."""
     given = [flag_name(field) for field in fields]
     given += [SETTINGS[name].flag for name in rule_flags or {}]
-    sweep = {"--experiment": experiment, "--map": map_name, "--workers": workers_text, "--sweep-dir": sweep_dir}
+    sweep = {
+        "--experiment": experiment,
+        "--map": map_name,
+        "--workers": workers_text,
+        "--sweep-dir": sweep_dir,
+        "--prune": prune_text,
+    }
     given += [flag for flag, text in sweep.items() if text is not None]
     if given:
         raise PlanError(f"--resume keeps the sweep as it was created; leave out {given[0]}")
@@ -102,11 +112,12 @@ class Plan:
     rule: PhaseRule
     workers: int
     grid: Grid
+    prune: float | None = None
 
     def create(self) -> SweepInfo:
         """Write the sweep directory (PlanError if `root` is taken)."""
         try:
-            return create_sweep(self.root, self.experiment, self.values, self.rule, self.workers)
+            return create_sweep(self.root, self.experiment, self.values, self.rule, self.workers, self.prune)
         except (GridError, SweepDirError) as e:
             raise PlanError(str(e)) from None
 
@@ -119,11 +130,13 @@ def plan_sweep(
     rule_flags: Mapping[str, str] | None = None,
     workers_text: str | None = None,
     sweep_dir: str | None = None,
+    prune_text: str | None = None,
 ) -> Plan:
     """The sweep the flags ask for, every check made that can be made before anything is written.
 
     `values` are the run flags' value lists, each read as its field's type, in the order typed (the first
-    axis runs across the diagram); `rule_flags` the phase rule's settings as typed, by setting name.
+    axis runs across the diagram); `rule_flags` the phase rule's settings as typed, by setting name;
+    `prune_text` --prune as typed.
     """
     experiment, values = with_map(map_name, experiment, values)
     try:
@@ -135,9 +148,25 @@ def plan_sweep(
         grid = build_grid(experiment, values)
     except GridError as e:
         raise PlanError(str(e)) from None
+    prune = None if prune_text is None else threshold(prune_text, grid.base.experiment)
     check_memory(grid, n_workers)
     root = Path(sweep_dir) if sweep_dir else default_run_dir(map_name or experiment, SWEEPS)
-    return Plan(root, experiment, values, rule, n_workers, grid)
+    return Plan(root, experiment, values, rule, n_workers, grid, prune)
+
+
+def threshold(text: str, experiment: str) -> float:
+    """--prune: a probability, for an experiment the forecaster has a fit for (else no forecast to prune by)."""
+    try:
+        value: float | None = float(text)
+    except ValueError:
+        value = None
+    if value is None or prune_problem(value) is not None:
+        raise PlanError(f"--prune: {clip(repr(text))} is not allowed; expected {ALLOWED}")
+    try:
+        load_fit().of(experiment)
+    except FitError as e:
+        raise PlanError(f"--prune: {e}") from None
+    return value
 
 
 def check_memory(grid: Grid, n_workers: int) -> None:
@@ -161,6 +190,7 @@ __all__ = [
     "check_resume",
     "number",
     "plan_sweep",
+    "threshold",
     "with_map",
     "workers",
 ]

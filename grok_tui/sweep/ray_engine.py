@@ -15,6 +15,7 @@ cluster token) guards the cluster: grok-tui adds no channel of its own.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -204,7 +205,7 @@ class RayTasks:
 
     def launch(self, spec: ShardSpec) -> None:
         threads = max(1, int(self.cpus))
-        spec = ShardSpec(spec.index, spec.members, spec.cfgs, spec.checkpoint, threads=threads, chunk=spec.chunk)
+        spec = dataclasses.replace(spec, threads=threads)  # the rest as the driver made it (its pruning too)
         self._running[spec.index] = self._task.remote(spec, self._queue, self._flag)
 
     def active(self) -> int:

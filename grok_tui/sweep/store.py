@@ -1,10 +1,12 @@
 """The sweep directory, and reading it back live.
 
-    SWEEP/sweep.json         the preset, the flags given (axes are the lists), the phase rule, the workers
+    SWEEP/sweep.json         the preset, the flags given (axes are the lists), the phase rule, the workers,
+                             and --prune's threshold where it was given
     SWEEP/members/NAME/      one run directory per member (config.json, metrics.jsonl, events.jsonl,
                              checkpoint.pt of its weights): `grok-tui watch SWEEP/members/NAME` opens it
     SWEEP/members.jsonl      one line per finished member: its values, the steps at which train and test
-                             accuracy reached 90/95/99%, its final accuracies and losses, its phase
+                             accuracy reached 90/95/99%, its final accuracies and losses, its phase (or,
+                             for a member --prune ended, none and the forecast it was pruned at)
     SWEEP/shards/            the batched trainers' checkpoints (`--resume SWEEP`)
     SWEEP/process.json       the process training it (runs.py)
 
@@ -33,6 +35,7 @@ from grok_tui.runlog import METRICS, JsonlFollower, RunDirError, RunLog, read_js
 from grok_tui.runs import RunInfo
 from grok_tui.sweep.grid import WORKERS, Axis, Grid, GridError, Member, build_grid
 from grok_tui.sweep.phases import LEVELS, PHASES, PhaseRule, classify, milestones, settled
+from grok_tui.sweep.prune import ALLOWED, forecast_problem, prune_problem
 from grok_tui.sweep.text import LETTERS
 from grok_tui.train.snapshot import Metrics, RecordError, checked
 
@@ -55,6 +58,7 @@ class SweepInfo:
     rule: PhaseRule
     workers: int
     given: dict[str, list[Any]]  # the flags as given: every value list, axes and settings alike
+    prune: float | None = None  # --prune: members whose forecast falls below it are ended (sweep/prune.py)
 
     @property
     def names(self) -> list[str]:
@@ -69,7 +73,12 @@ def is_sweep(path: Path) -> bool:
 
 
 def create_sweep(
-    root: Path, experiment: str, given: Mapping[str, Sequence[Any]], rule: PhaseRule, workers: int
+    root: Path,
+    experiment: str,
+    given: Mapping[str, Sequence[Any]],
+    rule: PhaseRule,
+    workers: int,
+    prune: float | None = None,
 ) -> SweepInfo:
     """Make the sweep directory, one run directory per member; refuses one that holds a sweep or a run."""
     root = Path(root)
@@ -78,12 +87,14 @@ def create_sweep(
     if (root / "config.json").exists():
         raise SweepDirError(f"{root} holds a run, not a sweep; choose another --sweep-dir")
     grid = build_grid(experiment, given)
-    info = SweepInfo(root, grid, rule, workers, {k: list(v) for k, v in given.items()})
+    info = SweepInfo(root, grid, rule, workers, {k: list(v) for k, v in given.items()}, prune)
     try:
         for member in grid.members:
             RunLog(info.member_dir(member)).create(member.cfg.to_dict())
         # sweep.json is what makes a directory a sweep: written last.
         record = {"experiment": experiment, "given": info.given, "rule": rule.to_dict(), "workers": workers}
+        if prune is not None:
+            record["prune"] = prune
         write_atomic(root / SWEEP, json.dumps({**record, "axes": [a.to_dict() for a in grid.axes]}, indent=2) + "\n")
     except (RunDirError, WriteError, OSError) as e:
         raise SweepDirError(f"cannot write the sweep to {root}: {e}") from None
@@ -121,12 +132,15 @@ def read_sweep(root: Path) -> SweepInfo:
             if is_int(value) and not is_finite(value):
                 raise ValueError(f"'rule' has {_shown(key)}: {_shown(value)}, a number past any setting's range")
         rule = PhaseRule.from_dict(rule_data)
+        prune = data.get("prune")
+        if prune is not None and prune_problem(prune) is not None:
+            raise ValueError(f"'prune' is {_shown(prune)}, not {ALLOWED}")
         grid = build_grid(experiment, given)
     except KeyError as e:
         raise SweepDirError(f"{path}: missing {e}") from None
     except (ValueError, TypeError, GridError) as e:
         raise SweepDirError(f"{path}: {e}") from None
-    return SweepInfo(root, grid, rule, workers, given)
+    return SweepInfo(root, grid, rule, workers, given, prune)
 
 
 def _shown(value: Any) -> str:
@@ -153,9 +167,15 @@ def _is_plain(v: Any) -> bool:
 
 
 def member_record(
-    info: SweepInfo, member: Member, rows: Sequence[Mapping[str, Any]], finished: bool, failed: str | None = None
+    info: SweepInfo,
+    member: Member,
+    rows: Sequence[Mapping[str, Any]],
+    finished: bool,
+    failed: str | None = None,
+    pruned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Member's line in members.jsonl (also what the monitor shows of it); `failed`: why its shard was lost."""
+    """Member's line in members.jsonl (also what the monitor shows of it); `failed`: why its shard was lost;
+    `pruned`: the forecast its shard pruned it at (it has no phase)."""
     last = rows[-1] if rows else {}
     steps = info.grid.base.steps
     return {
@@ -169,9 +189,10 @@ def member_record(
         "train_loss": last.get("train_loss"),
         "test_loss": last.get("test_loss"),
         "test_acc_settled": settled(rows, "test_acc"),
-        "phase": classify(rows, steps, info.rule, finished),
+        "phase": None if pruned else classify(rows, steps, info.rule, finished),
         "finished": finished,
         "failed": failed,
+        "pruned": None if pruned is None else dict(pruned),
     }
 
 
@@ -232,6 +253,9 @@ def check_member(record: Any, info: SweepInfo) -> dict[str, Any]:
     check("phase", lambda v: v in PHASES, " or ".join(PHASES))
     check("finished", lambda v: isinstance(v, bool), "true or false")
     check("failed", _is_reason, "one line of text saying why its shard was lost")
+    check("pruned", lambda v: forecast_problem(v, steps) is None, "the forecast it was pruned at")
+    if record.get("pruned") is not None and record.get("phase") is not None:
+        raise RecordError("phase", record["phase"], "null: a pruned member has no phase")
     return record
 
 
@@ -287,9 +311,10 @@ class MemberView:
     member: Member
     name: str
     rows: list[dict[str, Any]] = field(default_factory=list)
-    phase: str | None = None  # a phase (phases.PHASES), "failed" (its shard was lost), or None: undecided
+    phase: str | None = None  # a phase (phases.PHASES), "failed" (its shard was lost), "pruned", or None: undecided
     finished: bool = False
     failed: str | None = None  # why its shard was lost
+    pruned: dict[str, Any] | None = None  # the forecast it was pruned at (--prune)
 
     @property
     def step(self) -> int:
@@ -317,7 +342,9 @@ class SweepView:
 
     @property
     def done_steps(self) -> int:
-        return sum(min(m.step, self.info.grid.base.steps) for m in self.members)
+        # A pruned member is done: the steps it will not train count as done.
+        steps = self.info.grid.base.steps
+        return sum(steps if m.pruned else min(m.step, steps) for m in self.members)
 
     @property
     def finished(self) -> bool:
@@ -364,12 +391,14 @@ class SweepFollower:
         records = self._members()
         done = {r["name"] for r in records if r.get("finished")}
         lost = {r["name"]: r["failed"] for r in records if r.get("failed")}
+        ended = {r["name"]: r["pruned"] for r in records if r.get("pruned")}
         for view, follower in zip(self.views, self._followers, strict=True):
             rows = member_rows(self._read(follower.path, follower.poll), follower.path, self._notices.report)
             new = [{k: r.get(k) for k in KEPT} for r in rows]
             finished = view.name in done
             failed = lost.get(view.name)
-            if new or finished != view.finished or failed != view.failed:
+            pruned = ended.get(view.name)
+            if new or finished != view.finished or failed != view.failed or pruned != view.pruned:
                 # A resumed sweep logs some steps again: a row replaces those from its step on, so the
                 # rows stay in step order, the latest of each (as they would be had it not stopped).
                 for row in new:
@@ -378,7 +407,10 @@ class SweepFollower:
                     view.rows.append(row)
                 view.finished = finished
                 view.failed = failed
-                view.phase = "failed" if failed else classify(view.rows, steps, self.info.rule, finished)
+                view.pruned = pruned
+                view.phase = (
+                    "failed" if failed else "pruned" if pruned else classify(view.rows, steps, self.info.rule, finished)
+                )
                 changed = True
             if rows:
                 elapsed = rows[-1].get("elapsed_s")
@@ -400,7 +432,7 @@ def describe_sweep(root: Path, notices: list[str] | None = None) -> RunInfo:
     view = follower.view()
     pid, state = process_state(root, finished=view.finished)
     counts = Counter(m.phase for m in view.members if m.phase)
-    phases = " ".join(f"{LETTERS[p]} {counts[p]}" for p in (*PHASES, "failed") if counts[p])
+    phases = " ".join(f"{LETTERS[p]} {counts[p]}" for p in (*PHASES, "pruned", "failed") if counts[p])
     age = 0.0
     with contextlib.suppress(OSError):
         age = time.time() - (Path(root) / SWEEP).stat().st_mtime

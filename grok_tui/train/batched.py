@@ -258,6 +258,36 @@ class BatchedTrainer:
             )
         return rows
 
+    @torch.no_grad()
+    def keep(self, members: Sequence[int]) -> None:
+        """Go on with only `members` (positions in this batch, in order): the others' parameters, AdamW
+        moments, settings and data are dropped, so their compute is saved (a sweep's pruned members). A
+        kept member trains on as before: its update reads only its own slice of every tensor."""
+        if not members:
+            raise ValueError("a batch needs at least one member")
+        index = torch.tensor(list(members), dtype=torch.long, device=self.device)
+        self.cfgs = [self.cfgs[i] for i in members]
+        self.params = {k: v.index_select(0, index).requires_grad_(True) for k, v in self.params.items()}
+        self.buffers = {k: v.index_select(0, index) for k, v in self.buffers.items()}
+        opt = self.optimizer
+        opt.params = list(self.params.values())
+        opt.exp_avg = [t.index_select(0, index) for t in opt.exp_avg]
+        opt.exp_avg_sq = [t.index_select(0, index) for t in opt.exp_avg_sq]
+        opt.lr, opt.weight_decay, opt.beta1, opt.beta2, opt.warmup = (
+            t.index_select(0, index) for t in (opt.lr, opt.weight_decay, opt.beta1, opt.beta2, opt.warmup)
+        )
+        self.l1, self.norm_target = self.l1.index_select(0, index), self.norm_target.index_select(0, index)
+        self._holds_norm = bool((self.norm_target > 0).any())
+        self._l1_params = [n for n in self.names if self.params[n].dim() >= 3] if bool((self.l1 > 0).any()) else []
+        # Each split cut to its members, and to the longest of them: padding a dropped member needed goes too.
+        splits = []
+        for split in (self.train, self.test):
+            n = split.n.index_select(0, index)
+            rows = int(n.max().item())
+            x, y, mask = (t.index_select(0, index)[:, :rows] for t in (split.x, split.y, split.mask))
+            splits.append(Split(x, y, mask, n))
+        self.train, self.test = splits
+
     def member_state(self, i: int) -> dict[str, torch.Tensor]:
         """Member i's weights as its own model's state_dict."""
         return {name: self.params[name][i].detach().cpu().clone() for name in self.names}
