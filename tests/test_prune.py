@@ -273,3 +273,26 @@ def test_a_ray_task_gets_the_shards_pruning():
     cfg = PRESETS["mod-add"].config(steps=10)
     tasks.launch(ShardSpec(0, (0,), (cfg,), None, prune=0.2))
     assert launched[0].prune == 0.2 and launched[0].threads == 2
+
+
+def test_the_sweep_map_shows_pruned_members_apart_from_every_phase(pruned):
+    from grok_tui.sources.sweep import SweepSource
+    from grok_tui.ui.app import MonitorApp
+    from grok_tui.ui.panes.phase_map import PhaseMapPane
+    from grok_tui.ui.screens.sweep import SweepScreen
+    from tests.conftest import run, wait_for
+
+    async def scenario():
+        app = MonitorApp(SweepScreen(SweepSource(pruned[0], None), refresh=0.1))
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(PhaseMapPane)
+            await wait_for(pilot, lambda: len(pane.blocks) == 4)
+            ended = [b for blocks in pane.blocks.values() for b in blocks if b.phase == "pruned"]
+            assert len(ended) == 3 and all(b.forecast is None for b in ended)  # no forecast shade: it is over
+            style = pane.get_component_rich_style("phase-map--pruned")
+            assert all(pane.block_style(b) == style for b in ended)
+            assert style not in {pane.get_component_rich_style(f"phase-map--{p}") for p in PHASES}
+            legend = [line.plain for line in pane._legend(120, full=True)]
+            assert any(" p  pruned" in line for line in legend)
+
+    run(scenario())

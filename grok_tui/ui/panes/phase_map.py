@@ -9,7 +9,8 @@ probability that it generalizes, dim near 0, bright near 1), so the map reads ou
 its phases before they happen; before that, or for an experiment the forecaster has
 no fit for, by its test accuracy. Every block carries its phase letter (sweep/text.py
 LETTERS), or the letter of the phase its forecast expects in lower case (g, m), so the
-map reads on a monochrome terminal too.
+map reads on a monochrome terminal too. A member `--prune` ended has no phase: its block
+is struck through, `p`, grey.
 
 The pane draws from a frozen copy of the numbers it shows (`show` takes it), so
 the sweep's follower may go on reading in a thread while the pane is on screen;
@@ -95,7 +96,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     """The phase map; arrows move the cursor, `m` picks a member within the cell."""
 
     COMPONENT_CLASSES = (
-        {f"phase-map--{phase}" for phase in (*PHASES, "failed")}
+        {f"phase-map--{phase}" for phase in (*PHASES, "pruned", "failed")}
         | {f"phase-map--ramp-{i}" for i in range(RAMP)}
         | {"phase-map--label", "phase-map--cursor", "phase-map--dim"}
     )
@@ -108,6 +109,7 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
     PhaseMapPane > .phase-map--memorization { background: darkorange; color: black; }
     PhaseMapPane > .phase-map--confusion { background: red; color: black; }
     PhaseMapPane > .phase-map--failed { background: black; color: red; text-style: bold; }
+    PhaseMapPane > .phase-map--pruned { background: #383838; color: silver; text-style: strike; }
     PhaseMapPane > .phase-map--ramp-0 { background: #202020; color: gray; }
     PhaseMapPane > .phase-map--ramp-1 { background: #303840; color: white; }
     PhaseMapPane > .phase-map--ramp-2 { background: #405060; color: white; }
@@ -334,6 +336,11 @@ class PhaseMapPane(LeanLines, Widget, can_focus=True):
             Text.assemble((f" {LETTERS[p]} ", self._style(p)), (f" {p if full else ''}", self._style("label")))
             for p in PHASES
         ]
+        if any(b.phase == "pruned" for blocks in self.blocks.values() for b in blocks):  # --prune ended them
+            mark = f" {LETTERS['pruned']} "
+            items.append(
+                Text.assemble((mark, self._style("pruned")), (" pruned" if full else "", self._style("label")))
+            )
         forecast = any(b.forecast is not None for blocks in self.blocks.values() for b in blocks)
         if forecast:  # the undecided that have fitted are shaded by their forecast
             words = " undecided: forecast p(groks) 0→1 (g, m), test acc before" if full else " p(groks)"
