@@ -6,8 +6,8 @@ worker processes, each sending its messages down a pipe of its own; a Ray task
 runs the same function and sends them through a Ray queue (ray_engine.py).
 
 Messages passed to `emit` (plain tuples of numbers, strings and bytes):
-    ("start", shard, step, {member: forecast})  training begins (step > 0: resumed from the checkpoint, with
-                                                the members it had pruned: their logs are final)
+    ("start", shard, step[, {member: forecast}])  training begins (step > 0: resumed from the checkpoint);
+                                                with --prune, the members it had pruned (their logs are final)
     ("rows", shard, [(member, metrics dict)])   one evaluation of every member
     ("checkpoint", shard, bytes)                the shard's state, for spec.checkpoint (torch.save format)
     ("weights", shard, {member: bytes})         members' own checkpoints (torch.save): each one's when the shard
@@ -84,7 +84,7 @@ def train_shard(spec: ShardSpec, emit: Emit, stopped: Callable[[], bool] = lambd
     # The pruning decision is made here, where the rows are measured (sweep/prune.py says why).
     pruner = None if spec.prune is None else Pruner(spec.prune, dict(zip(spec.members, spec.cfgs, strict=True)))
     step, live = _restore(spec, build, pruner, emit)
-    emit(("start", spec.index, step, {} if pruner is None else dict(pruner.pruned)))
+    emit(("start", spec.index, step) if pruner is None else ("start", spec.index, step, dict(pruner.pruned)))
     # The rows an uninterrupted shard has: a checkpoint written at a stop between two evaluations
     # resumes without the row measured at the stop (the driver has cut it), as it never evaluated there.
     last_eval = -1
