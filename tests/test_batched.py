@@ -81,3 +81,25 @@ def test_a_batch_on_the_stacked_forward_trains_as_the_generic_path_does(model):
             assert getattr(a, key) == pytest.approx(getattr(b, key), rel=1e-3, abs=1e-5), key
         assert abs(a.test_acc - b.test_acc) <= 2 / len(generic.test.y[0])
     assert rows[0].train_acc > 0.5  # it learned: the comparison is not of two untrained batches
+
+
+def test_an_evaluations_forward_serves_the_next_step_only_while_the_weights_are_unchanged():
+    base = PRESETS["mod-add"].config(p=23, width=32)
+    cfgs = [base, base.replace(seed=1, weight_decay=1.0)]
+    evaluated, plain = (BatchedTrainer(cfgs, torch.device("cpu")) for _ in range(2))
+    for step in range(6):
+        if step % 2 == 0:
+            evaluated.evaluate()
+        evaluated.train_step()
+        plain.train_step()
+    for name in plain.names:  # the same computation, kept or made again: bit for bit
+        assert torch.equal(evaluated.params[name], plain.params[name]), name
+    # Weights loaded after an evaluation: the next step starts from them, not from the forward kept.
+    other = BatchedTrainer(cfgs, torch.device("cpu"))
+    other.train_step()
+    evaluated.evaluate()
+    evaluated.load_state(other.state())
+    evaluated.train_step()
+    other.train_step()
+    for name in other.names:
+        assert torch.equal(evaluated.params[name], other.params[name]), name
