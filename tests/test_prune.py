@@ -296,3 +296,26 @@ def test_the_sweep_map_shows_pruned_members_apart_from_every_phase(pruned):
             assert any(" p  pruned" in line for line in legend)
 
     run(scenario())
+
+
+@pytest.mark.xdist_group("ray")  # with tests/test_ray.py: one Ray at a time on the machine
+def test_a_sweep_on_ray_prunes_the_same_members_at_the_same_forecasts(tmp_path, pruned):
+    pytest.importorskip("ray")
+    import os
+    import subprocess
+    import sys
+
+    argv = ["--train-frac", "0.1,0.3", "--weight-decay", "0.1,1", "--steps", str(STEPS), "--workers", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "grok_tui", "sweep", "--headless", "--sweep-dir", str(tmp_path / "s"), *argv]
+        + ["--prune", str(P), "--ray"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
+    assert done.returncode == 0, done.stderr
+    on_ray, here = records(tmp_path / "s"), records(pruned[0])
+    assert {n: r["pruned"] for n, r in on_ray.items()} == {n: r["pruned"] for n, r in here.items()}
+    assert done.stdout.splitlines()[-1] == pruned[1].splitlines()[-1]
