@@ -59,7 +59,7 @@ def _activations(cfg: RunConfig, classes: int) -> Activations:
 
 def stacked_forward(params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """ConcatMLP.forward for N stacked members: x (N, rows, 2) operands."""
-    h = torch.cat([lookup(params["embed_a.weight"], x[..., 0]), lookup(params["embed_b.weight"], x[..., 1])], dim=-1)
+    h = torch.cat([lookup(params["embed_a.weight"], x[..., :1]), lookup(params["embed_b.weight"], x[..., 1:])], dim=-1)
     h = torch.baddbmm(params["hidden.bias"].unsqueeze(1), h, params["hidden.weight"].transpose(1, 2)).relu_()
     return torch.baddbmm(params["out.bias"].unsqueeze(1), h, params["out.weight"].transpose(1, 2))
 
