@@ -26,9 +26,13 @@ ALLOWED = "a probability between 0 and 1, exclusive (e.g. 0.1)"
 
 def prune_problem(value: Any) -> str | None:
     """Why `value` is not a --prune threshold (None: it is one)."""
-    if is_finite(value) and not isinstance(value, bool) and 0 < value < 1:
+    if is_finite(value) and 0 < value < 1:
         return None
     return f"expected {ALLOWED}"
+
+
+# What a checkpoint's pruning reads back as: the members pruned (their forecasts), the others' rows.
+Taken = tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]]]
 
 
 class Pruner:
@@ -62,7 +66,7 @@ class Pruner:
             "rows": {str(m): rows for m, rows in self.rows.items() if m not in self.pruned},
         }
 
-    def read_state(self, state: Any, step: int) -> tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]]]:
+    def read_state(self, state: Any, step: int) -> Taken:
         """`state()` read back from a checkpoint of `step`, changing nothing (ValueError if it is not one of
         these members'): the members pruned, and the others' rows before `step` (the driver cuts the
         members' logs at `step`, and the shard measures it again)."""
@@ -77,7 +81,7 @@ class Pruner:
             raise ValueError("its pruning does not account for each of this shard's members once")
         return taken_pruned, taken_rows
 
-    def restore(self, taken: tuple[dict[int, dict[str, Any]], dict[int, list[dict[str, Any]]]]) -> None:
+    def restore(self, taken: Taken) -> None:
         """Take what `read_state` read."""
         self.pruned, rows = taken
         self.rows = {m: rows.get(m, []) for m in self.rows}
@@ -109,7 +113,7 @@ def forecast_problem(record: Any, steps: int) -> str | None:
     step, p, expected = record["step"], record["p_generalize"], record["expected_step"]
     if not (is_int(step) and 0 <= step <= steps):
         return f"has step {step!r}, not a step from 0 to {steps}"
-    if not (is_finite(p) and not isinstance(p, bool) and 0 <= p <= 1):
+    if not (is_finite(p) and 0 <= p <= 1):
         return f"has p_generalize {p!r}, not a probability"
     if expected is not None and not (is_int(expected) and expected >= 0):
         return f"has expected_step {expected!r}, not a step or null"
