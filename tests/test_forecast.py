@@ -147,13 +147,13 @@ def test_the_forecast_is_the_settings_before_the_fit_the_curves_after_and_the_fa
     assert (done.basis, done.p_generalize, done.expected_step) == ("observed", 1.0, label(r, 2000)[1])
 
 
-
 def test_a_train_size_of_0_whole_training_set_is_an_unknown_size_not_a_crash():
     rows = [{k: v for k, v in row.items() if k != "train_size"} for row in synthetic(3, grokking=True)]
     settings = {"experiment": "synthetic", "steps": 2000, "init_scale": 1.0, "train_size": 0}
     assert math.isnan(features(rows, settings)["log_size"])
     fit = Fit({"synthetic": fit_experiment([synthetic_example(s, s % 2 == 0) for s in range(20)])})
     assert 0 <= forecast(rows[: forecast_index(rows) + 1], settings, fit).p_generalize <= 1
+
 
 # ---- the shipped fit --------------------------------------------------------------------------------------
 
