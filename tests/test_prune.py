@@ -294,6 +294,7 @@ def test_the_sweep_map_shows_pruned_members_apart_from_every_phase(pruned):
             assert style not in {pane.get_component_rich_style(f"phase-map--{p}") for p in PHASES}
             legend = [line.plain for line in pane._legend(120, full=True)]
             assert any(" p  pruned" in line for line in legend)
+            assert "3 pruned" in app.home.status_text().plain  # counted, as no phase holds them
 
     run(scenario())
 

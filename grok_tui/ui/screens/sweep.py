@@ -242,7 +242,7 @@ class SweepScreen(MonitorScreen):
         pane.show(None, first.history, overlays, label=first.label, color=0)
 
     def status_text(self) -> Text:
-        """`mod-add sweep · 16 members · C 3 G 5 · 8 undecided · training`."""
+        """`mod-add sweep · 16 members · C 3 G 5 · 5 undecided · 3 pruned · training`."""
         view = self.view
         value = self.map.get_component_rich_style("phase-map--label")
         parts: list[Any] = [(f"{self.info.grid.experiment} sweep", "bold"), f" · {len(self.info.grid.members)} members"]
@@ -259,6 +259,10 @@ class SweepScreen(MonitorScreen):
                 parts.append(f"{count}")
             if counts[None]:
                 parts.append((f" · {counts[None]} undecided", value))
+            # Ended without a phase: counted apart, or the counts would not add up to the members.
+            for kind in ("pruned", "failed"):
+                if counts[kind]:
+                    parts.append((f" · {counts[kind]} {kind}", value))
         word = "stopping…" if self._stopping else self.state.word
         if self.state.word == "training" and self.source.process is None and not self._stopping:
             word = "training (not started here)"
