@@ -38,6 +38,7 @@ CONFIG_FLAGS: dict[str, type] = {
         "op",
         "width",
         "init_scale",
+        "warmup_steps",
         "eval_every",
         "threads",
         "train_size",

@@ -29,6 +29,7 @@ def run_cli(capsys, *argv):
         (["--device", "tpu"], ["--device", "'tpu'", "auto or cpu or cuda"]),
         (["--grokfast-alpha", "1"], ["--grokfast-alpha", "1", "[0, 1)"]),
         (["--grokfast-lamb", "-2"], ["--grokfast-lamb", "-2", ">= 0"]),
+        (["--warmup-steps", "2.5"], ["--warmup-steps", "2.5", "integer"]),
         (["--bogus"], ["--bogus"]),
     ],
 )
@@ -106,6 +107,12 @@ def test_grokfast_flags_reach_the_run_config(capsys, tmp_path):
     )
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert code == 0 and (config["grokfast"], config["grokfast_alpha"], config["grokfast_lamb"]) == (True, 0.8, 0.1)
+
+
+def test_warmup_steps_reaches_the_run_config(capsys, tmp_path):
+    code, _, _ = run_cli(capsys, "--headless", "--steps", "0", "--warmup-steps", "10", "--run-dir", str(tmp_path / "r"))
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert code == 0 and config["warmup_steps"] == 10
 
 
 def test_list_experiments(capsys):
