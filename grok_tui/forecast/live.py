@@ -151,10 +151,9 @@ def shipped_fit() -> Fit | None:
         return None
 
 
-class LiveForecast:
-    """One run's forecast, worked out again when a new row has come (or the settings moved), at most once
-    every `interval_s`: in between, the last one stands. The first, once train accuracy fits, is worked out
-    at once, and so is a replay's step moved."""
+class _Paced:
+    """What both followers share: the fit (or how to load it), and how often, by which clock, a forecast
+    may be worked out again."""
 
     def __init__(
         self,
@@ -162,9 +161,22 @@ class LiveForecast:
         interval_s: float = INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._fit = fit
+        self._fit_or_loader = fit
         self.interval_s = interval_s
         self._clock = clock
+
+    def _fit(self) -> Fit | None:
+        fit = self._fit_or_loader
+        return fit() if callable(fit) else fit
+
+
+class LiveForecast(_Paced):
+    """One run's forecast, worked out again when a new row has come (or the settings moved), at most once
+    every `interval_s`: in between, the last one stands. The first, once train accuracy fits, is worked out
+    at once, and so is a replay's step moved."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._key: tuple[Any, ...] | None = None
         self._at = -math.inf
         self.shown: Outlook | None = None
@@ -186,32 +198,25 @@ class LiveForecast:
         now = self._clock()
         if self._key is not None and self._key[2] == at and now - self._at < self.interval_s:
             return self.shown  # worked out a moment ago: a call after the interval takes the news
-        fit = self._fit() if callable(self._fit) else self._fit
+        fit = self._fit()
         self.shown = outlook(history_rows(history, at), settings, fit)
         self._key, self._at = key, now
         return self.shown
 
 
-class MemberForecasts:
+class MemberForecasts(_Paced):
     """The forecasts of a sweep's undecided members, each worked out again when its rows moved, at most once
     every `interval_s` (a sweep of 60 members at ~1 ms each would otherwise take its reader's thread for
     60 ms at every reading)."""
 
-    def __init__(
-        self,
-        fit: Fit | None | Callable[[], Fit | None] = shipped_fit,
-        interval_s: float = INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fit = fit
-        self.interval_s = interval_s
-        self._clock = clock
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         # By member name: (its row count and last step, when it was worked out, what to show).
         self._made: dict[str, tuple[tuple[int, int], float, Outlook | None]] = {}
 
     def update(self, members: Sequence[MemberView]) -> dict[str, Outlook]:
         """Member name -> what to show, for the undecided members a forecast speaks for."""
-        fit = self._fit() if callable(self._fit) else self._fit
+        fit = self._fit()
         now = self._clock()
         out: dict[str, Outlook] = {}
         for m in members:
