@@ -346,9 +346,15 @@ def test_a_damaged_members_record_is_named_once_and_the_map_goes_on(finished_swe
 
 
 def axis_line(app, plot_id: str, label: str):
+    """The plot's line named `label`, or None while the plot has not drawn it yet (a condition polls for it)."""
     from grok_tui.ui.panes.axis_plot import AxisPlot
 
-    return next(line for line in app.query_one(f"#{plot_id}", AxisPlot)._lines if line.label == label)
+    return next((line for line in app.query_one(f"#{plot_id}", AxisPlot)._lines if line.label == label), None)
+
+
+def axis_points(app, plot_id: str, label: str) -> int:
+    line = axis_line(app, plot_id, label)
+    return 0 if line is None else len(line.x)
 
 
 def test_a_one_axis_sweep_draws_its_latest_figures_against_the_axis_as_they_come(tmp_path):
@@ -367,7 +373,7 @@ def test_a_one_axis_sweep_draws_its_latest_figures_against_the_axis_as_they_come
             rows = {
                 m.index: write_member(info, m, shape[m.values["constrain_norm"]], upto=50) for m in info.grid.members
             }
-            await wait_for(pilot, lambda: len(axis_line(app, "axis-loss", "test").x) == 3)
+            await wait_for(pilot, lambda: axis_points(app, "axis-loss", "test") == 3)
             # Half-way: each value's latest row, while the members train.
             assert list(axis_line(app, "axis-acc", "train").y) == pytest.approx([0.2, 1.0, 1.0])
             for m in info.grid.members:
@@ -413,7 +419,7 @@ def test_a_one_axis_sweep_at_80x24_keeps_the_map_and_the_plot_and_leaves_the_cur
     async def scenario():
         app = app_for(info.root)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: "G" in map_text(app) and len(axis_line(app, "axis-acc", "test").x) == 4)
+            await wait_for(pilot, lambda: "G" in map_text(app) and axis_points(app, "axis-acc", "test") == 4)
             assert map_text(app).count("G") >= 8  # every member's block
             assert not app.query_one(CurvesPane).display
             assert app.query_one(AxisPlotPane).size.height >= 12  # the plot has the room the curves left
