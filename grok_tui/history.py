@@ -147,11 +147,17 @@ class History:
         train_acc, test_acc = self.value_at("train_acc", step), self.value_at("test_acc", step)
         if train_acc is None or test_acc is None:
             return None
-        window = max(200, step // 10)
-        earlier = self.value_at("test_acc", step - window) if step >= window else None
         train = self.series("train_acc")
         fit = np.flatnonzero((train.values >= FIT_ACC) & (train.steps <= step))
-        at_fit = None if fit.size == 0 else self.value_at("test_acc", train.steps[fit[0]])
+        fit_step = None if fit.size == 0 else float(train.steps[fit[0]])
+        at_fit = None if fit_step is None else self.value_at("test_acc", fit_step)
+        # The rise that means generalizing is counted from the fit on: test accuracy climbs a little
+        # beside train accuracy while the set is being learned, which a window reaching back before
+        # the fit read as generalizing just after it (the default run, steps 200-400).
+        since = step - max(200, step // 10)
+        if fit_step is not None:
+            since = max(since, fit_step)
+        earlier = self.value_at("test_acc", since) if since >= 0 else None
         return phase(train_acc, test_acc, earlier, at_fit)
 
 

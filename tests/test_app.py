@@ -311,6 +311,18 @@ def test_status_names_a_run_that_settles_part_way_partly_generalized():
     assert phase_at(3000) == "partly generalized"
 
 
+def test_status_counts_a_rise_toward_generalizing_from_the_fit_not_from_before_it():
+    # Test accuracy climbs 3% -> 8% while the training set is learned (fit at step 100), then holds.
+    rows, _ = synthetic_run()
+    early = [dataclasses.replace(m, test_acc=0.03 + 0.05 * min(1.0, m.step / 100)) for m in rows]
+    history = History()
+    for m in early:
+        if m.step <= 250:
+            history.add(m.to_dict())
+    assert history.phase() == "memorizing"  # the 5 points gained before the fit are not generalizing
+    assert history.phase(at=100) == "memorizing"
+
+
 # ---- reliability: bursts of keys, the checkpoint key, a full disk, restarts, watch, crashes ----------------
 
 
