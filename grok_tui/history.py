@@ -154,7 +154,7 @@ class History:
         # The rise that means generalizing is counted from the fit on: test accuracy climbs a little
         # beside train accuracy while the set is being learned, which a window reaching back before
         # the fit read as generalizing just after it (the default run, steps 200-400).
-        since = step - max(200, step // 10)
+        since: float = step - max(200, step // 10)
         if fit_step is not None:
             since = max(since, fit_step)
         earlier = self.value_at("test_acc", since) if since >= 0 else None

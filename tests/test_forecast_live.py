@@ -17,7 +17,6 @@ from grok_tui.forecast.live import (
     Outlook,
     history_rows,
     outlook,
-    settings_of,
     shipped_fit,
 )
 from grok_tui.history import History
@@ -113,8 +112,6 @@ def test_an_experiment_without_a_fit_gets_no_forecast_never_a_guess():
 
 def test_a_config_whose_train_size_means_the_whole_set_is_read_without_it():
     # `train_size: 0` is "the whole training set", not a size: a sweep member's rows (KEPT) carry none.
-    assert "train_size" not in settings_of({**MOD_ADD, "train_size": 0})
-    assert settings_of({**MOD_ADD, "train_size": 500})["train_size"] == 500
     kept = [{k: r.get(k) for k in KEPT} for r in dicts(rows_of(100))]
     assert outlook(kept, {**MOD_ADD, "train_size": 0}, shipped_fit()) is not None
 

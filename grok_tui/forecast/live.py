@@ -89,16 +89,6 @@ def open_question(rows: Sequence[Row]) -> bool:
     return bool(rows) and fit_step(rows) is not None and first_step(rows, "test_acc", LABEL_ACC) is None
 
 
-def settings_of(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A config as the forecast reads it. `train_size` 0 means "the whole training set", whose size the
-    config does not hold: left out (the rows carry it where they can), never read as a size of 0."""
-    out = dict(config)
-    size = out.get("train_size")
-    if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
-        out.pop("train_size", None)
-    return out
-
-
 def outlook(rows: Sequence[Row], settings: Mapping[str, Any], fit: Fit | None) -> Outlook | None:
     """What to show at the last of `rows` (oldest first): None before the fit, once test accuracy has
     reached LABEL_ACC, for an experiment the fit has no model for (`fit` None: no fit could be loaded at
@@ -106,7 +96,7 @@ def outlook(rows: Sequence[Row], settings: Mapping[str, Any], fit: Fit | None) -
     if fit is None or not open_question(rows):
         return None
     try:
-        made = forecast(rows, settings_of(settings), fit)
+        made = forecast(rows, settings, fit)
     except FitError:  # no model for this experiment: nothing is guessed
         return None
     except (ValueError, ArithmeticError):  # rows a forecast cannot read: nothing shown, never a traceback
@@ -242,6 +232,5 @@ __all__ = [
     "open_question",
     "outlook",
     "run_settings",
-    "settings_of",
     "shipped_fit",
 ]
