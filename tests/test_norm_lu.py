@@ -131,6 +131,26 @@ def test_axis_table_means_over_seeds_and_marks_a_value_with_none_yet():
     assert lines[3].split() == ["20", "–", "–", "–", "–", "0"]
 
 
+def test_axis_table_leaves_out_members_prune_ended_and_counts_them():
+    # A pruned member's latest figures are from part-way through its budget: beside finished ones they
+    # would pull the value's mean toward the memorizing loss it was ended at.
+    grid = build_grid("mod-add", {"constrain_norm": [10.0, 20.0], "seed": [0, 1]})
+    axis = grid.axes[0]
+    done = {"train_loss": 1e-4, "test_loss": 0.1, "train_acc": 1.0, "test_acc": 0.99}
+    ended = {"train_loss": 1e-3, "test_loss": 5.0, "train_acc": 1.0, "test_acc": 0.05, "pruned": {"p_generalize": 0.02}}
+    rows = [
+        ({"constrain_norm": 10.0, "seed": 0}, done),
+        ({"constrain_norm": 10.0, "seed": 1}, ended),
+        ({"constrain_norm": 20.0, "seed": 0}, ended),
+        ({"constrain_norm": 20.0, "seed": 1}, {**ended, "pruned": None}),  # a record that was not pruned
+    ]
+    points = axis_points(axis, rows)
+    assert (len(points[0].members), points[0].pruned, points[0].mean("test_loss")) == (1, 1, 0.1)
+    assert (len(points[1].members), points[1].pruned, points[1].mean("test_loss")) == (1, 1, 5.0)
+    lines = axis_table(axis, points).splitlines()
+    assert lines[2].endswith("  1 (+1 pruned)") and lines[3].endswith("  1 (+1 pruned)")
+
+
 def test_a_batched_member_holds_exactly_its_target_after_each_step():
     torch.set_num_threads(1)
     cfgs = [PRESETS["mod-add"].config(p=23, width=32, constrain_norm=n) for n in (0.0, 5.0, 50.0)]

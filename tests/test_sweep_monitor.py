@@ -352,7 +352,7 @@ def axis_line(app, plot_id: str, label: str):
     return next((line for line in app.query_one(f"#{plot_id}", AxisPlot)._lines if line.label == label), None)
 
 
-def axis_points(app, plot_id: str, label: str) -> int:
+def drawn_points(app, plot_id: str, label: str) -> int:
     line = axis_line(app, plot_id, label)
     return 0 if line is None else len(line.x)
 
@@ -373,7 +373,7 @@ def test_a_one_axis_sweep_draws_its_latest_figures_against_the_axis_as_they_come
             rows = {
                 m.index: write_member(info, m, shape[m.values["constrain_norm"]], upto=50) for m in info.grid.members
             }
-            await wait_for(pilot, lambda: axis_points(app, "axis-loss", "test") == 3)
+            await wait_for(pilot, lambda: drawn_points(app, "axis-loss", "test") == 3)
             # Half-way: each value's latest row, while the members train.
             assert list(axis_line(app, "axis-acc", "train").y) == pytest.approx([0.2, 1.0, 1.0])
             for m in info.grid.members:
@@ -419,7 +419,7 @@ def test_a_one_axis_sweep_at_80x24_keeps_the_map_and_the_plot_and_leaves_the_cur
     async def scenario():
         app = app_for(info.root)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: "G" in map_text(app) and axis_points(app, "axis-acc", "test") == 4)
+            await wait_for(pilot, lambda: "G" in map_text(app) and drawn_points(app, "axis-acc", "test") == 4)
             assert map_text(app).count("G") >= 8  # every member's block
             assert not app.query_one(CurvesPane).display
             assert app.query_one(AxisPlotPane).size.height >= 12  # the plot has the room the curves left

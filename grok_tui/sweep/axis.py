@@ -27,11 +27,13 @@ def line_axis(axes: Sequence[Axis]) -> Axis | None:
 
 @dataclass(frozen=True)
 class AxisPoint:
-    """One value of the axis: each of its members' latest figures (members without one yet are left out)."""
+    """One value of the axis: each of its members' latest figures (members without one yet are left out,
+    and members --prune ended, whose latest figures are from part-way: they are counted apart)."""
 
     index: int  # the value's place on the axis
     value: Any
     members: tuple[Mapping[str, float], ...]
+    pruned: int = 0
 
     def mean(self, key: str) -> float | None:
         """The mean over its members (its seeds) of one figure; None while none has a finite one."""
@@ -41,14 +43,21 @@ class AxisPoint:
 
 def axis_points(axis: Axis, members: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> list[AxisPoint]:
     """Each value of `axis`, in axis order, with the figures of its members: `members` gives each
-    member's axis values and its latest metrics (a row, or a members.jsonl record)."""
+    member's axis values and its latest metrics (a row, or a members.jsonl record), whose `pruned` is
+    the forecast that ended it where --prune did."""
     found: dict[Any, list[Mapping[str, float]]] = {value: [] for value in axis.values}
+    pruned = dict.fromkeys(axis.values, 0)
     for values, latest in members:
         value = values.get(axis.field)
+        if value not in found:
+            continue
+        if latest.get("pruned"):
+            pruned[value] += 1
+            continue
         figures = {k: float(latest[k]) for k in METRICS if _finite(latest.get(k))}
-        if value in found and figures:
+        if figures:
             found[value].append(figures)
-    return [AxisPoint(i, value, tuple(found[value])) for i, value in enumerate(axis.values)]
+    return [AxisPoint(i, value, tuple(found[value]), pruned[value]) for i, value in enumerate(axis.values)]
 
 
 def _finite(v: Any) -> bool:
@@ -68,7 +77,8 @@ def axis_table(axis: Axis, points: Sequence[AxisPoint]) -> str:
             mean = point.mean(key)
             text = "–" if mean is None else (f"{mean:.3g}" if key.endswith("loss") else f"{mean:.1%}")
             cells.append(f"{text:>{cell}}")
-        lines.append(f"{value_text(point.value):>{width}}  {'  '.join(cells)}  {len(point.members)}")
+        pruned = f" (+{point.pruned} pruned)" if point.pruned else ""
+        lines.append(f"{value_text(point.value):>{width}}  {'  '.join(cells)}  {len(point.members)}{pruned}")
     return "\n".join(lines)
 
 

@@ -229,7 +229,7 @@ class SweepScreen(MonitorScreen):
         """The latest figures against the one axis, the cursor's value marked (a sweep with one axis only)."""
         if self.line_axis is None or self.view is None:
             return
-        latest = ((m.member.values, m.rows[-1]) for m in self.view.members if m.rows)
+        latest = ((m.member.values, {**m.rows[-1], "pruned": m.pruned}) for m in self.view.members if m.rows)
         self.query_one(AxisPlotPane).show_points(axis_points(self.line_axis, latest), self.map.cursor[0])
 
     def _draw_curves(self) -> None:
