@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rounds,
         default=None,
         metavar="N",
-        help="alternated rounds of each contender for --sweep (default 3) and --loop (default 7)",
+        help="alternated rounds of each contender for --sweep (default 3), --loop (default 7) and the monitor's "
+        "training speed (default 3)",
     )
     parser.add_argument(
         "--system",

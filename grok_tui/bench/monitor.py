@@ -12,46 +12,26 @@ from typing import Any
 from grok_tui.bench.headless import measure_headless
 from grok_tui.bench.latency import measure_command_latency
 from grok_tui.bench.panes import measure_panes
-from grok_tui.bench.rates import Rate
+from grok_tui.bench.rates import Rate, over_rounds
 from grok_tui.bench.report import print_bytes, print_header, print_latency, print_panes, print_rates, progress
 from grok_tui.bench.run_test import measure_run_test
 from grok_tui.bench.terminal import measure_finished, measure_tmux
 
+# Alternated rounds of the training-speed modes (--rounds): the ratio to headless is taken round by round.
+ROUNDS = 3
+
 
 def run(args: argparse.Namespace) -> None:
+    args.rounds = args.rounds or ROUNDS
     print_header(args)
     with tempfile.TemporaryDirectory(prefix="grok-bench-") as tmp:
         workdir = Path(tmp)
         for device in args.devices:
-            progress(f"{device}: headless")
-            rates = [guarded("headless", measure_headless, args.experiment, device, args.seconds, workdir)]
-            for size in args.sizes:
-                progress(f"{device}: the monitor in tmux at {size[0]}x{size[1]}")
-                rate = guarded(
-                    f"monitor (tmux {size[0]}x{size[1]})",
-                    measure_tmux,
-                    args.experiment,
-                    device,
-                    args.seconds,
-                    size,
-                    workdir,
-                    args.refresh,
-                )
-                rate.size = size
-                rates.append(rate)
-            progress(f"{device}: the monitor under run_test")
-            rates.append(
-                guarded(
-                    "monitor (run_test)",
-                    measure_run_test,
-                    args.experiment,
-                    device,
-                    args.seconds,
-                    args.size,
-                    workdir,
-                    args.refresh,
-                )
-            )
+            rounds = []
+            for i in range(args.rounds):
+                progress(f"{device}: round {i + 1} of {args.rounds}")
+                rounds.append(speeds(args, device, workdir))
+            rates = over_rounds(rounds)
             print_rates(device, rates)
             finished = {}
             for size in args.sizes:
@@ -72,6 +52,40 @@ def run(args: argparse.Namespace) -> None:
         print_panes(*measure_panes(args.experiment, args.size), args.refresh)
     except Exception as e:
         print(f"\n## milliseconds per frame: failed: {one_line(e)}")
+
+
+def speeds(args: argparse.Namespace, device: str, workdir: Path) -> list[Rate]:
+    """One round: headless, the monitor in tmux at each size, the monitor under run_test, in turn."""
+    progress(f"{device}: headless")
+    rates = [guarded("headless", measure_headless, args.experiment, device, args.seconds, workdir)]
+    for size in args.sizes:
+        progress(f"{device}: the monitor in tmux at {size[0]}x{size[1]}")
+        rate = guarded(
+            f"monitor (tmux {size[0]}x{size[1]})",
+            measure_tmux,
+            args.experiment,
+            device,
+            args.seconds,
+            size,
+            workdir,
+            args.refresh,
+        )
+        rate.size = size
+        rates.append(rate)
+    progress(f"{device}: the monitor under run_test")
+    rates.append(
+        guarded(
+            "monitor (run_test)",
+            measure_run_test,
+            args.experiment,
+            device,
+            args.seconds,
+            args.size,
+            workdir,
+            args.refresh,
+        )
+    )
+    return rates
 
 
 def one_line(e: BaseException) -> str:

@@ -6,7 +6,10 @@ time, so that start-up (imports, the child process, the first evaluations) falls
 
 from __future__ import annotations
 
+import dataclasses
+import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,10 +35,42 @@ class Rate:
     size: tuple[int, int] | None = None  # the terminal's, for a run in a real terminal
     bytes_per_s: dict[str, float | None] = field(default_factory=dict)  # "training", "paused", "finished"
     idle_cores: dict[str, float] = field(default_factory=dict)  # CPU use while paused, by process
+    # Over alternated rounds: each round's steps/s over the same round's headless run. This box's speed
+    # drifts by a quarter over minutes (headless 308-419 steps/s in three runs of one afternoon), so a
+    # ratio is only fair between windows measured side by side.
+    ratios: list[float] = field(default_factory=list)
+
+    def ratio(self, base: Rate) -> float | None:
+        """To headless: the median of the rounds' ratios, or one window over the other's."""
+        if self.ratios:
+            return statistics.median(self.ratios)
+        return self.steps_per_s / base.steps_per_s if self.steps_per_s and base.steps_per_s else None
 
     def add_cpu(self, cpu: CpuSampler) -> None:
         self.cores = cpu.cores
         self.notes.append(cpu.describe())
+
+
+def over_rounds(rounds: Sequence[Sequence[Rate]]) -> list[Rate]:
+    """Each mode's rounds (one list of modes a round, headless first) as one Rate: the round whose
+    steps/s is the median (its window, cores and bytes), with every round's ratio to headless."""
+    out = []
+    for i, mode in enumerate(zip(*rounds, strict=True)):
+        measured = sorted((r for r in mode if r.steps_per_s is not None), key=lambda r: r.steps_per_s or 0.0)
+        if not measured:
+            out.append(mode[-1])  # failed in every round: its last reason
+            continue
+        # A round without both figures says nothing of the ratio.
+        pairs = [(r[i].steps_per_s, r[0].steps_per_s) for r in rounds]
+        ratios = [rate / base for rate, base in pairs if rate is not None and base]
+        median = measured[(len(measured) - 1) // 2]
+        notes = [*median.notes]
+        if len(measured) < len(mode):
+            notes.append(f"failed in {len(mode) - len(measured)} of {len(mode)} rounds")
+        if i > 0 and len(ratios) > 1:
+            notes.append(f"ratio per round {min(ratios):.2f}-{max(ratios):.2f} over {len(ratios)} rounds")
+        out.append(dataclasses.replace(median, ratios=ratios if i > 0 else [], notes=notes))
+    return out
 
 
 def rate_from_rows(mode: str, rows: list[dict[str, Any]], seconds: float) -> Rate:

@@ -39,7 +39,7 @@ def print_header(args: argparse.Namespace) -> None:
     threads = config_for(run_flags(args.experiment, "cpu", Path("unused"))).threads
     print(
         f"# grok-tui bench: experiment {args.experiment}, {args.seconds:g} s of training per measurement "
-        f"after a {WARMUP_S:g} s warm-up"
+        f"after a {WARMUP_S:g} s warm-up, {args.rounds} alternated round(s) of the training-speed modes"
     )
     print(
         f"# python {platform.python_version()}, torch {torch.__version__}, "
@@ -51,10 +51,9 @@ def print_header(args: argparse.Namespace) -> None:
 
 
 def print_rates(device: str, rates: list[Rate]) -> None:
-    base = rates[0].steps_per_s
     print(
-        f"\n## training speed on {device} (steps per second of training time; "
-        f"cores = CPU time / wall time over the window)"
+        f"\n## training speed on {device} (steps per second of training time, the median round's; ratio: the "
+        f"median over rounds of each round's ratio to its headless run; cores = CPU time / wall time over the window)"
     )
     print(f"{'mode':<23} {'steps/s':>8} {'ratio':>6}  {'window':<18} notes")
     for r in rates:
@@ -62,7 +61,7 @@ def print_rates(device: str, rates: list[Rate]) -> None:
         if r.steps_per_s is None:
             print(f"{r.mode:<23} {'-':>8} {'-':>6}  {'':<18} {notes}")
             continue
-        ratio = r.steps_per_s / base if base else None
+        ratio = r.ratio(rates[0])
         if r is not rates[0] and ratio is not None:
             notes += f"; {'meets' if ratio >= GOAL_RATIO else 'below'} the {GOAL_RATIO:.2f} goal"
         window = f"{r.steps} steps/{r.seconds:.1f}s"
@@ -118,7 +117,6 @@ def print_bytes(
     device: str, rates: list[Rate], finished: dict[tuple[int, int], float | None], refresh: float | None
 ) -> None:
     paced = cadence(refresh)
-    base = rates[0].steps_per_s
     print(
         f"\n## bytes written to the terminal on {device} (24-bit colour; --refresh {paced.plots:g}: status every "
         f"{paced.status:g} s, curves every {paced.plots:g} s, weights every {paced.inspection:g} s)"
@@ -131,7 +129,7 @@ def print_bytes(
     for r in rates:
         if r.size is None:
             continue
-        ratio = f"{r.steps_per_s / base:.2f}" if r.steps_per_s and base else "-"
+        ratio = "-" if (value := r.ratio(rates[0])) is None else f"{value:.2f}"
         ui, idle = r.cores.get("ui"), r.idle_cores.get("ui")
         size = f"{r.size[0]}x{r.size[1]}"
         print(
