@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> None:
             rounds = []
             for i in range(args.rounds):
                 progress(f"{device}: round {i + 1} of {args.rounds}")
-                rounds.append(speeds(args, device, workdir))
+                (fresh := workdir / f"round-{i + 1}").mkdir()  # each mode's run directory is new every round
+                rounds.append(speeds(args, device, fresh))
             rates = over_rounds(rounds)
             print_rates(device, rates)
             finished = {}
