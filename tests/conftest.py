@@ -125,6 +125,28 @@ class _Deadline:
             raise AssertionError(self.what if isinstance(self.what, str) else self.what())
 
 
+class _Condition:
+    """A condition read from outside what it waits on (an app, a thread, a process), which can meet that
+    state half-made: a widget not mounted yet, a line not drawn yet, a file half-written. Raising there
+    means "not yet"; at the deadline the last error is raised, so one that persists still fails the test
+    (a raise on the first try had failed CI once: StopIteration from a plot not yet drawn)."""
+
+    def __init__(self, condition: Callable[[], object], deadline: _Deadline) -> None:
+        self.condition = condition
+        self.deadline = deadline
+
+    def holds(self) -> bool:
+        try:
+            if self.condition():
+                return True
+        except Exception:
+            if time.monotonic() > self.deadline.at:
+                raise
+            return False
+        self.deadline.check()
+        return False
+
+
 def wait_until(
     condition: Callable[[], object],
     timeout: float = 30.0,
@@ -132,17 +154,15 @@ def wait_until(
     what: str | Callable[[], str] = "condition not met in time",
 ) -> None:
     """Sleep until `condition()` holds; `what` (or what it returns) is the failure's message."""
-    deadline = _Deadline(timeout, what)
-    while not condition():
-        deadline.check()
+    waiting = _Condition(condition, _Deadline(timeout, what))
+    while not waiting.holds():
         time.sleep(every)
 
 
 async def wait_for(pilot, condition: Callable[[], object], timeout: float = 10.0) -> None:
     """Let the app under `pilot` run until `condition()` holds."""
-    deadline = _Deadline(timeout, "condition not met in time")
-    while not condition():
-        deadline.check()
+    waiting = _Condition(condition, _Deadline(timeout, "condition not met in time"))
+    while not waiting.holds():
         await pilot.pause(0.05)
 
 
