@@ -13,12 +13,15 @@ The loop's process becomes the run's process: it writes the run directory a pres
 checkpoint.pt) and serves the same channel (train/server.py), so `grok-tui attach`, `ls`, `stop` and
 `watch` work on it unchanged.
 
-Threads: the channel's threads only queue commands (`_ScriptControl.send` checks each, and refuses what a
-foreign loop cannot do with a reply saying why). Every command is applied on the training thread, in a hook
-the optimizer calls after each `step()` (`register_step_post_hook`), so between two updates; a pause blocks
-there. The hook reads nothing from the device: the norms and the views are read in `log`, the views only
-while a client watches and at most every VIEW_INTERVAL_S. A step with nothing queued costs the hook one
-attribute read (`_ScriptControl.pending`).
+Threads: the channel's threads only queue commands (`ScriptControl.send`, loop/steering.py, checks each,
+and refuses what a foreign loop cannot do with a reply saying why). Every command is applied on the training
+thread, in a hook the optimizer calls after each `step()` (`register_step_post_hook`), so between two
+updates; a pause blocks there. The hook reads nothing from the device: the norms and the views
+(loop/views.py) are read in `log`, the views only while a client watches and at most every VIEW_INTERVAL_S.
+A step with nothing queued costs the hook one attribute read (`ScriptControl.pending`).
+
+Here: the run's lifecycle (start, serve, log, pause, checkpoint, close). What `log` takes is loop/logged.py,
+what a key changes in the optimizer loop/steering.py, what the frames show of the model loop/views.py.
 
 Under torch.distributed (initialized before `monitor`, more than one rank) the user calls `monitor` on
 every rank. Rank 0 alone writes the run directory and serves the channel; on the other ranks `log`, the
@@ -40,144 +43,32 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import fields
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from grok_tui.config import HYPER_RANGES
 from grok_tui.crash import report_crash
 from grok_tui.files import WriteError
+from grok_tui.loop.logged import FILLED, KNOWN, SHARES, checked_metrics, checked_step
 from grok_tui.loop.ranks import Ranks
-from grok_tui.loop.record import (
-    NO_WEIGHT_DECAY,
-    NOT_FOR_A_SCRIPT,
-    REFUSED_INFO,
-    RUN_DIR_ENV,
-    ScriptConfig,
-    checked_user_config,
-    steps_from,
-)
-from grok_tui.metrics import Spectrum, neuron_spectrum
+from grok_tui.loop.record import REFUSED_INFO, RUN_DIR_ENV, ScriptConfig, checked_user_config, steps_from
+from grok_tui.loop.steering import ScriptControl, Steering
+from grok_tui.loop.views import ModelViews
 from grok_tui.process import mark_ended, mark_running, record_pauses
 from grok_tui.runlog import RunDirError, RunLog, default_run_dir, load_run_config, write_config
 from grok_tui.runner import SystemFrames
-from grok_tui.train.control import (
-    Command,
-    Control,
-    Pause,
-    Resume,
-    SaveCheckpoint,
-    ScaleHyper,
-    SetGrokfast,
-    SetHyper,
-    SetNormConstraint,
-    SetTrainSize,
-    Stop,
-    Toggle,
-    check,
-    scaled,
-)
+from grok_tui.train.control import Command, Pause, Resume, SaveCheckpoint, ScaleHyper, SetHyper, Stop, Toggle
 from grok_tui.train.frames import Batcher
 from grok_tui.train.replay import Recorder
 from grok_tui.train.server import RunServer
-from grok_tui.train.snapshot import MAX_EXTRA, MAX_EXTRA_NAME, Event, Metrics, Settings, Snapshot
+from grok_tui.train.snapshot import Event, Metrics, Settings, Snapshot
 
-# The names m.log knows; any other finite number is stored beside them in metrics.jsonl.
-KNOWN = ("train_loss", "train_acc", "test_loss", "test_acc")
-SHARES = ("train_acc", "test_acc")
-# What grok-tui fills in itself: a script cannot log these.
-FILLED = tuple(f.name for f in fields(Metrics) if f.name not in KNOWN and f.name != "step")
 CHECKPOINT_EVERY_S = 30.0
-# What the frequencies pane says of a run whose monitor has no period (and no neuron inputs of its own).
-NO_PERIOD = "pass period= to grok_tui.monitor to see each neuron's dominant frequency"
-# The views (matrices, spectrum) are read from the device at most this often, and only while a client watches.
-VIEW_INTERVAL_S = 0.25
-# A matrix is cut to at most this many rows and columns (by stride) before it leaves the device.
-MAX_SIDE = 256
 PAUSE_POLL_S = 0.05
-
-
-class _ScriptControl(Control):
-    """The run's Control: a command a script's loop cannot carry out is refused as it is sent (the
-    client's reply says why); Stop is also a flag that `should_stop` reads at once. `pending` is raised
-    after each command is queued, so the step hook reads one attribute where nothing was sent."""
-
-    def __init__(self, can_weight_decay: bool):
-        super().__init__()
-        self.stop_asked = threading.Event()
-        self.pending = False
-        self._can_weight_decay = can_weight_decay
-
-    def send(self, command: Command) -> None:
-        command = check(command)
-        why = self.refusal(command)
-        if why is not None:
-            raise ValueError(f"a script's run: {why}")
-        if isinstance(command, Stop):
-            self.stop_asked.set()
-        super().send(command)
-        self.pending = True  # after the put: whoever lowers the flag and then drains finds the command
-
-    def drain(self, timeout: float = 0) -> list[Command]:
-        """Every command queued, the first waited for up to `timeout` seconds. The flag is lowered before the
-        queue is read: a command sent meanwhile raises it again, so none waits unseen past the next step."""
-        self.pending = False
-        command = self.get(timeout=timeout)
-        commands = []
-        while command is not None:
-            commands.append(command)
-            command = self.get(timeout=0)
-        return commands
-
-    def refusal(self, command: Command) -> str | None:
-        if isinstance(command, (SetHyper, ScaleHyper)):
-            if command.name == "weight_decay" and not self._can_weight_decay:
-                return NO_WEIGHT_DECAY
-            return NOT_FOR_A_SCRIPT.get(command.name)
-        if isinstance(command, Toggle):
-            return NOT_FOR_A_SCRIPT.get(command.what)
-        if isinstance(command, SetTrainSize):
-            return NOT_FOR_A_SCRIPT["train_size"]
-        if isinstance(command, SetNormConstraint):
-            return NOT_FOR_A_SCRIPT["norm_constraint"]
-        if isinstance(command, SetGrokfast):
-            return NOT_FOR_A_SCRIPT["grokfast"]
-        return None
-
-    def refused(self) -> dict[str, str]:
-        """What this run refuses, by command name, with why: told to each client in its hello."""
-        return {**NOT_FOR_A_SCRIPT, **({} if self._can_weight_decay else {"weight_decay": NO_WEIGHT_DECAY})}
-
-
-def _number(name: str, value: Any) -> float:
-    """A logged value as a float: a Python or numpy number, or a one-element tensor (read from its device)."""
-    if isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise ValueError(f"m.log: {name} is a tensor of {value.numel()} values; log one number")
-        value = value.item()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"m.log: {name} is {type(value).__name__} {str(value)[:60]!r}, not a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"m.log: {name} is {number}, not a finite number")
-    return number
-
-
-def _as_float(value: Any) -> float:
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _cut(t: torch.Tensor) -> torch.Tensor:
-    """At most MAX_SIDE rows and columns, by stride, as float32 on the CPU."""
-    rows, cols = t.shape
-    t = t.detach()[:: max(1, math.ceil(rows / MAX_SIDE)), :: max(1, math.ceil(cols / MAX_SIDE))]
-    return t.float().cpu()
 
 
 class Monitor:
@@ -222,15 +113,11 @@ class Monitor:
         self.period = period
         self._user = checked_user_config(config)
         self._save = save
-        self._matrices = self._matrix_source(matrices)
-        self._neuron_inputs = self._inputs_source(neuron_inputs)
-        # The groups weight decay keys change: those with a non-zero one now (biases and norms kept at 0 stay 0).
-        self._wd_groups = [g for g in optimizer.param_groups if _as_float(g.get("weight_decay", 0.0)) != 0.0]
-        self._control = _ScriptControl(bool(self._wd_groups))
-        named = list(model.named_parameters())  # read once: the norms are taken at every m.log
-        self._param_names = [name for name, _ in named]
-        self._params = [p for _, p in named]
-        self.device = self._params[0].device if self._params else torch.device("cpu")
+        self._views = ModelViews(model, period, matrices, neuron_inputs)
+        self._steering = Steering(optimizer, scheduler)
+        self._control = ScriptControl(bool(self._steering.wd_groups))
+        first = next(model.parameters(), None)
+        self.device = first.device if first is not None else torch.device("cpu")
         self._events: list[Event] = []
         self._paused = False
         self._finished = False
@@ -239,9 +126,6 @@ class Monitor:
         self._last_step: int | None = None  # the last step logged, and the optimizer count then
         self._count_at_log = 0
         self._last_row: Metrics | None = None
-        self._tensor_norms: dict[str, float] = {}
-        self._views: tuple[dict[str, np.ndarray], Spectrum | None, np.ndarray | None] = ({}, None, None)
-        self._views_at = -math.inf
         self._rate_mark: tuple[int, float] | None = None
         self._steps_per_s = 0.0
         self._paused_s = 0.0
@@ -264,48 +148,6 @@ class Monitor:
             raise
 
     # ---- starting ----------------------------------------------------------------------------------------
-
-    def _matrix_source(
-        self, given: Callable[[], Mapping[str, torch.Tensor]] | None
-    ) -> Callable[[], Mapping[str, torch.Tensor]]:
-        own = getattr(self.model, "matrices", None)
-        if callable(own):
-            try:
-                found = own()
-            except NotImplementedError:
-                found = None
-            if isinstance(found, Mapping):
-                return own  # type: ignore[no-any-return]
-        if given is not None:
-            return given
-        named = [(name, p) for name, p in self.model.named_parameters() if p.dim() == 2]
-        return lambda: dict(named)
-
-    def _inputs_source(self, given: Callable[[], torch.Tensor | None] | None) -> Callable[[], torch.Tensor | None]:
-        """Where the neurons' inputs come from; where nowhere, `_spectrum_note` says why (the frequencies
-        pane shows it)."""
-        self._spectrum_note: str | None = None
-        own = getattr(self.model, "neuron_inputs", None)
-        if callable(own):
-            return own  # type: ignore[no-any-return]
-        if given is not None:
-            return given
-        period = self.period
-        if period is None:
-            self._spectrum_note = NO_PERIOD
-            return lambda: None
-        # A Hugging Face model names its own; any other model, its first nn.Embedding.
-        named = getattr(self.model, "get_input_embeddings", None)
-        embedding = named() if callable(named) else None
-        if not isinstance(embedding, nn.Embedding):
-            embedding = next((m for m in self.model.modules() if isinstance(m, nn.Embedding)), None)
-        if embedding is None or embedding.num_embeddings < period:
-            self._spectrum_note = (
-                f"no nn.Embedding of at least {period} rows in this model: pass neuron_inputs= to "
-                "grok_tui.monitor to see each neuron's dominant frequency"
-            )
-            return lambda: None
-        return lambda: embedding.weight[:period]
 
     def _make_run_dir(self, given: str | os.PathLike[str] | None) -> tuple[ScriptConfig, Path]:
         script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
@@ -404,35 +246,17 @@ class Monitor:
             if self._closed:
                 raise ValueError("m.log: the monitor has ended (log inside its with block)")
             return
-        if isinstance(step, (bool, np.bool_)) or not isinstance(step, (int, np.integer)) or not 0 <= step <= 2**53:
-            raise ValueError(f"m.log: step must be an integer >= 0, not {step!r}")
-        step = int(step)
-        if self._last_step is not None and step <= self._last_step:
-            raise ValueError(
-                f"m.log: step {step} is not after the last step logged ({self._last_step}); "
-                "log each step once, with all its metrics in one call"
-            )
-        values: dict[str, float] = {}
-        custom = [name for name in metrics if name not in KNOWN]
-        if len(custom) > MAX_EXTRA:
-            raise ValueError(f"m.log: {len(custom)} metrics of your own; at most {MAX_EXTRA} a row are kept")
-        for name, value in metrics.items():
-            if name in FILLED:
-                raise ValueError(f"m.log: {name} is filled in by grok-tui; log yours under another name")
-            if len(name) > MAX_EXTRA_NAME:
-                raise ValueError(f"m.log: the name {name[:20]}… is longer than {MAX_EXTRA_NAME} characters")
-            values[name] = _number(name, value)
-            if name in SHARES and not 0 <= values[name] <= 1:
-                raise ValueError(f"m.log: {name} is {values[name]:g}; give an accuracy as a share from 0 to 1")
+        step = checked_step(step, self._last_step)
+        values = checked_metrics(metrics)
         if self._closed:
             raise ValueError("m.log: the monitor has ended (log inside its with block)")
         now = time.monotonic()
-        param_norm = self._norms()
+        param_norm = self._views.norms()
         if self._rate_mark is not None and step > self._rate_mark[0] and now > self._rate_mark[1]:
             self._steps_per_s = (step - self._rate_mark[0]) / (now - self._rate_mark[1])
         self._rate_mark = (step, now)
-        spectrum = self._look_inside(now)
-        weight_decay, lr = self._settings()
+        spectrum = self._views.look_inside(now, lambda: self._server.clients)
+        weight_decay, lr = self._steering.settings()
         nan = math.nan
         row = Metrics(
             step=step,
@@ -536,10 +360,11 @@ class Monitor:
 
     def _apply(self, command: Command) -> bool:
         """Carry out one command between two steps; whether anything changed."""
-        if isinstance(command, (SetHyper, ScaleHyper)) and command.name == "weight_decay":
-            return self._change("weight_decay", self._wd_groups, command)
-        if isinstance(command, (SetHyper, ScaleHyper)) and command.name == "lr":
-            return self._change("lr", list(self.optimizer.param_groups), command)
+        if isinstance(command, (SetHyper, ScaleHyper)):
+            change = self._steering.change(command)  # None for any other name: ScriptControl refused it
+            if change is not None:
+                self._record(command.name, *change)
+            return change is not None
         if isinstance(command, Toggle) and command.what == "pause":
             command = Resume() if self._paused else Pause()
         if isinstance(command, Pause) and not self._paused:
@@ -553,37 +378,7 @@ class Monitor:
         if isinstance(command, SaveCheckpoint):
             self._save_checkpoint()
             return True
-        return isinstance(command, Stop)  # its flag is set already (_ScriptControl.send)
-
-    def _change(self, name: str, groups: list[dict[str, Any]], command: SetHyper | ScaleHyper) -> bool:
-        """Set or scale `name` in each of `groups` (each by the same factor: their ratios kept), and for lr
-        the scheduler's base too, so its next step does not undo the change."""
-        if not groups:
-            return False
-        rule = HYPER_RANGES[name]
-        olds = [_as_float(g[name]) for g in groups]
-        news: list[float | None] = [
-            command.value if isinstance(command, SetHyper) else rule.clamp(scaled(old, command.factor)) for old in olds
-        ]
-        if all(new is None or new == old for new, old in zip(news, olds, strict=True)):
-            return False
-        index = {id(g): i for i, g in enumerate(self.optimizer.param_groups)}
-        for group, old, new in zip(groups, olds, news, strict=True):
-            if new is None or new == old:
-                continue
-            if isinstance(group[name], torch.Tensor):
-                group[name].fill_(new)  # in place: a compiled or fused step holds this very tensor
-            else:
-                group[name] = new
-            if name == "lr" and self.scheduler is not None:
-                i = index[id(group)]
-                base = self.scheduler.base_lrs[i]
-                self.scheduler.base_lrs[i] = _rescaled(base, old, new)
-                if "initial_lr" in group:
-                    group["initial_lr"] = _rescaled(group["initial_lr"], old, new)
-        first = next(new for new in news if new is not None)
-        self._record(name, olds[0], first if news[0] is None else news[0])
-        return True
+        return isinstance(command, Stop)  # its flag is set already (ScriptControl.send)
 
     def _record(self, kind: str, old: Any, new: Any) -> None:
         event = Event(self._event_step(), kind, old, new)
@@ -598,57 +393,12 @@ class Monitor:
 
     # ---- what a frame carries ------------------------------------------------------------------------------
 
-    def _settings(self) -> tuple[float, float]:
-        """Weight decay and lr as the keys change them: those of the first group the keys reach."""
-        groups = self.optimizer.param_groups
-        weight_decay = _as_float(self._wd_groups[0]["weight_decay"]) if self._wd_groups else 0.0
-        lr = next((_as_float(g["lr"]) for g in groups if "lr" in g), 0.0)
-        return max(weight_decay, 0.0), max(lr, 0.0)
-
-    @torch.no_grad()
-    def _norms(self) -> float:
-        """The global weight norm and each tensor's, read from the device in one transfer."""
-        if not self._params:
-            return 0.0
-        try:
-            norms = torch.stack([p.detach().float().norm() for p in self._params])
-            values = torch.cat([norms.square().sum().sqrt().reshape(1), norms]).tolist()
-        except RuntimeError:  # parameters on several devices
-            each = [float(p.detach().float().norm()) for p in self._params]
-            values = [math.sqrt(sum(v * v for v in each)), *each]
-        self._tensor_norms = dict(zip(self._param_names, values[1:], strict=True))
-        return float(values[0]) if math.isfinite(values[0]) else math.nan
-
-    def _look_inside(self, now: float) -> Spectrum | None:
-        """Read the views from the device when they are due: while a client watches, at most every
-        VIEW_INTERVAL_S (and once, so that a client arriving later has something); the spectrum if read."""
-        if self._views_at > -math.inf and (self._server.clients == 0 or now - self._views_at < VIEW_INTERVAL_S):
-            return None
-        self._views_at = now
-        matrices, spectrum, inputs = self._read_views()
-        self._views = ({name: t.numpy() for name, t in matrices.items()}, spectrum, inputs)
-        return spectrum
-
-    @torch.no_grad()
-    def _read_views(self) -> tuple[dict[str, torch.Tensor], Spectrum | None, np.ndarray | None]:
-        """The matrices (cut, on the CPU), the neurons' spectrum, and their inputs (p x H float32) that the
-        embedding pane projects."""
-        found = self._matrices()
-        if not isinstance(found, Mapping):
-            raise ValueError(f"grok_tui.monitor: matrices() must return a dict of 2-D tensors, not {found!r:.60}")
-        matrices = {str(n): _cut(t) for n, t in found.items() if isinstance(t, torch.Tensor) and t.dim() == 2}
-        inputs = self._neuron_inputs()
-        if isinstance(inputs, torch.Tensor) and inputs.dim() == 2 and inputs.shape[0] >= 3:
-            rows = inputs.detach().float().cpu().numpy().copy()  # a copy: the frame outlives this step
-            return matrices, neuron_spectrum(rows), rows
-        return matrices, None, None
-
     def _elapsed(self, now: float) -> float:
         return max(0.0, now - self._started - self._paused_s)
 
     def _snapshot(self, row: Metrics) -> Snapshot:
-        weight_decay, lr = self._settings()
-        matrices, spectrum, neuron_inputs = self._views
+        weight_decay, lr = self._steering.settings()
+        matrices, spectrum, neuron_inputs = self._views.latest
         return Snapshot(
             experiment=self._cfg.experiment,
             device=str(self.device),
@@ -657,7 +407,7 @@ class Monitor:
             paused=self._paused,
             finished=self._finished,
             events=tuple(self._events),
-            tensor_norms=self._tensor_norms,
+            tensor_norms=self._views.tensor_norms,
             matrices=matrices,
             spectrum=spectrum,
             neuron_inputs=neuron_inputs,
@@ -665,19 +415,9 @@ class Monitor:
             checkpoint_step=self._checkpoint_step,
             checkpoints=self._checkpoints,
             optimizer=self._cfg.optimizer,
-            groups=self._groups(),
-            spectrum_note=self._spectrum_note if spectrum is None else None,
+            groups=self._steering.groups(),
+            spectrum_note=self._views.spectrum_note if spectrum is None else None,
         )
-
-    def _groups(self) -> tuple[tuple[float, float], ...]:
-        """Each param group's (weight decay, lr) as it holds them now, where the groups differ; empty where
-        they agree (the status line's wd and lr then say it all). Host values only: nothing from the device
-        but a tensor lr, which is a CPU scalar wherever the optimizer keeps it (as `_settings` reads it)."""
-        values = tuple(
-            (max(_as_float(g.get("weight_decay", 0.0)), 0.0), max(_as_float(g.get("lr", 0.0)), 0.0))
-            for g in self.optimizer.param_groups
-        )
-        return values if len(set(values)) > 1 else ()
 
     # ---- the run directory ---------------------------------------------------------------------------------
 
@@ -690,11 +430,8 @@ class Monitor:
             state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
             if self.scheduler is not None:
                 state["scheduler"] = self.scheduler.state_dict()
-        matrices, _, _ = self._read_views()
-        inputs = self._neuron_inputs()
-        views: dict[str, Any] = {"matrices": matrices}
-        if isinstance(inputs, torch.Tensor) and inputs.dim() == 2:
-            views["neuron_inputs"] = inputs.detach().float().cpu().clone()
+        views = self._views.for_checkpoint()
+        matrices = views["matrices"]
         step = self._last_step if self._last_step is not None else self._count
         given = views.get("neuron_inputs")
         self._recorder.add(
@@ -729,20 +466,9 @@ class Monitor:
                 print(f"grok-tui: warning: {e}; kept, and tried again at the next write", file=sys.stderr)
 
 
-def _rescaled(value: Any, old: float, new: float) -> Any:
-    """A scheduler's base lr moved as the lr was: by the same factor (or to `new` where lr was 0)."""
-    factor_new = new / old if old > 0 else None
-    if isinstance(value, torch.Tensor):
-        if factor_new is None:
-            value.fill_(new)
-        else:
-            value.mul_(factor_new)
-        return value
-    return float(value) * factor_new if factor_new is not None else new
-
-
 # The public name (README, "Your own training loop"): `grok_tui.monitor(model, optimizer, ...)` makes a Monitor.
 monitor = Monitor
 
 
-__all__ = ["Monitor", "monitor"]
+# FILLED, KNOWN and SHARES (loop/logged.py) stay importable from here: the integrations read them as m.log's names.
+__all__ = ["FILLED", "KNOWN", "SHARES", "Monitor", "monitor"]
