@@ -1,6 +1,7 @@
 """grok-tui as a library: `grok_tui.monitor(model, optimizer)` around a training loop of your own.
 
-session.py is the run a script trains (its files, its channel, the keys applied to the script's optimizer),
+session.py is the run a script trains (its life: files, channel, checkpoints), logged.py what `m.log` takes,
+steering.py the keys applied to the script's optimizer, views.py what its frames show of the model,
 record.py what its config.json says, launcher.py the process `grok-tui run SCRIPT.py` starts, source.py the
 monitor's view of it. Imported lazily: `grok_tui.loop.record` is read by `ls` and `watch`, without torch.
 """
