@@ -297,18 +297,26 @@ def _detach(spec: Any) -> int:
     from grok_tui.train.launch import StartError, start, wait_until_served
 
     process = start(spec)
+    run_dir = spec.run_dir
     try:
-        wait_until_served(spec.run_dir, process)
+        served = wait_until_served(run_dir, process)
     except StartError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    run_dir = spec.run_dir
+    if not served:
+        print(_ran_to_its_end(run_dir))
+        return 0
     print(
         f"{PROG}: training {run_dir} in the background (pid {process.pid}); its output goes to {run_dir / OUTPUT}\n"
         f"  watch and steer it: {PROG} attach {run_dir}\n"
         f"  stop it:            {PROG} stop {run_dir}"
     )
     return 0
+
+
+def _ran_to_its_end(run_dir: Path) -> str:
+    """What `--detach` says of a run so short that it ended before its channel was seen."""
+    return f"{PROG}: {run_dir} ran to its end before it could be watched; see it: {PROG} watch {run_dir}"
 
 
 def _run_dir_arg(command: str, text: str) -> Path:
@@ -690,10 +698,13 @@ def _run_script(argv: list[str]) -> int:
         from grok_tui.train.launch import START_TIMEOUT_S, StartError, wait_until_served
 
         try:
-            wait_until_served(run_dir, child, timeout=START_TIMEOUT_S)
+            served = wait_until_served(run_dir, child, timeout=START_TIMEOUT_S)
         except StartError as e:
             print(f"{PROG}: error: {script.name}: {e}", file=sys.stderr)
             return 1
+        if not served:
+            print(_ran_to_its_end(run_dir))
+            return 0
         print(
             f"{PROG}: running {script} as {run_dir} in the background (pid {child.pid}); "
             f"its output goes to {run_dir / processes.OUTPUT}\n"

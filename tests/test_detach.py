@@ -24,6 +24,7 @@ from grok_tui.runlog import read_jsonl
 from grok_tui.runs import describe
 from grok_tui.sources.attached import AttachedRun
 from grok_tui.train.channel import KEY, SOCKET, connect, encode_command, is_served
+from grok_tui.train.launch import StartError, wait_until_served
 from tests.conftest import TINY, notes, opened, run, wait_for, wait_until
 from tests.processes import FOREVER, alive, attached, cli, monitor_pid, next_frame, pid_of
 
@@ -33,6 +34,21 @@ def events(run_dir: Path, kind: str) -> list[dict]:
 
 
 # ---- --detach, ls, stop -----------------------------------------------------------------------------------
+
+
+def test_a_run_that_ends_cleanly_before_its_channel_is_seen_did_not_fail_to_start(tmp_path):
+    # A run of a few steps can live and end between two polls of the launcher (it failed CI once):
+    # --detach says it ran to its end rather than calling a clean exit a failure to start.
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    assert wait_until_served(tmp_path, ended, timeout=5) is False
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    failed.wait()
+    with pytest.raises(StartError, match="status 3"):
+        wait_until_served(tmp_path, failed, timeout=5)
+    (tmp_path / "output.log").write_text("# grok-tui: run process started now\ngrok-tui: error: no such preset\n")
+    with pytest.raises(StartError, match="no such preset"):  # its last words are a failure, whatever its status
+        wait_until_served(tmp_path, ended, timeout=5)
 
 
 def test_a_detached_run_trains_on_its_own_and_stops_cleanly_when_asked(detached, tmp_path):

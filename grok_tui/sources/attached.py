@@ -133,11 +133,13 @@ class AttachedRun:
             return self._reached
         if self.process is not None:
             try:
-                wait_until_served(self.run_dir, self.process, cancelled=cancelled)
+                served = wait_until_served(self.run_dir, self.process, cancelled=cancelled)
             except StartError as e:
                 raise ChannelError(str(e)) from None
             if cancelled():
                 return None
+            if not served:
+                raise ChannelError(f"the run ended before it could be reached; grok-tui watch {self.run_dir} shows it")
         return reach(self.run_dir)
 
     def _take(self, message: Message | Unreadable) -> bool:

@@ -41,16 +41,21 @@ def wait_until_served(
     child: subprocess.Popen[bytes],
     timeout: float = START_TIMEOUT_S,
     cancelled: Callable[[], bool] = lambda: False,
-) -> None:
-    """Return once the run's channel is open (or the wait is cancelled); StartError if its process
-    ended first or never opened it."""
+) -> bool:
+    """Wait until the run's channel is open (True) or the wait is cancelled (False). False too if its
+    process ran to its end cleanly before the channel was seen: a short run's whole life can fit in
+    one poll. StartError if it failed first or never opened the channel."""
     deadline = time.monotonic() + timeout
     while not is_served(run_dir) and not cancelled():
         if child.poll() is not None:
-            raise StartError(process.last_words(run_dir) or f"the run's process exited with status {child.returncode}")
+            words = process.last_words(run_dir)
+            if child.returncode == 0 and words is None:
+                return False
+            raise StartError(words or f"the run's process exited with status {child.returncode}")
         if time.monotonic() > deadline:
             raise StartError(f"the run's process did not start within {timeout:.0f} s; see {run_dir / process.OUTPUT}")
         time.sleep(0.05)
+    return not cancelled()
 
 
 def reach(run_dir: Path) -> Client:
