@@ -316,7 +316,10 @@ def _detach(spec: Any) -> int:
 
 def _ran_to_its_end(run_dir: Path) -> str:
     """What `--detach` says of a run so short that it ended before its channel was seen."""
-    return f"{PROG}: {run_dir} ran to its end before it could be watched; see it: {PROG} watch {run_dir}"
+    from grok_tui.process import read_record
+
+    state = (read_record(run_dir) or {}).get("state", "finished")
+    return f"{PROG}: {run_dir} ended ({state}) before it could be watched; see it: {PROG} watch {run_dir}"
 
 
 def _run_dir_arg(command: str, text: str) -> Path:
