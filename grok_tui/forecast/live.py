@@ -141,15 +141,16 @@ def shipped_fit() -> Fit | None:
         return None
 
 
+# The fit itself, or how to load it when first needed (the shipped one is read from the package once).
+FitSource = Fit | None | Callable[[], Fit | None]
+
+
 class _Paced:
     """What both followers share: the fit (or how to load it), and how often, by which clock, a forecast
     may be worked out again."""
 
     def __init__(
-        self,
-        fit: Fit | None | Callable[[], Fit | None] = shipped_fit,
-        interval_s: float = INTERVAL_S,
-        clock: Callable[[], float] = time.monotonic,
+        self, fit: FitSource = shipped_fit, interval_s: float = INTERVAL_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self._fit_or_loader = fit
         self.interval_s = interval_s
@@ -165,8 +166,10 @@ class LiveForecast(_Paced):
     every `interval_s`: in between, the last one stands. The first, once train accuracy fits, is worked out
     at once, and so is a replay's step moved."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, fit: FitSource = shipped_fit, interval_s: float = INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(fit, interval_s, clock)
         self._key: tuple[Any, ...] | None = None
         self._at = -math.inf
         self.shown: Outlook | None = None
@@ -199,8 +202,10 @@ class MemberForecasts(_Paced):
     every `interval_s` (a sweep of 60 members at ~1 ms each would otherwise take its reader's thread for
     60 ms at every reading)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, fit: FitSource = shipped_fit, interval_s: float = INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(fit, interval_s, clock)
         # By member name: (its row count and last step, when it was worked out, what to show).
         self._made: dict[str, tuple[tuple[int, int], float, Outlook | None]] = {}
 
