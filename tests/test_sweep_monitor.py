@@ -385,6 +385,12 @@ def test_a_one_axis_sweep_draws_its_latest_figures_against_the_axis_as_they_come
             seeds = [line for line in app.query_one("#axis-loss", AxisPlot)._lines if isinstance(line, Points)]
             assert [len(line.x) for line in seeds] == [6, 6]  # every member's own point, train and test
             assert app.query_one("#axis-loss", AxisPlot)._markers == [0.0]  # the cursor's value
+            # The colours are named in the subtitle, not by a legend inside the plots, which covered
+            # the first values' columns (and the cursor's mark on the first value).
+            assert "━ train" in str(pane.border_subtitle) and "━ test" in str(pane.border_subtitle)
+            for plot in app.query(AxisPlot):
+                drawn = plot.render().plain
+                assert "train" not in drawn and "test" not in drawn
             await pilot.press("right")
             await wait_for(pilot, lambda: app.query_one("#axis-loss", AxisPlot)._markers == [1.0])
             await pilot.press("enter")

@@ -75,7 +75,9 @@ class AxisPlot(SeriesPlot):
             if isinstance(line, Points):
                 plt.scatter(x.tolist(), y.tolist(), color=line.color, marker=line.marker)
             else:
-                plt.plot(x.tolist(), y.tolist(), color=line.color, label=line.label or None, marker=line.marker)
+                # No label: plotext's legend sits over the first values, where it hid the cursor's mark;
+                # the pane's subtitle names the colours instead.
+                plt.plot(x.tolist(), y.tolist(), color=line.color, marker=line.marker)
             drawn.append(y)
         n = len(self.labels)
         plt.xlim(-0.5, n - 0.5)
@@ -109,7 +111,7 @@ class AxisPlotPane(Pane):
     def __init__(self, axis: Axis, **kwargs) -> None:
         super().__init__(f"latest loss and accuracy against {axis.short}", **kwargs)
         self.axis = axis
-        self.border_subtitle = f"line: mean over seeds · {SEED_MARK} each seed · │ the selected value"
+        self._subtitle = ""
 
     def compose(self) -> ComposeResult:
         labels = [value_text(v) for v in self.axis.values]
@@ -120,6 +122,11 @@ class AxisPlotPane(Pane):
     def show_points(self, points: Sequence[AxisPoint], selected: int | None = None) -> None:
         """Draw `points` (sweep/axis.py), marking the value at place `selected`; a no-op when nothing changed."""
         colors = {split: component_rgb(self, f"plot--{split}") for split in SPLITS}
+        legend = " ".join(f"[#{r:02x}{g:02x}{b:02x}]━ {split}[/]" for split, (r, g, b) in colors.items())
+        subtitle = f"{legend} · line: mean over seeds · {SEED_MARK} each seed · │ the selected value"
+        # Kept, not read back (the title reads back as its own markup): setting it repaints the pane.
+        if self._subtitle != subtitle:
+            self.border_subtitle = self._subtitle = subtitle
         for plot_id, _, key, _, _ in PLOTS:
             plot = self.query_one(f"#{plot_id}", AxisPlot)
             plot.marker_color = component_rgb(self, "plot--marker")
