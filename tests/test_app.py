@@ -455,12 +455,28 @@ def test_a_full_disk_pauses_the_run_keeps_every_line_whole_and_resumes_once_ther
 def test_restart_pressed_ten_times_leaves_only_whole_runs(tmp_path, live_app):
     async def scenario():
         app = live_app()
+        notify = app.notify
+
+        def told(message, *args, **kwargs):  # every notice, kept: a shown one expires after seconds
+            if str(message).startswith("restarted with"):
+                restarts.append(str(message))
+            return notify(message, *args, **kwargs)
+
+        app.notify = told
         async with opened(app) as pilot:
             await training_past(pilot, app, 20)
             burst(app, *["r"] * 10)
-            await pilot.pause(0.5)
-            await wait_for(pilot, lambda: app.home.snapshot is not None and app.home.snapshot.step > 20)
-            restarts.extend(n for n in notes(app) if n.startswith("restarted with"))
+            # Settled: a restart told, none under way, and the newest run past step 20 (a restart clears the
+            # snapshot, so a step past 20 is the new run's; the old run's steps said nothing had happened yet).
+            await wait_for(
+                pilot,
+                lambda: (
+                    restarts
+                    and not app.home._restarting
+                    and app.home.snapshot is not None
+                    and app.home.snapshot.step > 20
+                ),
+            )
             await pilot.press("q")
 
     restarts: list[str] = []
