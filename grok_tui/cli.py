@@ -304,7 +304,7 @@ def _detach(spec: Any) -> int:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     if not served:
-        print(_ran_to_its_end(run_dir))
+        print(_ended_unwatched(run_dir))
         return 0
     print(
         f"{PROG}: training {run_dir} in the background (pid {process.pid}); its output goes to {run_dir / OUTPUT}\n"
@@ -314,7 +314,7 @@ def _detach(spec: Any) -> int:
     return 0
 
 
-def _ran_to_its_end(run_dir: Path) -> str:
+def _ended_unwatched(run_dir: Path) -> str:
     """What `--detach` says of a run so short that it ended before its channel was seen."""
     from grok_tui.process import read_record
 
@@ -706,7 +706,7 @@ def _run_script(argv: list[str]) -> int:
             print(f"{PROG}: error: {script.name}: {e}", file=sys.stderr)
             return 1
         if not served:
-            print(_ran_to_its_end(run_dir))
+            print(_ended_unwatched(run_dir))
             return 0
         print(
             f"{PROG}: running {script} as {run_dir} in the background (pid {child.pid}); "
