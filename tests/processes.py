@@ -52,23 +52,38 @@ def monitor_pid(exe: Path, run_dir: Path) -> int:
 def background_runs(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """`start(name="run", root=tmp_path)` starts a tiny run that trains on in the background (`--detach`)
     and gives its directory; whatever is still running at the end is killed."""
-    started: list[Path] = []
+    started: list[tuple[Path, int]] = []
 
     def start(name: str = "run", root: Path = tmp_path) -> Path:
         run_dir = root / name
         proc = cli(*TINY, *FOREVER, "--run-dir", str(run_dir), "--detach")
         assert proc.returncode == 0, proc.stderr
-        started.append(run_dir)
+        started.append((run_dir, pid_of(run_dir)))
         return run_dir
 
     try:
         yield start
     finally:
-        for run_dir in started:
-            try:
-                os.kill(pid_of(run_dir), signal.SIGKILL)
-            except (ProcessLookupError, FileNotFoundError):
-                pass
+        # The pid it started with, and the one its directory names now (a test may have resumed it): a
+        # directory removed under a live run must not hide it, or it trains on, a core's worth, for the
+        # rest of the suite.
+        for run_dir, first in started:
+            pids = {first}
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError):
+                pids.add(pid_of(run_dir))
+            for pid in pids:
+                if _runs(pid, run_dir):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+
+
+def _runs(pid: int, run_dir: Path) -> bool:
+    """Whether process `pid` is one training `run_dir` (its pid not yet reused by another)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return any(str(form).encode() in cmdline for form in (run_dir, run_dir.resolve()))
 
 
 def attached(run_dir: Path) -> AttachedRun:

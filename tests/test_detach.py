@@ -295,6 +295,10 @@ def test_only_the_owner_can_connect_and_nothing_is_unpickled_on_the_way(detached
             os._exit(code)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    # Ended before its directory goes: a run whose directory is removed under it can train on for good.
+    pid = pid_of(run_dir)
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not alive(pid), timeout=10, every=0.05)
     shutil.rmtree(public, ignore_errors=True)
 
 
