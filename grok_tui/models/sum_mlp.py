@@ -43,13 +43,25 @@ class SumMLP(GrokModel):
 
 
 def summed_activations(cfg: RunConfig, classes: int) -> Activations:
-    """Two operands' rows summed into W neurons, then one matrix to the logits (the unfactored model's too)."""
+    """Two operands' rows summed into W neurons by one embedding_bag, then one matrix to the logits."""
+    # Forward: the sum (W) beside the relu (W), saved for the loss. Backward: the relu's gradient (W)
+    # beside it, then the rows' gradient added into a p x W buffer, with the operands' indices.
+    return _two_rows_summed(cfg, classes, rows=2)
+
+
+def gathered_activations(cfg: RunConfig, classes: int) -> Activations:
+    """Two operands' rows gathered, then summed into W neurons (indexing, as the unfactored model does)."""
+    # Forward: both operands' rows (2W) beside their sum (W); the relu (W) is saved for the loss.
+    # Backward ends the same way round: the rows' gradient made contiguous (2W) beside the relu's
+    # gradient (W), with the sorted indices.
+    return _two_rows_summed(cfg, classes, rows=3)
+
+
+def _two_rows_summed(cfg: RunConfig, classes: int, rows: int) -> Activations:
+    """A summed-operand MLP whose lookup holds `rows` W-wide rows per example at its peak."""
     w, loss = cfg.width, loss_floats(cfg, classes, True)
-    # Forward: the operands' rows summed into W neurons by one embedding_bag, and
-    # the relu (W), saved for the loss. Backward: the relu's gradient (W) beside it, then the rows'
-    # gradient added into a p x W buffer, with the operands' indices (2 INDEX).
-    train = max(2 * w, w + loss) + 2 * INDEX
-    forward = max(2 * w, w + classes, loss_floats(cfg, classes, False))
+    train = max(rows * w, w + loss) + 2 * INDEX
+    forward = max(rows * w, w + classes, loss_floats(cfg, classes, False))
     return Activations(train, forward)
 
 

@@ -9,7 +9,7 @@ import torch
 from grok_tui.models.base import GrokModel
 from grok_tui.models.haiku_init import truncated_normal
 from grok_tui.models.registry import Family, modular_classes
-from grok_tui.models.sum_mlp import summed_activations
+from grok_tui.models.sum_mlp import gathered_activations
 
 
 class UnfactoredMLP(GrokModel):
@@ -35,8 +35,9 @@ FAMILY = Family(
     build=lambda cfg, classes: UnfactoredMLP(cfg.p, cfg.width),
     classes=modular_classes,
     parameters=lambda cfg, classes: cfg.p * cfg.width + cfg.width * classes,
-    # The summed-embedding MLP's shape of computation: two rows summed into W neurons, one matrix out.
-    activations=summed_activations,
+    # The summed-embedding MLP's shape of computation, its rows gathered by indexing (no embedding_bag:
+    # the batched engine vmaps this model, and embedding_bag has no vmap batching rule).
+    activations=gathered_activations,
     views=lambda cfg, classes: {"inputs to neurons": (cfg.p, cfg.width), "neurons to outputs": (classes, cfg.width)},
     drivers=("p", "width"),
     neurons=lambda cfg: (cfg.p, cfg.width),
