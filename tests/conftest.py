@@ -129,7 +129,8 @@ class _Condition:
     """A condition read from outside what it waits on (an app, a thread, a process), which can meet that
     state half-made: a widget not mounted yet, a line not drawn yet, a file half-written. Raising there
     means "not yet"; at the deadline the last error is raised, so one that persists still fails the test
-    (a raise on the first try had failed CI once: StopIteration from a plot not yet drawn)."""
+    (a raise on the first try had failed CI once: StopIteration from a plot not yet drawn). A failed
+    assert is the condition's own verdict (the process ended first, the session failed) and fails at once."""
 
     def __init__(self, condition: Callable[[], object], deadline: _Deadline) -> None:
         self.condition = condition
@@ -139,6 +140,8 @@ class _Condition:
         try:
             if self.condition():
                 return True
+        except AssertionError:
+            raise
         except Exception:
             if time.monotonic() > self.deadline.at:
                 raise
